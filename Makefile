@@ -1,0 +1,31 @@
+# facerig: two commands on a fresh machine, `make demo` and `make test`.
+PY ?= python3.11
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all bench venv clean
+
+$(STAMP): pyproject.toml requirements-pinned.txt
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -r requirements-pinned.txt
+	$(VPY) -m pip install --quiet --no-build-isolation -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VPY) -m rig.demo --out out/demo
+
+test: $(STAMP)
+	$(VPY) -m pytest -q
+
+test-all: $(STAMP)
+	$(VPY) -m pytest -q -m ''
+
+bench: $(STAMP)
+	$(VPY) -m bench.run_all
+
+clean:
+	rm -rf out

@@ -1,0 +1,44 @@
+"""Shared fixtures: where ../shared lives, and skips with a reason where it is absent."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACERIG_SHARED", ROOT.parent / "shared"))
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"needs {path} (the project's shared data, present in CI; absent in a user's clone)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ict_dir() -> Path:
+    """The ICT-FaceKit subset in ../shared/data/ict-facekit/FaceXModel."""
+    return _need(SHARED / "data" / "ict-facekit" / "FaceXModel")
+
+
+@pytest.fixture(scope="session")
+def utkface_zip() -> Path:
+    """UTKFace 128 px WebP zip in ../shared/data/utkface."""
+    return _need(SHARED / "data" / "utkface" / "utkface-128-webp.zip")
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run `facerig ARGS...` in-process; returns (exit_code, stdout, stderr)."""
+    from rig.cli import main
+
+    def run(*args: str):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse exits
+            code = exc.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
