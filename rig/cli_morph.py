@@ -1,0 +1,151 @@
+"""`facerig morph info|render|convert`: inspect, render and convert 3D morphable models."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .cli_args import bounded_int, check_output, check_range, name_value_pairs
+from .errors import RigError
+
+#: limits for user-given pose angles (degrees) and ARKit weights
+YAW_LIMIT, PITCH_LIMIT, ROLL_LIMIT = 90.0, 60.0, 60.0
+EXPRESSION_RANGE = (0.0, 1.0)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    morph = sub.add_parser("morph", help="3D morphable face models: info, render, convert")
+    msub = morph.add_subparsers(dest="morph_command", required=True)
+
+    info = msub.add_parser("info", help="counts, components and expression names of a model")
+    info.add_argument("--model", default="default", help="'default', a .npz, an ICT folder, FLAME .pkl, BFM .mat/.h5")
+    info.set_defaults(func=cmd_info)
+
+    render = msub.add_parser("render", help="render a posed, expressive, lit face to PNG (and a mesh)")
+    render.add_argument("--model", default="default")
+    render.add_argument("--identity-seed", type=bounded_int(0, 2**31 - 1), default=None,
+                        help="draw identity ~ N(0,1) with this seed (default: the mean face)")
+    render.add_argument("--expression", nargs="+", action="extend", metavar="NAME=V",
+                        help=f"ARKit weights in [{EXPRESSION_RANGE[0]:g}, {EXPRESSION_RANGE[1]:g}], e.g. jawOpen=0.6")
+    render.add_argument("--yaw", type=float, default=0.0, help=f"degrees, +-{YAW_LIMIT:g}; > 0 turns to image right")
+    render.add_argument("--pitch", type=float, default=0.0, help=f"degrees, +-{PITCH_LIMIT:g}; > 0 chin up")
+    render.add_argument("--roll", type=float, default=0.0, help=f"degrees, +-{ROLL_LIMIT:g}")
+    render.add_argument("--light", default="front", help="light preset: ambient, front, left, right, top, bottom")
+    render.add_argument("--size", type=bounded_int(16, 2048), default=256, help="image size in pixels")
+    render.add_argument("-o", "--out", required=True, help="output PNG")
+    render.add_argument("--mesh", default=None, help="also write the posed mesh (.glb, .obj or .ply)")
+    render.set_defaults(func=cmd_render)
+
+    conv = msub.add_parser("convert", help="convert ICT / FLAME / BFM / .npz to facerig's .npz")
+    conv.add_argument("source", help="ICT folder, FLAME .pkl, BFM .mat/.h5 or .npz")
+    conv.add_argument("out", help="output .npz")
+    conv.add_argument("--landmarks", default=None,
+                      help="68 landmark vertex ids (.json/.txt) or FLAME landmark embedding, for models without them")
+    conv.add_argument("--full", action="store_true", help="ICT: keep the whole model, not only face + head")
+    conv.set_defaults(func=cmd_convert)
+
+
+def _load(source: str, **options):
+    from morphable.formats import load_model
+
+    return load_model(source, **options)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    m = _load(args.model)
+    print(f"model        {m.name}")
+    for key in ("source", "licence"):
+        if key in m.meta:
+            print(f"{key:<12} {m.meta[key]}")
+    print(f"vertices     {m.num_vertices}")
+    print(f"triangles    {m.num_faces}")
+    print(f"identity     {m.num_identity} components")
+    print(f"albedo       {m.num_albedo} components" + (" (mean colour)" if m.albedo_mean is not None else ""))
+    names = m.expression_names
+    print(f"expressions  {len(names)} of 52 ARKit shapes")
+    for i in range(0, len(names), 6):
+        print("             " + " ".join(names[i:i + 6]))
+    print(f"landmarks    68 (iBUG)")
+    print(f"regions      {', '.join(sorted(m.regions)) or '-'}")
+    return 0
+
+
+def build_params(model, identity_seed, expression: dict[str, float], yaw: float, pitch: float,
+                 roll: float, light: str):
+    """FaceParams for one face from CLI-style values, validating names and ranges."""
+    from morphable import lighting
+    from morphable.arkit import expression_index
+
+    check_range("--yaw", yaw, -YAW_LIMIT, YAW_LIMIT)
+    check_range("--pitch", pitch, -PITCH_LIMIT, PITCH_LIMIT)
+    check_range("--roll", roll, -ROLL_LIMIT, ROLL_LIMIT)
+    for name, value in expression.items():
+        try:
+            expression_index(name)
+        except ValueError as exc:
+            raise RigError(str(exc)) from None
+        check_range(f"expression {name}", value, *EXPRESSION_RANGE)
+    absent = [n for n in expression if n not in model.expression_names]
+    if absent:
+        raise RigError(f"model {model.name!r} has no shape for {', '.join(absent)} "
+                       f"(it has {len(model.expression_names)} of 52; see `facerig morph info`)")
+    if identity_seed is None:
+        params = model.neutral_params(1)
+    else:
+        params = model.random_params(1, seed=identity_seed)
+    params = params.with_expression(expression).with_pose(yaw=yaw, pitch=pitch, roll=roll)
+    return params.replace(light=lighting.preset(light, device=model.device))
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    import imageio.v3 as iio
+    from morphable.fileio import atomic_output
+    from morphable.render import Renderer, to_uint8
+
+    out = check_output(args.out, (".png", ".jpg", ".jpeg"))
+    mesh = check_output(args.mesh, (".glb", ".obj", ".ply")) if args.mesh else None
+    model = _load(args.model)
+    params = build_params(model, args.identity_seed, name_value_pairs(args.expression), args.yaw,
+                          args.pitch, args.roll, args.light)
+    result = Renderer(model, size=args.size)(params)
+    with atomic_output(out) as tmp:
+        iio.imwrite(tmp, to_uint8(result.image[0]))
+    print(f"wrote {out}")
+    if mesh is not None:
+        from morphable.export import export_mesh
+
+        export_mesh(model, params, mesh)
+        print(f"wrote {mesh}")
+    return 0
+
+
+def _read_landmark_ids(path: str):
+    """Landmark ids from .json (a list) or a whitespace text file; embeddings pass through as paths."""
+    import json
+
+    p = Path(path)
+    if not p.is_file():
+        raise RigError(f"landmark file not found: {p}")
+    if p.suffix.lower() in (".npy", ".pkl", ".npz"):
+        return str(p)  # loader-specific embedding files
+    try:
+        text = p.read_text()
+        ids = json.loads(text) if p.suffix.lower() == ".json" else [int(t) for t in text.split()]
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RigError(f"cannot read landmark ids from {p}: {exc}") from None
+    if len(ids) != 68:
+        raise RigError(f"{p} holds {len(ids)} landmark ids, expected 68")
+    return [int(i) for i in ids]
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    out = check_output(args.out, (".npz",))
+    options = {}
+    if args.landmarks:
+        options["landmarks"] = _read_landmark_ids(args.landmarks)
+    if args.full:
+        options["head_only"] = False
+    model = _load(args.source, **options)
+    model.save(out)
+    print(f"wrote {out}: {model.name}, {model.num_vertices} vertices, {model.num_identity} identity "
+          f"components, {len(model.expression_names)} ARKit expressions")
+    return 0
