@@ -108,13 +108,38 @@ class _Attempt:
     name: str
     pad: float  # fraction of the larger side added on every border
     upsample: int  # dlib detector upsampling passes
+    angle: float = 0.0  # degrees the image is rotated before detecting (HOG wants upright faces)
 
 
 DEFAULT_ATTEMPTS: tuple[_Attempt, ...] = (
     _Attempt("plain", 0.0, 1),
     _Attempt("pad30-up1", 0.30, 1),
     _Attempt("pad50-up2", 0.50, 2),
+    _Attempt("pad30-up1-rot+20", 0.30, 1, 20.0),
+    _Attempt("pad30-up1-rot-20", 0.30, 1, -20.0),
 )
+
+
+def _rotation(shape: tuple[int, ...], angle: float) -> np.ndarray:
+    """2x3 matrix taking rotated-image px to source px (rotation about the image centre)."""
+    h, w = shape[:2]
+    c = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    t = np.deg2rad(angle)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    return np.hstack([rot, (c - rot @ c)[:, None]])
+
+
+def _rotate(image: np.ndarray, to_src: np.ndarray) -> np.ndarray:
+    """Resample `image` so that output px q shows source px to_src @ [q, 1] (edges repeated)."""
+    from PIL import Image
+
+    data = tuple(float(v) for v in to_src.reshape(-1))
+    h, w = image.shape[:2]
+    pad = max(h, w) // 2  # edge-pad so rotated corners are not black
+    big = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    shifted = (data[0], data[1], data[2] + pad, data[3], data[4], data[5] + pad)
+    out = Image.fromarray(big).transform((w, h), Image.AFFINE, shifted, resample=Image.BICUBIC)
+    return np.asarray(out)
 
 
 class DlibBackend:
@@ -133,14 +158,21 @@ class DlibBackend:
         for att in self.attempts:
             pad = int(round(att.pad * max(h, w)))
             work = np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode=self.pad_mode) if pad else img
+            to_src = _rotation(work.shape, att.angle)
+            if att.angle:
+                work = _rotate(work, to_src)
             rects, scores, _ = detector.run(work, att.upsample, 0.0)
             if not rects:
                 continue
             found = []
             for rect, score in zip(rects, scores):
                 shape = predictor(work, rect)
-                pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64) - pad
-                box = (rect.left() - pad, rect.top() - pad, rect.right() - pad, rect.bottom() - pad)
+                pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+                pts = pts @ to_src[:, :2].T + to_src[:, 2] - pad
+                corners = np.array([[rect.left(), rect.top()], [rect.right(), rect.top()],
+                                    [rect.left(), rect.bottom()], [rect.right(), rect.bottom()]], float)
+                corners = corners @ to_src[:, :2].T + to_src[:, 2] - pad
+                box = (*corners.min(0), *corners.max(0))
                 found.append(Detection(tuple(float(v) for v in box), pts, float(score), att.name))
             found.sort(key=lambda d: d.area, reverse=True)
             return found

@@ -118,3 +118,26 @@ def test_descriptor_shift_resize_small_other_person_larger(photos):
     # Different people: usually farther apart than the same photo, mostly past dlib's 0.6.
     assert np.median(others) > 0.5
     assert np.mean(np.array(others) > descriptor_distance(d0, d1)) >= 0.8
+
+
+def test_rotated_face_found_by_rotation_retry(photos):
+    # Rotate photos 25 deg (PIL: counter-clockwise on screen) inside an edge-padded canvas;
+    # points must come back in the rotated image's own pixel frame.
+    theta = np.deg2rad(25.0)
+    found = 0
+    for img in photos[:5]:
+        ref = detect_landmarks(img)
+        if ref is None:
+            continue
+        canvas = np.pad(img, ((64, 64), (64, 64), (0, 0)), mode="edge")
+        c = np.array([(canvas.shape[1]) / 2.0, (canvas.shape[0]) / 2.0])
+        rotated = np.array(Image.fromarray(canvas).rotate(25.0, resample=Image.BICUBIC, center=tuple(c)))
+        expect = (ref + 64 - c) @ np.array([[np.cos(theta), -np.sin(theta)],
+                                            [np.sin(theta), np.cos(theta)]]) + c
+        faces = detect_faces(rotated)
+        if not faces:
+            continue
+        found += 1
+        err = np.sqrt(((faces[0].points[17:] - expect[17:]) ** 2).sum(1).mean())
+        assert err < 5.0
+    assert found >= 4
