@@ -95,19 +95,21 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain:
 
     Default gain is sqrt(2) for lrelu and 1 for linear; the clamp is applied last.
     """
+    inplace = not (torch.is_grad_enabled() and x.requires_grad)  # in-place saves memory traffic at inference
     if b is not None:
-        x = x + b.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
+        b = b.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
+        x = x.add_(b) if inplace else x + b
     if act == "lrelu":
-        x = F.leaky_relu(x, LRELU_SLOPE)
+        x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
         g = LRELU_GAIN if gain is None else gain
     elif act == "linear":
         g = 1.0 if gain is None else gain
     else:
         raise ValueError(f"unknown activation {act!r}")
     if g != 1:
-        x = x * g
+        x = x.mul_(g) if inplace else x * g
     if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
+        x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
     return x
 
 
@@ -179,8 +181,8 @@ def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, 
     x = conv_resample(x, weight, f, up=up)
     if demodulate:
         wsq = weight.square().sum(dim=[2, 3])  # (out, in)
-        d = (styles.square() @ wsq.t() + 1e-8).rsqrt()  # (B, out)
-        x = x * d.to(x.dtype).reshape(b, -1, 1, 1)
+        d = (styles.square() @ wsq.t() + 1e-8).rsqrt().to(x.dtype).reshape(b, -1, 1, 1)  # (B, out)
+        x = x.mul_(d) if not (torch.is_grad_enabled() and x.requires_grad) else x * d
     return x
 
 
@@ -211,7 +213,8 @@ class SynthesisLayer(nn.Module):
                 noise = self.noise_const.to(x.dtype)
             else:
                 raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
-            x = x + noise * self.noise_strength.to(x.dtype)
+            noise = noise * self.noise_strength.to(x.dtype)
+            x = x.add_(noise) if not (torch.is_grad_enabled() and x.requires_grad) else x + noise
         return bias_act(x, self.bias, act="lrelu", clamp=self.conv_clamp)
 
 
