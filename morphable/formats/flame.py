@@ -343,11 +343,15 @@ def load_flame(path: str | os.PathLike, landmarks=None, num_shape: int = 300,
     jaw = _jaw_open_offsets(data, template, 2, jaw_open_deg)
     if jaw is not None:
         expression[ARKIT_INDEX["jawOpen"]] = jaw
+    # origin: centre of the head's bounding box (x on the symmetry plane), as for ICT-FaceKit
+    origin = (template.min(0) + template.max(0)) / 2
+    origin[0] = 0.0
+    template = template - origin
     present = np.zeros(NUM_EXPRESSIONS, dtype=bool)
     present[ARKIT_INDEX["jawOpen"]] = jaw is not None
     f32 = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
     meta = {"source": str(path), "loader": "flame", "licence": "FLAME licence (see flame.is.tue.mpg.de)",
-            "units": "metres (as in the file)",
+            "units": "metres (as in the file)", "origin_in_file": origin.tolist(),
             "identity": f"first {k} shapedirs components; FLAME betas are whitened (std 1 per unit)",
             "expression": (f"jawOpen = linear blend skinning of the jaw joint rotated {jaw_open_deg} deg"
                            if jaw is not None else "none (FLAME's expression PCA is not ARKit)"),

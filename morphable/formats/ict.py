@@ -3,7 +3,8 @@
 Assumptions (checked on the real ICT Face Model Light files; see docs/formats.md):
 - every mesh has the neutral mesh's vertices in the same file order, in centimetres, with
   +x to the subject's left, +y up and +z out of the face (the axes of morphable.pose);
-- identityNNN.obj is the neutral displaced by one standard deviation of PCA mode NNN, so
+- identityNNN.obj is the neutral displaced by one standard deviation of PCA mode NNN (ICT's
+  own sampler draws identity weights from N(0, 1) and adds weight * (mesh - neutral)), so
   mode = mesh - neutral is stored as a unit direction plus its norm as identity_std;
 - expression meshes are the neutral with one ARKit-style blendshape at weight 1.
 """
@@ -16,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import trimesh
 
 from ..arkit import ARKIT_INDEX, NUM_EXPRESSIONS
 from ..errors import MorphableError
@@ -86,6 +88,21 @@ def _subset_faces(faces: np.ndarray, face_uvs: np.ndarray | None, uvs: np.ndarra
     return faces, uvs[used], inverse.reshape(-1, 3)
 
 
+def _face_skin(template: np.ndarray, faces: np.ndarray, n_keep: int) -> np.ndarray:
+    """ICT's face group minus its inner lips, nostrils and eyelid rims (back-facing, in front).
+
+    The face group (vertices 0..9408) is the front of the head with ears and neck; the parts of
+    it that face away from the camera near the front of the face are the linings of the mouth,
+    nose and eyelids, which a photo never shows as skin.
+    """
+    head_faces = faces[(faces < min(HEAD_END, n_keep)).all(axis=1)]
+    normals = trimesh.Trimesh(template, head_faces, process=False).vertex_normals
+    inner = (normals[:, 2] < 0) & (np.abs(template[:, 0]) < 0.05) & (template[:, 2] > 0.04)
+    mask = np.zeros(n_keep, dtype=bool)
+    mask[:min(FACE_END, n_keep)] = True
+    return mask & ~inner
+
+
 def load_ict(folder: str | Path, head_only: bool = True, num_identity: int | None = None,
              device=None) -> MorphableModel:
     """Build a MorphableModel from an ICT-FaceKit `FaceXModel` folder (see module docstring)."""
@@ -103,6 +120,7 @@ def load_ict(folder: str | Path, head_only: bool = True, num_identity: int | Non
     if landmarks.shape != (68,):
         raise MorphableError(f"{folder / INDEX_FILE}: expected 68 landmark vertices, got {landmarks.shape[0]}")
 
+    identity_files = _identity_files(folder, num_identity)
     mesh = read_obj(folder / NEUTRAL_FILE)
     n_all = mesh.vertices.shape[0]
     n_keep = min(HEAD_END, n_all) if head_only else n_all
@@ -118,7 +136,7 @@ def load_ict(folder: str | Path, head_only: bool = True, num_identity: int | Non
             raise MorphableError(f"{path} has {verts.shape[0]} vertices, the neutral mesh {n_all}")
         return (verts[keep] - neutral) * CM_TO_M
 
-    modes = [offsets(p) for p in _identity_files(folder, num_identity)]
+    modes = [offsets(p) for p in identity_files]
     norms = np.array([np.linalg.norm(m) for m in modes])
     if (norms == 0).any():
         raise MorphableError(f"{folder}: an identity mesh equals the neutral mesh")
@@ -132,8 +150,7 @@ def load_ict(folder: str | Path, head_only: bool = True, num_identity: int | Non
     origin[0] = 0.0
     template = (neutral - origin) * CM_TO_M
 
-    region_face = np.zeros(n_keep, dtype=bool)
-    region_face[:min(FACE_END, n_keep)] = True
+    region_face = _face_skin(template, faces, n_keep)
     f32 = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
     i64 = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.int64, device=device)  # noqa: E731
     present = np.abs(expr_basis).reshape(NUM_EXPRESSIONS, -1).max(1) > 0

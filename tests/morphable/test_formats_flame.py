@@ -107,8 +107,13 @@ def test_flame_model_identity_landmarks_and_jaw(flame_file):
     # one unit of identity k reproduces shapedirs[..., k] (FLAME betas are whitened)
     p = m.neutral_params()
     p = p.replace(identity=torch.eye(N_SHAPE)[2:3])
-    got = m.shape(p.identity, p.expression)[0].numpy() - src["v_template"]
+    got = (m.shape(p.identity, p.expression)[0] - m.template).numpy()
     np.testing.assert_allclose(got, src["shapedirs"][:, :, 2], atol=1e-6)
+    # same mesh, moved so that the head's bounding-box centre is the origin (rotation centre)
+    shift = src["v_template"] - m.template.numpy()
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-6)
+    box = m.template.max(0).values + m.template.min(0).values
+    assert box.abs().max() < 1e-6
     # only jawOpen is present; it moves the jaw vertices (chin down), nothing else
     assert m.expression_names == ["jawOpen"]
     off = m.expression_basis[ARKIT_INDEX["jawOpen"]].numpy()

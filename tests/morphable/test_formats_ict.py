@@ -125,8 +125,12 @@ def test_identity_reproduces_the_ict_mesh(ict, ict_dir):
 
 def test_face_region(ict):
     face = ict.region("face")
-    assert face.shape == (ict.num_vertices,) and 8000 < int(face.sum()) < ict.num_vertices
+    assert face.shape == (ict.num_vertices,) and 8000 < int(face.sum()) < 9409  # ICT's face group
     assert bool(face[ict.landmarks].all())
+    # the linings dropped from the face group face away from the camera, inside the face
+    dropped = ~face[:9409]
+    tpl = ict.template[:9409][dropped]
+    assert 300 < int(dropped.sum()) < 2000 and float(tpl[:, 0].abs().max()) < 0.05
 
 
 @pytest.mark.slow
