@@ -1,0 +1,488 @@
+"""StyleGAN2 training loop: one process or DDP under torchrun, resumable exactly.
+
+Non-saturating logistic loss, lazy R1 on D, style mixing, an EMA generator, Adam (0, 0.99)
+with the lazy-regularisation lr/beta correction, DiffAugment on reals and fakes, bf16
+autocast on CUDA. Rank 0 writes checkpoints, sample grids, a JSON-lines metrics log and the
+exported G_ema. Run `python -m gan.train --help` (or `facerig gan train`).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import augment as aug
+from . import distributed as ddp
+from .dataset import BatchSampler, load_images_cached, make_batch
+from .errors import GanError
+from .losses import d_loss, g_loss, generate, r1_penalty
+from .networks import Discriminator, Generator
+from .checkpoint import save_generator
+from .fileio import atomic_output, image_grid, save_image
+from .train_state import (CHECKPOINT_NAME, global_rng_state, load_checkpoint, save_checkpoint,
+                          set_global_rng_state)
+
+# Options a resumed run must share with its checkpoint (the rest may change, e.g. --kimg).
+ARCH_KEYS = ("resolution", "batch", "channel_base", "channel_max", "z_dim", "w_dim", "mapping_layers",
+             "mbstd_group", "seed")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved in each checkpoint."""
+
+    data: str
+    out: str
+    resolution: int = 128
+    kimg: float = 1000.0
+    batch: int = 32
+    channel_base: int = 16384
+    channel_max: int = 512
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 8
+    mbstd_group: int = 4
+    gamma: float | None = None  # None: 0.0002 * res^2 / batch (StyleGAN2-ADA's heuristic)
+    aug: str = "diffaugment"
+    xflip: bool = True
+    seed: int = 0
+    lr: float = 0.0025
+    r1_interval: int = 16
+    style_mix: float = 0.9
+    ema_kimg: float | None = None  # None: batch * 10 / 32
+    ema_rampup: float | None = 0.05
+    snapshot_kimg: float = 50.0
+    tick_kimg: float = 4.0
+    grid: int = 8  # sample grid is grid x grid
+    max_images: int | None = None
+    device: str = "auto"
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
+    max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
+    resume: bool = False
+    progress: bool = True
+    cache_dataset: bool = True
+
+    def resolved_gamma(self) -> float:
+        return self.gamma if self.gamma is not None else 0.0002 * self.resolution ** 2 / self.batch
+
+    def resolved_ema_kimg(self) -> float:
+        return self.ema_kimg if self.ema_kimg is not None else self.batch * 10 / 32
+
+
+def _check(config: TrainConfig, world: int) -> None:
+    if config.resolution < 8 or config.resolution & (config.resolution - 1):
+        raise GanError(f"--resolution must be a power of two >= 8, got {config.resolution}")
+    if config.batch < 1 or config.batch % world:
+        raise GanError(f"--batch {config.batch} must be a positive multiple of the {world} processes")
+    if config.kimg <= 0:
+        raise GanError("--kimg must be positive")
+    if config.gamma is not None and config.gamma < 0:
+        raise GanError("--gamma must be >= 0")
+    if config.precision not in ("auto", "bf16", "fp32"):
+        raise GanError(f"unknown precision {config.precision!r} (auto, bf16, fp32)")
+    aug.policy_ops(config.aug)
+
+
+def _device(name: str, info: ddp.DistInfo) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise GanError("--device cuda was asked for but no CUDA device is available")
+        return torch.device("cuda", info.local_rank if info.enabled else (torch.device(name).index or 0))
+    if name != "cpu":
+        raise GanError(f"unknown device {name!r} (cpu, cuda, auto)")
+    return torch.device("cpu")
+
+
+def build_networks(config: TrainConfig) -> tuple[Generator, Discriminator]:
+    """G and D for a config (initialised from the global torch RNG)."""
+    G = Generator(z_dim=config.z_dim, w_dim=config.w_dim, img_resolution=config.resolution, img_channels=3,
+                  mapping_layers=config.mapping_layers, channel_base=config.channel_base,
+                  channel_max=config.channel_max)
+    D = Discriminator(img_resolution=config.resolution, img_channels=3, channel_base=config.channel_base,
+                      channel_max=config.channel_max, mbstd_group_size=config.mbstd_group)
+    return G, D
+
+
+def save_grid(images: torch.Tensor, grid: int, path: Path) -> None:
+    """Tile images (N,3,H,W) in [-1,1] into a grid-column PNG, written atomically."""
+    save_image(image_grid(images, cols=grid), path)
+
+
+class Trainer:
+    """Owns the networks, optimisers, samplers and counters of one run (on one rank)."""
+
+    def __init__(self, config: TrainConfig, info: ddp.DistInfo | None = None):
+        self.info = info or ddp.DistInfo()
+        _check(config, self.info.world_size)
+        self.config = config
+        self.device = _device(config.device, self.info)
+        self.out = Path(config.out)
+        precision = config.precision
+        if precision == "auto":
+            precision = "bf16" if self.device.type == "cuda" else "fp32"
+        self.amp_dtype = torch.bfloat16 if precision == "bf16" else None
+        self.precision = precision
+
+        ckpt_path = self.out / CHECKPOINT_NAME
+        ckpt = None
+        if ckpt_path.exists():
+            if not config.resume:
+                raise GanError(f"{self.out} already holds a training run; pass --resume or pick a new --out")
+            ckpt = load_checkpoint(ckpt_path)
+            saved = ckpt["config"]
+            for key in ARCH_KEYS:
+                if saved.get(key) != getattr(config, key):
+                    raise GanError(f"cannot resume {ckpt_path}: it was trained with {key}={saved.get(key)}, "
+                                   f"not {getattr(config, key)}")
+
+        # Data: decoded once, kept whole on the training device.
+        cache = self.out / "cache" if config.cache_dataset and self.info.is_main else None
+        if self.info.enabled:  # rank 0 writes the cache, the others then read it
+            data = load_images_cached(config.data, cache, config.resolution, config.max_images,
+                                      progress=config.progress) if self.info.is_main else None
+            torch.distributed.barrier()
+            if data is None:
+                data = load_images_cached(config.data, self.out / "cache" if config.cache_dataset else None,
+                                          config.resolution, config.max_images)
+        else:
+            data = load_images_cached(config.data, cache, config.resolution, config.max_images,
+                                      progress=config.progress)
+        self.skipped = data.skipped
+        self.num_images = len(data)
+        self.images = data.images.to(self.device)
+
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed % 2**32)
+        import random
+
+        random.seed(config.seed)
+        G, D = build_networks(config)
+        self.G = G.to(self.device).train()
+        self.D = D.to(self.device).train()
+        ddp.broadcast_module(self.G)
+        ddp.broadcast_module(self.D)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+
+        # Lazy regularisation: D's R1 runs every r1_interval steps, so its Adam is rescaled.
+        ratio = config.r1_interval / (config.r1_interval + 1) if config.r1_interval > 0 else 1.0
+        self.G_opt = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(0.0, 0.99), eps=1e-8)
+        self.D_opt = torch.optim.Adam(self.D.parameters(), lr=config.lr * ratio,
+                                      betas=(0.0, 0.99 ** ratio), eps=1e-8)
+
+        self.sampler = BatchSampler(self.num_images, seed=config.seed * 4 + 1, xflip=config.xflip)
+        self.z_gen = torch.Generator().manual_seed(config.seed * 4 + 2)
+        self.aug_gen = torch.Generator().manual_seed(config.seed * 4 + 3)
+        self.aug_ops = aug.policy_ops(config.aug)
+        # Rank-specific stream for synthesis noise (the only draw made on the device).
+        torch.manual_seed(config.seed * 4 + 4 + 1000 * self.info.rank)
+        self.step = 0
+        self.cur_nimg = 0
+        self.wall_before = 0.0
+        if ckpt is not None:
+            self._restore(ckpt)
+
+    # --- state -----------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "config": dataclasses.asdict(self.config),
+            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "G_opt": self.G_opt.state_dict(), "D_opt": self.D_opt.state_dict(),
+            "step": self.step, "cur_nimg": self.cur_nimg, "wall_time": self.wall_time(),
+            "rng": {**global_rng_state(self.device), "sampler": self.sampler.state_dict(),
+                    "z": self.z_gen.get_state(), "aug": self.aug_gen.get_state()},
+            "network_config": dict(self.G.config),
+        }
+
+    def _restore(self, ckpt: dict) -> None:
+        self.G.load_state_dict(ckpt["G"])
+        self.D.load_state_dict(ckpt["D"])
+        self.G_ema.load_state_dict(ckpt["G_ema"])
+        self.G_opt.load_state_dict(ckpt["G_opt"])
+        self.D_opt.load_state_dict(ckpt["D_opt"])
+        self.step, self.cur_nimg = int(ckpt["step"]), int(ckpt["cur_nimg"])
+        self.wall_before = float(ckpt.get("wall_time", 0.0))
+        rng = ckpt["rng"]
+        set_global_rng_state(rng, self.device)
+        self.sampler.load_state_dict(rng["sampler"])
+        self.z_gen.set_state(rng["z"])
+        self.aug_gen.set_state(rng["aug"])
+
+    def wall_time(self) -> float:
+        return self.wall_before + (time.time() - self._t0 if hasattr(self, "_t0") else 0.0)
+
+    # --- one minibatch ---------------------------------------------------------------
+    def _rows(self) -> slice:
+        per = self.config.batch // self.info.world_size
+        return slice(self.info.rank * per, (self.info.rank + 1) * per)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return torch.autocast(device_type=self.device.type, enabled=False)
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _latents(self) -> tuple[torch.Tensor, ...]:
+        """z, mixing z and mixing draws for this rank's rows of the global batch."""
+        b, rows = self.config.batch, self._rows()
+        z = torch.randn(b, self.config.z_dim, generator=self.z_gen)[rows]
+        z2 = torch.randn(b, self.config.z_dim, generator=self.z_gen)[rows]
+        u = torch.rand(b, generator=self.z_gen)[rows]
+        cut = torch.rand(b, generator=self.z_gen)[rows]
+        dev = self.device
+        return z.to(dev), z2.to(dev), u.to(dev), cut.to(dev)
+
+    def _fake(self, update_emas: bool) -> torch.Tensor:
+        z, z2, u, cut = self._latents()
+        return generate(self.G, z, self.config.style_mix, u, z2, cut, update_emas=update_emas)
+
+    def _D(self, img: torch.Tensor) -> torch.Tensor:
+        img = aug.augment(img, self.aug_ops, self.aug_gen, self._rows(), self.config.batch)
+        return self.D(img)
+
+    def _reals(self) -> torch.Tensor:
+        idx, flips = self.sampler.next(self.config.batch)
+        rows = self._rows()
+        return make_batch(self.images, idx[rows], flips[rows])
+
+    def _opt_step(self, net: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+        ddp.average_gradients(net.parameters(), self.info.world_size)
+        for p in net.parameters():
+            if p.grad is not None:
+                torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
+        opt.step()
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One minibatch: G main, D main, D R1 (every r1_interval steps), EMA; returns stats."""
+        cfg = self.config
+        stats: dict[str, torch.Tensor] = {}
+        # G: non-saturating loss through augmented fakes.
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        self.G_opt.zero_grad(set_to_none=True)
+        with self._autocast():
+            fake_logits = self._D(self._fake(update_emas=False))
+            loss = g_loss(fake_logits)
+        loss.backward()
+        self._opt_step(self.G, self.G_opt)
+        stats["loss_G"] = loss.detach()
+
+        # D: logistic loss on augmented reals and (detached) fakes.
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        self.D_opt.zero_grad(set_to_none=True)
+        with self._autocast():
+            with torch.no_grad():
+                fake = self._fake(update_emas=True)
+            fake_logits = self._D(fake)
+            real_logits = self._D(self._reals())
+            loss = d_loss(real_logits, fake_logits)
+        loss.backward()
+        self._opt_step(self.D, self.D_opt)
+        stats["loss_D"] = loss.detach()
+        stats["D_real"] = real_logits.detach().float().mean()
+        stats["D_fake"] = fake_logits.detach().float().mean()
+
+        # Lazy R1 on reals, in fp32, scaled by the interval.
+        if cfg.r1_interval > 0 and self.step % cfg.r1_interval == 0 and cfg.resolved_gamma() > 0:
+            self.D_opt.zero_grad(set_to_none=True)
+            penalty, logits = r1_penalty(self._D, self._reals())
+            loss = (penalty * (cfg.resolved_gamma() / 2)).mean() * cfg.r1_interval + logits.float().mean() * 0
+            loss.backward()
+            self._opt_step(self.D, self.D_opt)
+            stats["r1"] = penalty.detach().mean()
+        self.D.requires_grad_(False)
+
+        self.cur_nimg += cfg.batch
+        self.step += 1
+        self._update_ema()
+        return stats
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        cfg = self.config
+        ema_nimg = cfg.resolved_ema_kimg() * 1000
+        if cfg.ema_rampup:
+            ema_nimg = min(ema_nimg, self.cur_nimg * cfg.ema_rampup)
+        beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # --- outputs (rank 0) --------------------------------------------------------------
+    @torch.no_grad()
+    def sample_grid(self, path: Path) -> None:
+        """G_ema on fixed seeds (noise const) as a PNG grid."""
+        n = self.config.grid ** 2
+        z = torch.randn(n, self.config.z_dim, generator=torch.Generator().manual_seed(self.config.seed + 12345))
+        imgs = [self.G_ema(zc.to(self.device), noise_mode="const") for zc in z.split(16)]
+        save_grid(torch.cat(imgs), self.config.grid, path)
+
+    def snapshot(self) -> None:
+        """Checkpoint, exported G_ema and a sample grid (rank 0 only)."""
+        if not self.info.is_main:
+            return
+        kimg = self.cur_nimg / 1000
+        save_checkpoint(self.out / CHECKPOINT_NAME, self.state())
+        info = {"kimg": round(kimg, 3), "dataset": Path(self.config.data).name, "step": self.step}
+        save_generator(self.G_ema, self.out / "G_ema.safetensors", info=info)
+        self.sample_grid(self.out / f"samples-{int(round(kimg)):06d}.png")
+
+    def log(self, record: dict) -> None:
+        if self.info.is_main:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _trim_metrics(self) -> None:
+        """On resume, drop log lines written after the checkpoint (they will be redone)."""
+        path = self.out / "metrics.jsonl"
+        if not (self.info.is_main and path.exists()):
+            return
+        kept = [ln for ln in path.read_text().splitlines()
+                if ln.strip() and json.loads(ln).get("kimg", 0) * 1000 <= self.cur_nimg + 1e-6]
+        with atomic_output(path) as tmp:
+            tmp.write_text("".join(ln + "\n" for ln in kept))
+
+    # --- loop --------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Train to config.kimg (or max_minutes); returns the last metrics record."""
+        cfg = self.config
+        total = int(round(cfg.kimg * 1000))
+        self._t0 = time.time()
+        if self.info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._trim_metrics()
+            with atomic_output(self.out / "config.json") as tmp:
+                tmp.write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+            if self.cur_nimg == 0:
+                save_grid(make_batch(self.images, torch.arange(min(self.num_images, cfg.grid ** 2)),
+                                     torch.zeros(min(self.num_images, cfg.grid ** 2), dtype=torch.bool)),
+                          cfg.grid, self.out / "reals.png")
+        bar = None
+        if cfg.progress and self.info.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total / 1000, initial=self.cur_nimg / 1000, unit="kimg", desc="train",
+                       bar_format="{l_bar}{bar}| {n:.2f}/{total:.1f} kimg [{elapsed}<{remaining}{postfix}]")
+        tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
+        next_tick = self.cur_nimg + int(cfg.tick_kimg * 1000)
+        next_snap = (self.cur_nimg // int(cfg.snapshot_kimg * 1000) + 1) * int(cfg.snapshot_kimg * 1000)
+        sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}
+        record: dict = {}
+        deadline = self._t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
+        stop = False
+        while self.cur_nimg < total and not stop:
+            stats = self.train_step()
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0) + v
+                counts[k] = counts.get(k, 0) + 1
+            if deadline is not None:
+                flag = torch.tensor([float(time.time() > deadline)], device=self.device)
+                stop = bool(ddp.all_mean(flag, self.info.world_size).item() > 0)
+            done = self.cur_nimg >= total or stop
+            if bar is not None:
+                bar.update(cfg.batch / 1000)
+            if self.cur_nimg >= next_tick or done:
+                names = sorted(sums)
+                means = ddp.all_mean(torch.stack([sums[k] / counts[k] for k in names]).float(),
+                                     self.info.world_size).tolist()
+                dt = max(time.time() - tick_start_time, 1e-9)
+                record = {"kimg": self.cur_nimg / 1000, "step": self.step,
+                          **{k: round(v, 5) for k, v in zip(names, means)},
+                          "images_per_s": round((self.cur_nimg - tick_start_nimg) / dt, 2),
+                          "wall_s": round(self.wall_time(), 1)}
+                self.log(record)
+                if bar is not None:
+                    bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss_G", "loss_D", "r1") if k in record})
+                sums, counts = {}, {}
+                tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
+                next_tick = self.cur_nimg + int(cfg.tick_kimg * 1000)
+            if self.cur_nimg >= next_snap or done:
+                self.snapshot()
+                next_snap += int(cfg.snapshot_kimg * 1000)
+        if bar is not None:
+            bar.close()
+        return record
+
+
+def train(config: TrainConfig) -> dict:
+    """Run (or continue) a training run; joins torchrun's process group when launched by it."""
+    device = config.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    info = ddp.init_from_env(device)
+    try:
+        return Trainer(config, info).run()
+    finally:
+        ddp.shutdown()
+
+
+# --- command line (shared by `python -m gan.train` and `facerig gan train`) -------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The training options (defaults from TrainConfig)."""
+    d = TrainConfig(data="", out="")
+    p.add_argument("--data", required=True, help="zip or folder of images")
+    p.add_argument("--out", required=True, help="run folder (checkpoint, samples, metrics)")
+    p.add_argument("--resolution", type=int, default=d.resolution)
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint, if any")
+    p.add_argument("--kimg", type=float, default=d.kimg, help="train until this many thousand real images")
+    p.add_argument("--batch", type=int, default=d.batch, help="global batch (split over processes)")
+    p.add_argument("--channel-base", type=int, default=d.channel_base)
+    p.add_argument("--channel-max", type=int, default=d.channel_max)
+    p.add_argument("--z-dim", type=int, default=d.z_dim)
+    p.add_argument("--w-dim", type=int, default=d.w_dim)
+    p.add_argument("--mapping-layers", type=int, default=d.mapping_layers)
+    p.add_argument("--gamma", type=float, default=None, help="R1 weight (default 0.0002*res^2/batch)")
+    p.add_argument("--aug", default=d.aug, help="diffaugment, none, or a list of color,translation,cutout")
+    p.add_argument("--no-xflip", dest="xflip", action="store_false", help="no random x-flips of reals")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--r1-interval", type=int, default=d.r1_interval)
+    p.add_argument("--style-mix", type=float, default=d.style_mix)
+    p.add_argument("--ema-kimg", type=float, default=None)
+    p.add_argument("--snapshot-kimg", type=float, default=d.snapshot_kimg)
+    p.add_argument("--tick-kimg", type=float, default=d.tick_kimg)
+    p.add_argument("--grid", type=int, default=d.grid, help="sample grid side")
+    p.add_argument("--max-images", type=int, default=None, help="use only the first N images")
+    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    p.add_argument("--precision", default=d.precision, help="auto (bf16 on CUDA), bf16, fp32")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--no-cache", dest="cache_dataset", action="store_false",
+                   help="do not keep the decoded dataset as .npy in the run folder")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """A TrainConfig from parsed `add_arguments` options."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gan.train", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    config = config_from_args(parser.parse_args(argv))
+    try:
+        record = train(config)
+    except GanError as exc:
+        print(f"gan.train: error: {exc}", file=sys.stderr)
+        return 2
+    if record and os.environ.get("RANK", "0") == "0":
+        print(json.dumps(record))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
