@@ -9,6 +9,7 @@ which the BFM loader shares.
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 from pathlib import Path
@@ -198,7 +199,7 @@ def read_npy(path: str | os.PathLike):
 # ---- landmarks --------------------------------------------------------------------------------
 _LANDMARK_HINT = ("pass landmarks= with 68 vertex ids (iBUG-68 order), or a path to a 68-point "
                   "embedding file (DECA's landmark_embedding.npy, a .pkl/.npz with face indices and "
-                  "barycentric coordinates, or a .npy/.txt of 68 vertex ids)")
+                  "barycentric coordinates, or a .npy/.txt/.json of 68 vertex ids)")
 
 
 def _embedding_arrays(data, source) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
@@ -236,6 +237,11 @@ def resolve_landmarks(landmarks, vertices: np.ndarray, faces: np.ndarray, model:
                 with np.load(path, allow_pickle=False) as z:
                     data = {k: z[k] for k in z.files}
             except Exception as exc:
+                raise MorphableError(f"cannot read {path}: {exc}") from None
+        elif suffix == ".json":
+            try:
+                data = json.loads(path.read_text())
+            except (ValueError, UnicodeDecodeError) as exc:
                 raise MorphableError(f"cannot read {path}: {exc}") from None
         elif suffix in (".txt", ".csv"):
             try:
