@@ -1,6 +1,7 @@
 """FLAME loader on a small pickle written in FLAME's structure, with chumpy classes, no chumpy."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import sys
@@ -192,3 +193,19 @@ def test_corrupt_and_wrong_pickles(tmp_path):
     other.write_bytes(pickle.dumps({"weights": np.zeros(3)}))
     with pytest.raises(MorphableError, match="not a FLAME model"):
         load_model(other)
+
+
+def test_landmark_ids_from_text_and_json_files(flame_file, tmp_path):
+    ids = np.arange(68)[::-1] + 5
+    txt = tmp_path / "ids.txt"
+    np.savetxt(txt, ids, fmt="%d")
+    js = tmp_path / "ids.json"
+    js.write_text(json.dumps(ids.tolist()))
+    for path in (txt, js):
+        np.testing.assert_array_equal(load_flame(flame_file[0], landmarks=path).landmarks.numpy(), ids)
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps(list(range(10))))
+    with pytest.raises(MorphableError, match="68 integer vertex ids"):
+        load_flame(flame_file[0], landmarks=short)
+    with pytest.raises(MorphableError, match="outside the mesh"):
+        load_flame(flame_file[0], landmarks=np.arange(68) + 10_000)
