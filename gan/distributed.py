@@ -77,6 +77,16 @@ def average_gradients(params: Iterable[torch.nn.Parameter], world_size: int) -> 
         offset += n
 
 
+def average_buffers(module: torch.nn.Module, world_size: int) -> None:
+    """Average floating buffers over ranks (e.g. G's tracked w_avg, updated from each rank's z)."""
+    if world_size <= 1:
+        return
+    for b in module.buffers():
+        if b.is_floating_point():
+            dist.all_reduce(b.data, op=dist.ReduceOp.SUM)
+            b.data /= world_size
+
+
 def all_mean(values: torch.Tensor, world_size: int) -> torch.Tensor:
     """Mean of a small stats tensor over ranks (for logging)."""
     if world_size <= 1:

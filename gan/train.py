@@ -305,6 +305,7 @@ class Trainer:
 
         self.cur_nimg += cfg.batch
         self.step += 1
+        ddp.average_buffers(self.G, self.info.world_size)  # w_avg saw each rank's own latents
         self._update_ema()
         return stats
 
