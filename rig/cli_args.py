@@ -51,6 +51,10 @@ def check_output(path: str | Path, suffixes: tuple[str, ...]) -> Path:
         probe = probe.parent
     import os
 
+    if not probe.is_dir():
+        raise RigError(f"cannot write {path}: {probe} is not a folder")
+    if path.is_dir():
+        raise RigError(f"cannot write {path}: it is a folder")
     if not os.access(probe, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise RigError(f"cannot write {path}: permission denied")
     return path

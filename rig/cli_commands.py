@@ -1,17 +1,22 @@
-"""The list of CLI command groups; each entry adds its subcommands to the `facerig` parser."""
+"""The CLI command groups: each module's `register(subparsers)` adds its commands to `facerig`."""
 from __future__ import annotations
 
-REGISTRY: list = []
+import importlib
 
-try:  # each group is optional while the project grows; a group that fails to import is a bug
-    from .cli_morph import register as _morph
-    REGISTRY.append(_morph)
-except ModuleNotFoundError as exc:  # pragma: no cover
-    if exc.name != "rig.cli_morph":
-        raise
-try:
-    from .cli_gan import register as _gan
-    REGISTRY.append(_gan)
-except ModuleNotFoundError as exc:  # pragma: no cover
-    if exc.name != "rig.cli_gan":
-        raise
+COMMAND_MODULES = ("rig.cli_morph", "rig.cli_gan", "rig.cli_invert", "rig.cli_fit")
+
+
+def _load() -> list:
+    registry = []
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a group not in this build yet; any other import error is a bug
+            if exc.name != name:
+                raise
+            continue
+        registry.append(module.register)
+    return registry
+
+
+REGISTRY: list = _load()

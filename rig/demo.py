@@ -40,12 +40,13 @@ def _label(expr: dict[str, float]) -> str:
 def render_controls(model, size: int = 160) -> tuple:
     """Rows of renders: poses, expressions, lights, identities. Returns (rows, row_labels, col_labels)."""
     renderer = Renderer(model, size=size)
+    have = set(model.expression_names)
+    exprs = [e for e in EXPRESSIONS if set(e) <= have]  # a model without a shape skips it
     front = lighting.preset("front")
     base = model.neutral_params(1).replace(light=front)
     batches = {
         "pose (yaw,pitch,roll)": ([base.with_pose(*p) for p in POSES], [f"{p[0]},{p[1]},{p[2]}" for p in POSES]),
-        "ARKit expression": ([base.with_pose(yaw=10).with_expression(e) for e in EXPRESSIONS],
-                             [_label(e) for e in EXPRESSIONS]),
+        "ARKit expression": ([base.with_pose(yaw=10).with_expression(e) for e in exprs], [_label(e) for e in exprs]),
         "SH light preset": ([base.with_pose(yaw=10).replace(light=lighting.preset(n)) for n in LIGHTS], LIGHTS),
         "identity ~ N(0,1)": ([model.random_params(1, seed=s).replace(light=front).with_pose(yaw=10)
                                for s in range(8)], [f"seed {s}" for s in range(8)]),
