@@ -152,12 +152,12 @@ def test_rosinality_layout_maps_onto_ours(tmp_path):
     assert torch.allclose(G3.mapping.w_avg, ref, atol=0.1 * ref.abs().mean().item() + 0.05)
 
 
-def test_rosinality_channel_multiplier_1_at_64px(tmp_path):
-    G = trained_like_g(64, conv_clamp=None, channel_base=16384, channel_max=512)  # 64 px: 256 channels at top
+def test_rosinality_channels_shrinking_at_the_top(tmp_path):
+    G = trained_like_g(64, conv_clamp=None, channel_base=2048)  # 64 channels up to 32 px, 32 at 64 px
     state, avg = rosinality_state(G)
     torch.save({"g_ema": state, "latent_avg": avg}, tmp_path / "g.pt")
     G2 = load_rosinality(tmp_path / "g.pt")
-    assert G2.config["channel_base"] == 16384
+    assert G2.config["channel_base"] == 2048 and G2.config["channel_max"] == 64
     assert torch.equal(images(G), images(G2))
 
 
