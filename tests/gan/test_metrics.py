@@ -1,0 +1,63 @@
+"""PSNR / SSIM / MS-SSIM on cases with known answers."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gan.errors import GanError
+from gan.metrics import ms_ssim, psnr, ssim
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Small images: one thread avoids oversubscription on a shared 2-core machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_psnr_known_mse():
+    a = torch.zeros(2, 3, 16, 16)
+    b = a + 0.1  # mse 0.01 over a range of 2 -> 10*log10(4/0.01)
+    assert torch.allclose(psnr(a, b), torch.full((2,), 10 * math.log10(400.0)), atol=1e-4)
+    assert torch.allclose(psnr(a, b + 0.9, data_range=1.0), torch.full((2,), 0.0), atol=1e-4)
+    assert torch.isinf(psnr(a, a)).all()
+
+
+def test_ssim_identical_is_one_and_symmetric():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    b = (a + 0.3 * torch.randn(a.shape, generator=g)).clamp(-1, 1)
+    assert torch.allclose(ssim(a, a), torch.ones(2), atol=1e-6)
+    assert torch.allclose(ssim(a, b), ssim(b, a), atol=1e-6)
+    assert (ssim(a, b) < 0.9).all()
+    assert torch.allclose(ms_ssim(a, a), torch.ones(2), atol=1e-5)
+
+
+def test_ssim_of_constant_images_matches_luminance_formula():
+    # Flat images: variances and covariance are 0, so SSIM = (2ab + C1) / (a^2 + b^2 + C1).
+    a, b = 0.2, -0.4
+    c1 = (0.01 * 2.0) ** 2
+    expect = (2 * a * b + c1) / (a * a + b * b + c1)
+    got = ssim(torch.full((1, 1, 20, 20), a, dtype=torch.float64), torch.full((1, 1, 20, 20), b, dtype=torch.float64))
+    assert got.item() == pytest.approx(expect, rel=1e-5)
+
+
+def test_ssim_falls_with_noise_level():
+    g = torch.Generator().manual_seed(1)
+    a = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 68, 68, generator=g) * 2 - 1, 5, 1)
+    scores = [ssim(a, a + s * torch.randn(a.shape, generator=g)).item() for s in (0.02, 0.1, 0.4)]
+    assert scores[0] > scores[1] > scores[2]
+    ms = [ms_ssim(a, a + s * torch.randn(a.shape, generator=g)).item() for s in (0.02, 0.1, 0.4)]
+    assert ms[0] > ms[1] > ms[2]
+
+
+def test_ssim_is_differentiable_and_checks_shapes():
+    a = torch.zeros(1, 3, 16, 16, requires_grad=True)
+    (1 - ssim(a, torch.ones(1, 3, 16, 16) * 0.5)).sum().backward()
+    assert a.grad is not None and a.grad.abs().sum() > 0
+    with pytest.raises(GanError):
+        ssim(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 9, 9))
