@@ -89,13 +89,19 @@ def conv_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = Non
     return fir(x, f, pad=(p0, p1, p0, p1), gain=float(up * up))
 
 
+def _may_modify(x: torch.Tensor) -> bool:
+    """In-place updates of a fresh intermediate are safe when autograd does not track it."""
+    return not (torch.is_grad_enabled() and x.requires_grad)
+
+
 def bias_act(x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain: float | None = None,
-             clamp: float | None = None) -> torch.Tensor:
+             clamp: float | None = None, inplace: bool = False) -> torch.Tensor:
     """Add a per-channel bias (dim 1), apply 'linear' or 'lrelu' (slope 0.2), scale, clamp.
 
-    Default gain is sqrt(2) for lrelu and 1 for linear; the clamp is applied last.
+    Default gain is sqrt(2) for lrelu and 1 for linear; the clamp is applied last. inplace=True
+    lets it overwrite `x` (a fresh intermediate) when autograd does not track it.
     """
-    inplace = not (torch.is_grad_enabled() and x.requires_grad)  # in-place saves memory traffic at inference
+    inplace = inplace and _may_modify(x)
     if b is not None:
         b = b.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
         x = x.add_(b) if inplace else x + b
@@ -141,7 +147,7 @@ class FullyConnectedLayer(nn.Module):
             b = b.to(x.dtype) * self.bias_gain if self.bias_gain != 1 else b.to(x.dtype)
         if self.activation == "linear" and b is not None:
             return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
+        return bias_act(x.matmul(w.t()), b, act=self.activation, inplace=True)
 
     def extra_repr(self) -> str:
         return f"in={self.in_features}, out={self.out_features}, act={self.activation}"
@@ -165,7 +171,7 @@ class Conv2dLayer(nn.Module):
         w = self.weight.to(x.dtype) * self.weight_gain
         x = conv_resample(x, w, self.resample_filter, up=self.up, down=self.down)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp, inplace=True)
 
 
 def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
@@ -182,7 +188,7 @@ def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, 
     if demodulate:
         wsq = weight.square().sum(dim=[2, 3])  # (out, in)
         d = (styles.square() @ wsq.t() + 1e-8).rsqrt().to(x.dtype).reshape(b, -1, 1, 1)  # (B, out)
-        x = x.mul_(d) if not (torch.is_grad_enabled() and x.requires_grad) else x * d
+        x = x.mul_(d) if _may_modify(x) else x * d  # x is the fresh conv output
     return x
 
 
@@ -214,8 +220,8 @@ class SynthesisLayer(nn.Module):
             else:
                 raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
             noise = noise * self.noise_strength.to(x.dtype)
-            x = x.add_(noise) if not (torch.is_grad_enabled() and x.requires_grad) else x + noise
-        return bias_act(x, self.bias, act="lrelu", clamp=self.conv_clamp)
+            x = x.add_(noise) if _may_modify(x) else x + noise
+        return bias_act(x, self.bias, act="lrelu", clamp=self.conv_clamp, inplace=True)
 
 
 class ToRGBLayer(nn.Module):
@@ -232,4 +238,4 @@ class ToRGBLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv(x, self.weight, styles, demodulate=False)
-        return bias_act(x, self.bias, clamp=self.conv_clamp)
+        return bias_act(x, self.bias, clamp=self.conv_clamp, inplace=True)
