@@ -33,6 +33,11 @@ class Generator(nn.Module):
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, num_layers=mapping_layers)
 
+    @property
+    def resolution(self) -> int:
+        """Output image size in pixels (same as img_resolution)."""
+        return self.img_resolution
+
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: str = "random",
                 update_emas: bool = False) -> torch.Tensor:

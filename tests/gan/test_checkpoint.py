@@ -144,6 +144,9 @@ def test_rosinality_layout_maps_onto_ours(tmp_path):
     assert G2.config == G.config
     assert torch.equal(images(G), images(G2))
     assert torch.equal(images(G), images(load_any_generator(path)))
+    legacy = tmp_path / "legacy.model"  # pre-1.6 torch.save format, any suffix
+    torch.save({"g_ema": state, "latent_avg": avg}, legacy, _use_new_zipfile_serialization=False)
+    assert torch.equal(images(G), images(load_any_generator(legacy)))
     # without latent_avg, w_avg is estimated from the mapping network
     torch.save({"g_ema": state}, tmp_path / "noavg.pt")
     G3 = load_rosinality(tmp_path / "noavg.pt")

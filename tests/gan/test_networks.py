@@ -42,6 +42,18 @@ def test_config_rebuilds_same_architecture():
     assert Discriminator(**D.config).config == D.config
 
 
+def test_class_conditional_networks():
+    G = small_g(32, c_dim=5)
+    D = Discriminator(img_resolution=32, channel_base=1024, channel_max=64, c_dim=5)
+    assert G.state_dict()["mapping.fc0.weight"].shape == (64, 128)  # z and embedded c side by side
+    assert D.state_dict()["mapping.embed.weight"].shape == (64, 5) and D.b4.out.weight.shape == (64, 64)
+    z, c = torch.randn(2, 64), torch.eye(5)[:2]
+    with torch.no_grad():
+        img_a, img_b = G(z, c, noise_mode="const"), G(z, c.flip(0), noise_mode="const")
+        assert D(img_a, c).shape == (2, 1)
+    assert not torch.allclose(img_a, img_b)
+
+
 def test_update_emas_tracks_w_and_truncation_pulls_to_w_avg():
     G = small_g()
     z = torch.randn(8, 64)
