@@ -9,7 +9,6 @@ layer's noise_const; latent_avg -> mapping.w_avg (estimated from 10,000 seeded z
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 from pathlib import Path
