@@ -69,6 +69,7 @@ class Camera:
         """
         from pytorch3d.renderer import FoVPerspectiveCameras
 
+        device = torch.device("cpu") if device is None else torch.device(device)
         rot = torch.diag(torch.tensor([-1.0, 1.0, -1.0], device=device)).expand(batch, 3, 3)
         trans = torch.tensor([[0.0, 0.0, self.distance]], device=device).expand(batch, 3)
         return FoVPerspectiveCameras(znear=self.znear, zfar=self.zfar, fov=self.fov_deg, degrees=True,
