@@ -141,7 +141,8 @@ def invert(G: nn.Module, target: torch.Tensor, steps: int = 500, w_plus: bool = 
     """
     if steps < 1:
         raise GanError(f"steps must be >= 1, got {steps}")
-    G = G.eval()
+    was_training = G.training
+    G.eval()
     res = G.img_resolution
     target = _prepare_target(target, res)
     gen = torch.Generator().manual_seed(seed)
@@ -162,8 +163,9 @@ def invert(G: nn.Module, target: torch.Tensor, steps: int = 500, w_plus: bool = 
     opt = torch.optim.Adam(params, betas=(0.9, 0.999), lr=lr)
 
     d_target = None
+    d_was_training = D.training if D is not None else False
     if D is not None and loss.discriminator > 0:
-        D = D.eval()
+        D.eval()
         with torch.no_grad():
             d_target = [f.detach() for f in _discriminator_features(D, target)]
 
@@ -219,9 +221,11 @@ def invert(G: nn.Module, target: torch.Tensor, steps: int = 500, w_plus: bool = 
     finally:
         for p, f in zip(G.parameters(), flags):
             p.requires_grad_(f)
+        G.train(was_training)
         if D is not None:
             for p, f in zip(D.parameters(), d_flags):
                 p.requires_grad_(f)
+            D.train(d_was_training)
 
     with torch.no_grad():
         ws_final = (w_opt if w_plus else w_opt.repeat(1, num_ws, 1)).detach().clone()

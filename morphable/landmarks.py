@@ -145,9 +145,11 @@ def _rotate(image: np.ndarray, to_src: np.ndarray) -> np.ndarray:
 class DlibBackend:
     """dlib HOG detector + 68-point predictor; retries padded/upsampled copies for tight crops."""
 
-    def __init__(self, attempts: Sequence[_Attempt] = DEFAULT_ATTEMPTS, pad_mode: str = "edge"):
+    def __init__(self, attempts: Sequence[_Attempt] = DEFAULT_ATTEMPTS, pad_mode: str = "edge",
+                 max_upsample_side: int = 640):
         self.attempts = tuple(attempts)
         self.pad_mode = pad_mode
+        self.max_upsample_side = max_upsample_side
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in `image`, largest first; the first attempt that finds any face wins."""
@@ -161,7 +163,9 @@ class DlibBackend:
             to_src = _rotation(work.shape, att.angle)
             if att.angle:
                 work = _rotate(work, to_src)
-            rects, scores, _ = detector.run(work, att.upsample, 0.0)
+            # Upsampling only helps small faces; on big photos it costs time and memory for nothing.
+            upsample = att.upsample if max(h, w) <= self.max_upsample_side else 0
+            rects, scores, _ = detector.run(work, upsample, 0.0)
             if not rects:
                 continue
             found = []

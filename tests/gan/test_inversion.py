@@ -39,7 +39,9 @@ def target(G):
 
 def test_inverts_a_generated_image_to_high_psnr(G, target):
     before = {k: v.clone() for k, v in G.state_dict().items()}
+    G.train()
     result = invert(G, target, steps=200, lr=0.2, progress=False)
+    assert G.training  # mode restored
     assert result.ws.shape == (1, G.num_ws, G.w_dim)
     start, end = result.history[0]["psnr"], reconstruction_psnr(result, target)
     assert end > 25.0

@@ -141,3 +141,15 @@ def test_rotated_face_found_by_rotation_retry(photos):
         err = np.sqrt(((faces[0].points[17:] - expect[17:]) ** 2).sum(1).mean())
         assert err < 5.0
     assert found >= 4
+
+
+def test_large_photo_detected_without_upsampling(photos):
+    # A 704 px photo skips the detector's upsampling; points still match the small photo's.
+    img = photos[2]
+    ref = detect_landmarks(img)
+    big = np.array(Image.fromarray(img).resize((704, 704), Image.BICUBIC))
+    faces = detect_faces(big)
+    assert faces and faces[0].attempt in {"plain", "pad30-up1", "pad50-up2"}
+    scaled = (ref + 0.5) * 5.5 - 0.5
+    rms = np.sqrt(((faces[0].points[17:] - scaled[17:]) ** 2).sum(1).mean())
+    assert rms < 0.05 * 704
