@@ -1,0 +1,30 @@
+"""Small geometric helpers shared by the fitting stages: landmark bases, inter-ocular distance."""
+from __future__ import annotations
+
+import torch
+
+from ..model import MorphableModel
+
+#: outer eye corners in iBUG-68 (the 300-W "inter-ocular" normalisation)
+OUTER_EYE_CORNERS = (36, 45)
+
+
+def inter_ocular(points: torch.Tensor) -> torch.Tensor:
+    """Distance between the outer eye corners of iBUG-68 points (B,68,2) -> (B,)."""
+    a, b = OUTER_EYE_CORNERS
+    return (points[:, b] - points[:, a]).norm(dim=-1)
+
+
+def landmark_error_iod(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean point-to-point distance (B,) as a percentage of the target's inter-ocular distance."""
+    err = (pred - target).norm(dim=-1).mean(-1)
+    return 100.0 * err / inter_ocular(target).clamp_min(1e-9)
+
+
+def model_landmark_bases(model: MorphableModel) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean (68,3), identity basis with std folded in (K,68,3), expression basis (52,68,3)."""
+    idx = model.landmarks
+    mean = model.template[idx]
+    ident = model.identity_basis[:, idx] * model.identity_std[:, None, None]
+    expr = model.expression_basis[:, idx]
+    return mean.cpu(), ident.cpu(), expr.cpu()

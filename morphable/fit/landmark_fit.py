@@ -1,0 +1,247 @@
+"""Stage 1 of fitting: pose, translation, identity and expression from 2D iBUG-68 landmarks.
+
+A batched Gauss-Newton / Levenberg-Marquardt solver with an analytic Jacobian. Residuals are
+the projected model landmarks minus the detected ones, in units of each face's detected
+inter-ocular distance (so the weights do not depend on image size), plus MAP priors:
+identity ~ N(0, 1) per component, expression with a small L2 + L1 pull toward 0 and clamped
+to [0, 1]. Rotation is updated multiplicatively (R <- exp(w) R), so there is no gimbal trouble
+inside the solver; Euler angles are read out at the end. With `shared_identity` the identity
+block is one vector for the whole batch (video frames of one person), solved exactly by a
+Schur complement over the per-frame blocks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from pytorch3d.transforms import so3_exp_map
+
+from ..camera import Camera
+from ..errors import MorphableError
+from ..model import MorphableModel
+from ..params import FaceParams
+from ..pose import euler_to_matrix, matrix_to_euler
+from .geometry import inter_ocular, model_landmark_bases
+
+#: iBUG-68 jaw contour: these points slide along the silhouette as the head turns
+JAW_CONTOUR = tuple(range(17))
+
+
+@dataclass(frozen=True)
+class LandmarkFitConfig:
+    """Weights and iteration counts of the landmark stage (residual unit: inter-ocular distance)."""
+
+    iterations: int = 10
+    #: expected landmark noise (fraction of inter-ocular distance); residuals are divided by it
+    sigma: float = 0.04
+    identity_prior: float = 1.0       # 0.5 * w * |id|^2 : N(0,1) when w = 1
+    expression_l2: float = 2.0        # 0.5 * w * |e|^2
+    expression_l1: float = 0.5        # w * sum(e), e >= 0
+    #: weight of the jaw-contour points (their model vertex is only right for a frontal view)
+    jaw_weight: float = 0.3
+    #: extra factor on the contour side turning away from the camera once |yaw| > 10 deg
+    occluded_jaw_weight: float = 0.1
+    damping: float = 1e-3
+    fit_identity: bool = True
+    fit_expression: bool = True
+
+
+def _skew(v: torch.Tensor) -> torch.Tensor:
+    """(..., 3) -> (..., 3, 3) cross-product matrices [v]_x."""
+    x, y, z = v.unbind(-1)
+    zero = torch.zeros_like(x)
+    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*v.shape, 3)
+
+
+def pixels_to_ndc(points: torch.Tensor, size: torch.Tensor | float) -> torch.Tensor:
+    """Pixel coordinates (B,N,2) in a square frame of `size` px -> camera NDC (x right, y up)."""
+    size = torch.as_tensor(size, dtype=points.dtype, device=points.device).reshape(-1, 1)
+    half = size / 2.0
+    return torch.stack([(points[..., 0] - half) / half, (half - points[..., 1]) / half], -1)
+
+
+def ndc_to_pixels(ndc: torch.Tensor, size: torch.Tensor | float) -> torch.Tensor:
+    """Inverse of pixels_to_ndc."""
+    size = torch.as_tensor(size, dtype=ndc.dtype, device=ndc.device).reshape(-1, 1)
+    half = size / 2.0
+    return torch.stack([half + half * ndc[..., 0], half - half * ndc[..., 1]], -1)
+
+
+def initial_pose(model: MorphableModel, target_ndc: torch.Tensor, camera: Camera,
+                 identity: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotation (B,3,3) and translation (B,3) from the eye line (roll), eye distance (depth) and centroid."""
+    b = target_ndc.shape[0]
+    dt = target_ndc.dtype
+    ident = torch.zeros(b, model.num_identity, dtype=dt) if identity is None else identity.to(dt)
+    lm = model.shape(ident.to(model.template.dtype), torch.zeros(b, 52, dtype=model.template.dtype))
+    lm = lm[:, model.landmarks].to(dt)
+    eye = target_ndc[:, 45] - target_ndc[:, 36]
+    roll = torch.rad2deg(torch.atan2(eye[:, 1], eye[:, 0]))
+    rot = euler_to_matrix(torch.zeros_like(roll), torch.zeros_like(roll), roll)
+    iod_model = (lm[:, 45] - lm[:, 36]).norm(dim=-1)
+    depth = iod_model / (eye.norm(dim=-1).clamp_min(1e-6) * camera.tan_half_fov)
+    centre_ndc = target_ndc.mean(1)
+    centre_model = (lm @ rot.transpose(1, 2)).mean(1)
+    t = torch.stack([centre_ndc[:, 0] * depth * camera.tan_half_fov - centre_model[:, 0],
+                     centre_ndc[:, 1] * depth * camera.tan_half_fov - centre_model[:, 1],
+                     camera.distance - depth], -1)
+    return rot, t
+
+
+class LandmarkFitter:
+    """Fits FaceParams' shape and pose blocks of one model to 2D landmarks (batched)."""
+
+    def __init__(self, model: MorphableModel, camera: Camera | None = None,
+                 config: LandmarkFitConfig | None = None):
+        self.model = model
+        self.camera = camera or Camera()
+        self.config = config or LandmarkFitConfig()
+        dt = torch.float64
+        mean, id_basis, ex_basis = model_landmark_bases(model)
+        self.mean = mean.to(dt)                              # (68,3)
+        self.id_basis = id_basis.to(dt)                      # (K,68,3), std folded in
+        self.expr_free = torch.nonzero(model.expression_present.cpu()).flatten()
+        self.ex_basis = ex_basis[self.expr_free].to(dt)      # (E,68,3)
+
+    # ---- residuals and Jacobian --------------------------------------------------------------
+    def _landmarks(self, ident, expr):
+        return self.mean + torch.einsum("bk,kic->bic", ident, self.id_basis) \
+            + torch.einsum("be,eic->bic", expr, self.ex_basis)
+
+    def _weights(self, yaw: torch.Tensor) -> torch.Tensor:
+        """(B,68) landmark weights: jaw contour lowered, its turned-away side lowered further."""
+        cfg = self.config
+        w = torch.ones(yaw.shape[0], 68, dtype=torch.float64)
+        w[:, list(JAW_CONTOUR)] = cfg.jaw_weight
+        away_right = yaw > 10.0   # yaw > 0 turns the image-right contour (9..16) away
+        away_left = yaw < -10.0
+        w[away_right, 9:17] *= cfg.occluded_jaw_weight
+        w[away_left, 0:8] *= cfg.occluded_jaw_weight
+        return w
+
+    def _linearise(self, rot, t, ident, expr, target, scale):
+        """Residuals (B,136) and Jacobian (B,136,P) w.r.t. [w(3), t(3), id(K), expr(E)]."""
+        cam = self.camera
+        x = self._landmarks(ident, expr)                         # (B,68,3)
+        rx = x @ rot.transpose(1, 2)
+        y = rx + t[:, None]
+        d = (cam.distance - y[..., 2]).clamp_min(1e-4)           # (B,68)
+        tf = cam.tan_half_fov
+        proj = y[..., :2] / (d[..., None] * tf)
+        res = (proj - target) / scale[:, None, None]             # (B,68,2)
+        # d ndc / d y  (B,68,2,3)
+        inv = 1.0 / (d * tf)
+        zero = torch.zeros_like(inv)
+        dn = torch.stack([torch.stack([inv, zero, y[..., 0] * inv / d], -1),
+                          torch.stack([zero, inv, y[..., 1] * inv / d], -1)], -2)
+        dn = dn / scale[:, None, None, None]
+        blocks = [dn @ (-_skew(rx)), dn]                          # rotation, translation
+        if self.config.fit_identity and self.id_basis.shape[0]:
+            dy = torch.einsum("brc,kic->bikr", rot, self.id_basis)  # (B,68,K,3)
+            blocks.append(torch.einsum("binr,bikr->bink", dn, dy))
+        if self.config.fit_expression and self.ex_basis.shape[0]:
+            dy = torch.einsum("brc,eic->bier", rot, self.ex_basis)
+            blocks.append(torch.einsum("binr,bier->bine", dn, dy))
+        jac = torch.cat(blocks, -1)                                 # (B,68,2,P)
+        b = jac.shape[0]
+        return res.reshape(b, 136), jac.reshape(b, 136, -1)
+
+    # ---- the solver ------------------------------------------------------------------------
+    def fit(self, target_ndc: torch.Tensor, init: FaceParams | None = None,
+            shared_identity: bool = False, iterations: int | None = None,
+            identity: torch.Tensor | None = None) -> FaceParams:
+        """Fit to landmarks (B,68,2) in camera NDC; `init` warm-starts (e.g. the previous frame).
+
+        `identity` (B,K) or (K,) starts (or, with fit_identity=False, fixes) the identity when
+        there is no `init`.
+        """
+        cfg = self.config
+        if target_ndc.ndim != 3 or tuple(target_ndc.shape[1:]) != (68, 2):
+            raise MorphableError(f"landmarks must be (B,68,2), got {tuple(target_ndc.shape)}")
+        if not torch.isfinite(target_ndc).all():
+            raise MorphableError("landmarks contain NaN or inf")
+        target = target_ndc.to(torch.float64)
+        b, k = target.shape[0], self.id_basis.shape[0]
+        e_n = self.ex_basis.shape[0]
+        scale = inter_ocular(target).clamp_min(1e-6) * cfg.sigma
+        if init is None:
+            ident = torch.zeros(b, k, dtype=torch.float64) if identity is None else \
+                identity.detach().to(torch.float64).reshape(-1, k).expand(b, -1).clone()
+            expr = torch.zeros(b, e_n, dtype=torch.float64)
+            rot, t = initial_pose(self.model, target, self.camera, ident)
+            init_full = self.model.neutral_params(b)
+        else:
+            ident = init.identity.detach().to(torch.float64).clone()
+            expr = init.expression.detach().to(torch.float64)[:, self.expr_free].clone()
+            rot = euler_to_matrix(*(init.pose[:, i].detach().to(torch.float64) for i in range(3)))
+            t = init.pose[:, 3:].detach().to(torch.float64).clone()
+            init_full = init
+        if shared_identity:
+            ident = ident.mean(0, keepdim=True).expand(b, -1).clone()
+        n_iter = cfg.iterations if iterations is None else iterations
+        fit_id = cfg.fit_identity and k > 0
+        fit_ex = cfg.fit_expression and e_n > 0
+        # with a shared identity every frame's normal equations carry the prior: count it once
+        id_prior = cfg.identity_prior / b if shared_identity else cfg.identity_prior
+        for _ in range(n_iter):
+            yaw = matrix_to_euler(rot)[0]
+            w = self._weights(yaw).repeat_interleave(2, dim=1)      # (B,136)
+            res, jac = self._linearise(rot, t, ident, expr, target, scale)
+            jw = jac * w[..., None]
+            hess = jw.transpose(1, 2) @ jac                         # (B,P,P)
+            grad = (jw * res[..., None]).sum(1)                     # (B,P)
+            p = hess.shape[-1]
+            prior = torch.zeros(b, p, dtype=torch.float64)
+            o = 6
+            if fit_id:
+                prior[:, o:o + k] = id_prior
+                grad[:, o:o + k] += id_prior * ident
+                o += k
+            if fit_ex:
+                prior[:, o:o + e_n] = cfg.expression_l2
+                grad[:, o:o + e_n] += cfg.expression_l2 * expr + cfg.expression_l1
+            hess = hess + torch.diag_embed(prior + cfg.damping * (hess.diagonal(dim1=1, dim2=2) + 1e-6))
+            if shared_identity and fit_id:
+                step = self._solve_shared(hess, grad, k)
+            else:
+                step = -torch.linalg.solve(hess, grad)
+            rot = so3_exp_map(step[:, :3]) @ rot
+            t = t + step[:, 3:6]
+            o = 6
+            if fit_id:
+                ident = ident + step[:, o:o + k]
+                o += k
+            if fit_ex:
+                expr = (expr + step[:, o:o + e_n]).clamp(0.0, 1.0)
+        yaw, pitch, roll = matrix_to_euler(rot)
+        full_expr = torch.zeros(b, 52, dtype=torch.float64)
+        full_expr[:, self.expr_free] = expr
+        dt = self.model.template.dtype
+        pose = torch.cat([torch.stack([yaw, pitch, roll], -1), t], -1)
+        return init_full.replace(identity=ident.to(dt), expression=full_expr.to(dt), pose=pose.to(dt))
+
+    @staticmethod
+    def _solve_shared(hess: torch.Tensor, grad: torch.Tensor, k: int) -> torch.Tensor:
+        """One GN step with the identity block (columns 6..6+k) shared by all rows of the batch."""
+        idx_id = torch.arange(6, 6 + k)
+        idx_f = torch.cat([torch.arange(6), torch.arange(6 + k, hess.shape[-1])])
+        a_ff = hess[:, idx_f][:, :, idx_f]
+        a_fk = hess[:, idx_f][:, :, idx_id]
+        a_kk = hess[:, idx_id][:, :, idx_id]
+        g_f, g_k = grad[:, idx_f], grad[:, idx_id]
+        b = hess.shape[0]
+        sol_fk = torch.linalg.solve(a_ff, a_fk)                     # (B,F,K)
+        sol_gf = torch.linalg.solve(a_ff, g_f[..., None])[..., 0]  # (B,F)
+        schur = (a_kk - a_fk.transpose(1, 2) @ sol_fk).sum(0)
+        rhs = (g_k - (a_fk.transpose(1, 2) @ sol_gf[..., None])[..., 0]).sum(0)
+        d_k = -torch.linalg.solve(schur, rhs)
+        d_f = -(sol_gf + sol_fk @ d_k)
+        step = torch.empty_like(grad)
+        step[:, idx_f] = d_f
+        step[:, idx_id] = d_k.expand(b, -1)
+        return step
+
+    def project(self, params: FaceParams) -> torch.Tensor:
+        """Model landmarks of `params` in camera NDC (B,68,2)."""
+        lm = self.model.landmarks3d(params)
+        return self.camera.to_ndc(lm)

@@ -1,0 +1,189 @@
+"""Tracking a face through video frames with one shared identity.
+
+1. Detect landmarks in every frame (the fitting frame is the whole video frame, so poses and
+   translations of all frames share one camera).
+2. Identity: a joint landmark fit over up to `identity_frames` frames spread over the clip,
+   one identity for all of them (Schur-complement Gauss-Newton); then it is held fixed.
+3. Per frame: pose and expression by Gauss-Newton warm-started from the previous frame (a lost
+   frame keeps the previous values and is flagged).
+4. Temporal smoothing of pose and expression (morphable.fit.smoothing; One-Euro by default).
+5. Light per frame in closed form on the smoothed geometry (optionally photometric refinement).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..camera import Camera
+from ..errors import MorphableError
+from ..landmarks import LandmarkBackend, as_rgb_uint8, default_backend
+from ..model import MorphableModel
+from ..params import FaceParams
+from .batch import RESIDUAL_THRESHOLD
+from .crop import choose_frame, crop_frames
+from .geometry import landmark_error_iod
+from .landmark_fit import LandmarkFitConfig, LandmarkFitter, pixels_to_ndc
+from .photometric import PhotometricConfig, PhotometricRefiner
+from .smoothing import SMOOTHERS
+from .smoothing import smooth as smooth_signal
+
+LIGHT_SIZE = 64
+#: per-column units for One-Euro's speed term: degrees, metres, ARKit weight
+POSE_SCALE = np.array([1.0, 1.0, 1.0, 0.005, 0.005, 0.005])
+EXPRESSION_SCALE = 0.05
+
+
+@dataclass
+class TrackedFrame:
+    """One frame's result; params has batch 1 (previous frame's values where no face was found)."""
+
+    index: int
+    time: float
+    params: FaceParams
+    ok: bool
+    landmark_error: float = float("nan")
+    photometric_error: float = float("nan")
+    flags: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        num = lambda x: None if x != x else round(float(x), 4)  # noqa: E731
+        return {"frame": self.index, "time": round(self.time, 6), "ok": self.ok,
+                "params": self.params.to_dict(0), "landmark_error_iod_pct": num(self.landmark_error),
+                "photometric_error": num(self.photometric_error), "flags": list(self.flags)}
+
+
+@dataclass
+class Track:
+    """A tracked clip: shared identity, frame rate and per-frame results."""
+
+    model: str
+    fps: float
+    identity: torch.Tensor
+    frames: list[TrackedFrame]
+    smoothing: str = "one-euro"
+
+    def header(self) -> dict:
+        return {"type": "header", "model": self.model, "fps": self.fps, "num_frames": len(self.frames),
+                "identity": self.identity.tolist(), "smoothing": self.smoothing, "frame": "whole video frame"}
+
+    def stacked(self) -> FaceParams:
+        """All frames' params as one batch (T rows)."""
+        return FaceParams.cat([f.params for f in self.frames])
+
+
+def write_jsonl(track: Track, path: str | os.PathLike) -> None:
+    """Header line, then one line per frame (see Track.header and TrackedFrame.to_dict)."""
+    with open(path, "w") as fh:
+        fh.write(json.dumps(track.header()) + "\n")
+        for f in track.frames:
+            fh.write(json.dumps(dict(type="frame", **f.to_dict())) + "\n")
+
+
+def _spread(indices: list[int], n: int) -> list[int]:
+    if len(indices) <= n:
+        return list(indices)
+    picks = np.linspace(0, len(indices) - 1, n).round().astype(int)
+    return [indices[i] for i in picks]
+
+
+def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float = 25.0,
+                 smooth: str = "one-euro", identity_frames: int = 8, photometric: bool = False,
+                 light: bool = True, backend: LandmarkBackend | None = None, camera: Camera | None = None,
+                 progress: bool = False, threshold: float = RESIDUAL_THRESHOLD) -> Track:
+    """Track every frame (an iterable of (H,W,3) images); see the module docstring for the steps."""
+    method = smooth
+    if method not in SMOOTHERS:
+        raise MorphableError(f"unknown smoothing {method!r}; choose one of {', '.join(SMOOTHERS)}")
+    if not fps > 0:
+        raise MorphableError(f"fps must be positive, got {fps}")
+    cam = camera or Camera()
+    be = backend or default_backend()
+    # 1. detect
+    dets, crops, multi = [], [], []
+    for img in tqdm(frames, desc="landmarks", unit="frame", disable=not progress):
+        img = as_rgb_uint8(img)
+        faces = be.detect(img)
+        frame = choose_frame(img.shape, (0, 0, img.shape[1], img.shape[0]), "image")
+        if faces:
+            pts = pixels_to_ndc(torch.tensor(frame.to_frame(faces[0].points))[None], frame.size)[0]
+            dets.append(pts)
+        else:
+            dets.append(None)
+        multi.append(len(faces) > 1)
+        if light or photometric:
+            crops.append((crop_frames([img], [frame], LIGHT_SIZE)[0] * 255).round().to(torch.uint8))
+    if not dets:
+        raise MorphableError("no frames to track")
+    good = [i for i, d in enumerate(dets) if d is not None]
+    if not good:
+        raise MorphableError("no face found in any frame")
+    # 2. shared identity
+    id_fit = LandmarkFitter(model, cam)
+    sel = _spread(good, identity_frames)
+    joint = id_fit.fit(torch.stack([dets[i] for i in sel]), shared_identity=True, iterations=12)
+    identity = joint.identity[0].detach()
+    # 3. per-frame pose + expression, warm-started
+    frame_fit = LandmarkFitter(model, cam, dataclasses.replace(id_fit.config, fit_identity=False))
+    rows: list[FaceParams] = []
+    prev: FaceParams | None = None
+    for i, det in enumerate(tqdm(dets, desc="fitting", unit="frame", disable=not progress)):
+        if det is None:
+            rows.append(prev.clone() if prev is not None else model.neutral_params(1).replace(
+                identity=identity[None].to(model.template.dtype)))
+            continue
+        if prev is None:
+            cur = frame_fit.fit(det[None], identity=identity[None], iterations=8)
+        else:
+            cur = frame_fit.fit(det[None], init=prev, iterations=4)
+        rows.append(cur)
+        prev = cur
+    params = FaceParams.cat(rows)
+    # 4. smoothing
+    t = len(rows)
+    pose = smooth_signal(params.pose.double().numpy(), method, fps, POSE_SCALE)
+    expr = smooth_signal(params.expression.double().numpy(), method, fps, np.full(52, EXPRESSION_SCALE))
+    expr = np.clip(expr, 0.0, 1.0) * model.expression_present.numpy()
+    dt = model.template.dtype
+    params = params.replace(pose=torch.as_tensor(pose, dtype=dt), expression=torch.as_tensor(expr, dtype=dt))
+    # 5. light
+    photo_err = torch.full((t,), float("nan"))
+    if light or photometric:
+        refiner = PhotometricRefiner(model, cam, PhotometricConfig(sizes=(LIGHT_SIZE,), steps=(8,)))
+        target = torch.stack(crops).float() / 255.0
+        lights = []
+        for s in range(0, t, 16):
+            chunk = params[s:s + 16]
+            if photometric:
+                lm = torch.stack([dets[i] if dets[i] is not None else id_fit.project(params[i]).double()[0]
+                                  for i in range(s, min(s + 16, t))]).float()
+                refined, err = refiner.refine(chunk, {LIGHT_SIZE: target[s:s + 16]}, lm)
+                lights.append(refined.light)
+            else:
+                lt, err = refiner.estimate_light(chunk, target[s:s + 16])
+                lights.append(lt)
+            photo_err[s:s + 16] = err
+        params = params.replace(light=torch.cat(lights).to(dt))
+    fitted = id_fit.project(params).double()
+    out = []
+    for i in range(t):
+        flags = []
+        err = float("nan")
+        ok = dets[i] is not None
+        if not ok:
+            flags.append("no_face")
+        else:
+            err = float(landmark_error_iod(fitted[i:i + 1], dets[i][None])[0])
+            if err > threshold:
+                flags.append("unreliable_landmarks")
+                ok = False
+        if multi[i]:
+            flags.append("multiple_faces")
+        out.append(TrackedFrame(i, i / fps, params[i], ok, err, float(photo_err[i]), flags))
+    return Track(model.name, float(fps), identity, out, method)

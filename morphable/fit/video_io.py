@@ -1,0 +1,65 @@
+"""Reading frames for tracking: a video file through imageio's ffmpeg plugin, or a frame folder."""
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import MorphableError
+from ..landmarks import as_rgb_uint8
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+DEFAULT_FOLDER_FPS = 25.0
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """Image files of a folder, sorted by name."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise MorphableError(f"{folder} holds no frames ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def _iter_folder(files: list[Path]) -> Iterator[np.ndarray]:
+    import imageio.v3 as iio
+
+    for f in files:
+        try:
+            yield as_rgb_uint8(iio.imread(f))
+        except MorphableError:
+            raise
+        except Exception as exc:
+            raise MorphableError(f"cannot read frame {f} ({type(exc).__name__})") from None
+
+
+def _iter_video(path: Path) -> Iterator[np.ndarray]:
+    import imageio.v3 as iio
+
+    for frame in iio.imiter(path, plugin="FFMPEG"):
+        yield as_rgb_uint8(frame)
+
+
+def open_frames(source: str | os.PathLike, fps: float | None = None,
+                max_frames: int | None = None) -> tuple[Iterator[np.ndarray], float]:
+    """(frame iterator of (H,W,3) uint8, frames per second) for a video file or a frame folder."""
+    path = Path(source)
+    if not path.exists():
+        raise MorphableError(f"video or frame folder not found: {path}")
+    if path.is_dir():
+        frames: Iterator[np.ndarray] = _iter_folder(frame_files(path))
+        rate = float(fps or DEFAULT_FOLDER_FPS)
+    else:
+        import imageio.v3 as iio
+
+        try:
+            meta = iio.immeta(path, plugin="FFMPEG")
+        except Exception as exc:
+            raise MorphableError(f"{path} is not a readable video ({type(exc).__name__})") from None
+        rate = float(fps or meta.get("fps") or DEFAULT_FOLDER_FPS)
+        frames = _iter_video(path)
+    if max_frames is not None:
+        frames = itertools.islice(frames, max_frames)
+    return frames, rate
