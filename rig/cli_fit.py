@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "it is square and the face is large)")
     fit.add_argument("--allow-unreliable", action="store_true",
                      help="write the fit even when the landmark residual is over the threshold (flagged)")
+    fit.add_argument("--landmarks", choices=("dlib", "face-alignment"), default="dlib",
+                     help="landmark detector (face-alignment only where its weights are already cached)")
     fit.set_defaults(func=cmd_fit)
 
     track = sub.add_parser("track", help="track a face through a video or a folder of frames (JSONL)")
@@ -36,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     track.add_argument("--max-frames", type=bounded_int(1, 10**7), default=None)
     track.add_argument("--photometric", action="store_true",
                        help="per-frame photometric refinement (slow on a CPU; default: landmarks + closed-form light)")
+    track.add_argument("--landmarks", choices=("dlib", "face-alignment"), default="dlib")
     track.set_defaults(func=cmd_track)
 
 
@@ -95,11 +98,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     overlay = check_output(args.overlay, (".png", ".jpg", ".jpeg")) if args.overlay else None
     mesh = check_output(args.mesh, (".glb", ".obj", ".ply")) if args.mesh else None
     photo = as_rgb_uint8(_read_image(args.photo))
+    from morphable.landmarks_fa import backend_by_name
+
+    backend = backend_by_name(args.landmarks)
     model = load_model(args.model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = fit_image(model, photo, photometric=not args.landmarks_only, frame_mode=args.frame,
-                           allow_unreliable=args.allow_unreliable)
+                           allow_unreliable=args.allow_unreliable, backend=backend)
     diag = result.diagnostics[0]
     record = result.params.to_dict(0)
     record["model"] = model.name
@@ -130,10 +136,13 @@ def cmd_track(args: argparse.Namespace) -> int:
     out = check_output(args.out, (".jsonl",))
     if args.fps is not None and not args.fps > 0:
         raise RigError(f"--fps must be positive, got {args.fps:g}")
+    from morphable.landmarks_fa import backend_by_name
+
     frames, fps = open_frames(args.source, fps=args.fps, max_frames=args.max_frames)
+    backend = backend_by_name(args.landmarks)
     model = load_model(args.model)
     track = track_frames(model, frames, fps=fps, smooth=args.smooth, identity_frames=args.identity_frames,
-                         photometric=args.photometric, progress=True)
+                         photometric=args.photometric, progress=True, backend=backend)
     with atomic_output(out) as tmp:
         write_jsonl(track, tmp)
     lost = sum(1 for f in track.frames if not f.ok)
