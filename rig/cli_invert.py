@@ -16,6 +16,7 @@ from .errors import RigError
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_GENERATOR = ROOT / "assets" / "gan" / "utkface128.safetensors"
 NOISE_PREFIX = "noise."
+DEFAULT_NOISE_REG = 1e4  # = gan.inversion.InversionLoss().noise_reg (not imported: keeps the CLI start light)
 
 
 def read_photo(path: str | Path) -> np.ndarray:
@@ -95,7 +96,7 @@ def _invert(args: argparse.Namespace) -> int:
     import torch
 
     from gan.checkpoint import load_any_generator
-    from gan.inversion import invert
+    from gan.inversion import InversionLoss, invert
     from gan.metrics import psnr, ssim
 
     from .align import align_face
@@ -120,8 +121,11 @@ def _invert(args: argparse.Namespace) -> int:
     else:
         aligned, transform, points = align_face(photo, res, name=str(args.photo))
     target = _to_tensor(aligned)
+    if args.noise_reg < 0:
+        raise RigError(f"--noise-reg must be >= 0, got {args.noise_reg}")
     result = invert(G, target, steps=args.steps, w_plus=not args.single_w, optimise_noise=not args.fixed_noise,
-                    lr=args.lr, seed=args.seed, progress=not args.quiet)
+                    lr=args.lr, seed=args.seed, loss=InversionLoss(noise_reg=args.noise_reg),
+                    progress=not args.quiet)
     recon = _to_uint8(result.image)
     with torch.no_grad():
         p = float(psnr(result.image.clamp(-1, 1), target)[0])
@@ -165,6 +169,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the w jitter (default 0)")
     p.add_argument("--single-w", action="store_true", help="optimise one w for all layers instead of W+")
     p.add_argument("--fixed-noise", action="store_true", help="keep G's constant noise (do not optimise it)")
+    p.add_argument("--noise-reg", type=float, default=DEFAULT_NOISE_REG,
+                   help="noise autocorrelation penalty (default %(default)g; lower = closer fit, "
+                        "more content in the noise)")
     p.add_argument("--no-align", action="store_true",
                    help="skip face alignment; just resize (for images already framed like the training data)")
     p.add_argument("--side-by-side", metavar="OUT.png", help="write aligned photo | reconstruction")

@@ -49,7 +49,7 @@ def photo(utkface_zip, tmp_path_factory):
 def test_invert_writes_latent_and_side_by_side(run_cli, tmp_path, generator_file, photo):
     out, sbs = tmp_path / "lat.npz", tmp_path / "sbs.png"
     code, stdout, err = run_cli("invert", photo, "-o", out, "--steps", "4", "--generator", generator_file,
-                                "--side-by-side", sbs, "-q")
+                                "--side-by-side", sbs, "-q", "--noise-reg", "100")
     assert code == 0, err
     assert "PSNR" in stdout
     lat = read_latent(out)
@@ -87,3 +87,10 @@ def test_photo_without_face_is_one_line_error(run_cli, tmp_path, generator_file)
     Image.fromarray(np.full((96, 96, 3), 200, np.uint8)).save(flat)
     code, _, err = run_cli("invert", flat, "-o", tmp_path / "x.npz", "--generator", generator_file, "-q")
     assert code == 2 and "no face found in" in err and err.count("\n") == 1
+
+
+def test_cli_noise_default_matches_the_library():
+    from gan.inversion import InversionLoss
+    from rig.cli_invert import DEFAULT_NOISE_REG
+
+    assert DEFAULT_NOISE_REG == InversionLoss().noise_reg
