@@ -10,7 +10,7 @@ from PIL import Image
 
 from morphable.errors import MorphableError
 from morphable.landmarks import (
-    DlibBackend, LEFT_EYE, MOUTH, NOSE, RIGHT_EYE, _Attempt, descriptor_distance, detect_faces,
+    DlibBackend, LEFT_EYE, MOUTH, RIGHT_EYE, _Attempt, descriptor_distance, detect_faces,
     detect_landmarks, face_descriptor,
 )
 
