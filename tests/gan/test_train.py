@@ -138,3 +138,18 @@ def test_cli_reports_user_error_in_one_line(run_cli, tmp_path):
     """Through the real `facerig` entry point (rig.cli_gan registers `train` from this module)."""
     code, out, err = run_cli("gan", "train", "--data", tmp_path / "missing.zip", "--out", tmp_path / "r")
     assert code == 2 and err.strip().count("\n") == 0 and "does not exist" in err
+
+
+def test_nproc_relaunches_under_torchrun():
+    from rig.cli_gan_train import _torchrun_argv
+
+    cmd = _torchrun_argv(["--data", "d.zip", "--nproc", "2", "--out", "r", "--nproc=3"], 2)
+    assert cmd[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gan.train",
+                       "--data", "d.zip", "--out", "r"]
+
+
+def test_max_minutes_stops_with_a_resumable_checkpoint(utkface_zip, tmp_path):
+    record = train(tiny(utkface_zip, tmp_path, 500, max_minutes=1e-6))
+    assert record["step"] == 10  # the clock is checked every 10 steps
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 10
+    assert (tmp_path / "samples-000000.png").exists()
