@@ -38,7 +38,7 @@ class LandmarkFitConfig:
     expression_l2: float = 2.0        # 0.5 * w * |e|^2
     expression_l1: float = 0.5        # w * sum(e), e >= 0
     #: weight of the jaw-contour points (their model vertex is only right for a frontal view)
-    jaw_weight: float = 0.3
+    jaw_weight: float = 0.1
     #: extra factor on the contour side turning away from the camera once |yaw| > 10 deg
     occluded_jaw_weight: float = 0.1
     damping: float = 1e-3
