@@ -28,3 +28,10 @@ def model_landmark_bases(model: MorphableModel) -> tuple[torch.Tensor, torch.Ten
     ident = model.identity_basis[:, idx] * model.identity_std[:, None, None]
     expr = model.expression_basis[:, idx]
     return mean.cpu(), ident.cpu(), expr.cpu()
+
+
+def vertex_bases(model: MorphableModel, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Like model_landmark_bases for any vertex indices (N,): (N,3), (K,N,3), (52,N,3)."""
+    idx = index.to(model.template.device)
+    ident = model.identity_basis[:, idx] * model.identity_std[:, None, None]
+    return model.template[idx].cpu(), ident.cpu(), model.expression_basis[:, idx].cpu()

@@ -21,7 +21,8 @@ from ..errors import MorphableError
 from ..model import MorphableModel
 from ..params import FaceParams
 from ..pose import euler_to_matrix, matrix_to_euler
-from .geometry import inter_ocular, model_landmark_bases
+from .contour import contour_candidates
+from .geometry import inter_ocular, model_landmark_bases, vertex_bases
 
 #: iBUG-68 jaw contour: these points slide along the silhouette as the head turns
 JAW_CONTOUR = tuple(range(17))
@@ -40,7 +41,10 @@ class LandmarkFitConfig:
     #: weight of the jaw-contour points (their model vertex is only right for a frontal view)
     jaw_weight: float = 0.1
     #: extra factor on the contour side turning away from the camera once |yaw| > 10 deg
+    #: (used when contour marching is off)
     occluded_jaw_weight: float = 0.1
+    #: slide the turned-away jaw points along their horizontal vertex line to the silhouette
+    contour_marching: bool = False  # measured worse with dlib (docs/fitting.md); opt-in
     damping: float = 1e-3
     fit_identity: bool = True
     fit_expression: bool = True
@@ -98,31 +102,64 @@ class LandmarkFitter:
         self.config = config or LandmarkFitConfig()
         dt = torch.float64
         mean, id_basis, ex_basis = model_landmark_bases(model)
-        self.mean = mean.to(dt)                              # (68,3)
-        self.id_basis = id_basis.to(dt)                      # (K,68,3), std folded in
         self.expr_free = torch.nonzero(model.expression_present.cpu()).flatten()
-        self.ex_basis = ex_basis[self.expr_free].to(dt)      # (E,68,3)
+        self.contour = contour_candidates(model) if self.config.contour_marching else []
+        extra = torch.cat([c for _, c, _ in self.contour]) if self.contour else torch.zeros(0, dtype=torch.long)
+        # vertex table: rows 0..67 are the landmark vertices, then the contour candidates
+        t_mean, t_id, t_ex = vertex_bases(model, extra)
+        self.mean = torch.cat([mean, t_mean]).to(dt)                       # (N,3)
+        self.id_basis = torch.cat([id_basis, t_id], 1).to(dt)              # (K,N,3), std folded in
+        self.ex_basis = torch.cat([ex_basis, t_ex], 1)[self.expr_free].to(dt)  # (E,N,3)
+        rows, start = [], 68
+        for j, cand, side in self.contour:
+            rows.append((j, torch.arange(start, start + len(cand)), side))
+            start += len(cand)
+        self.contour_rows = rows
 
     # ---- residuals and Jacobian --------------------------------------------------------------
-    def _landmarks(self, ident, expr):
-        return self.mean + torch.einsum("bk,kic->bic", ident, self.id_basis) \
-            + torch.einsum("be,eic->bic", expr, self.ex_basis)
+    def _landmarks(self, ident, expr, idx):
+        """Shape-space points (B,68,3) of the vertex-table rows idx (B,68)."""
+        return self.mean[idx] + torch.einsum("bk,kbic->bic", ident, self.id_basis[:, idx]) \
+            + torch.einsum("be,ebic->bic", expr, self.ex_basis[:, idx])
 
+    def marched_indices(self, rot, t, ident, expr, yaw) -> torch.Tensor:
+        """(B,68) vertex-table rows: the landmarks, with turned-away jaw points moved to the silhouette."""
+        b = rot.shape[0]
+        idx = torch.arange(68).expand(b, 68).clone()
+        if not self.contour_rows:
+            return idx
+        away = [(j, rows, side) for j, rows, side in self.contour_rows]
+        allrows = torch.cat([r for _, r, _ in away])
+        pts = self.mean[allrows] + torch.einsum("bk,kic->bic", ident, self.id_basis[:, allrows]) \
+            + torch.einsum("be,eic->bic", expr, self.ex_basis[:, allrows])
+        y = pts @ rot.transpose(1, 2) + t[:, None]
+        x_ndc = y[..., 0] / (self.camera.distance - y[..., 2]).clamp_min(1e-4)
+        offset = 0
+        for j, rows, side in away:
+            n = len(rows)
+            turned = side * yaw > 10.0
+            if turned.any():
+                best = torch.argmax(side * x_ndc[:, offset:offset + n], dim=1)
+                idx[turned, j] = rows[best[turned]]
+            offset += n
+        return idx
     def _weights(self, yaw: torch.Tensor) -> torch.Tensor:
         """(B,68) landmark weights: jaw contour lowered, its turned-away side lowered further."""
         cfg = self.config
         w = torch.ones(yaw.shape[0], 68, dtype=torch.float64)
         w[:, list(JAW_CONTOUR)] = cfg.jaw_weight
+        if self.contour_rows:  # turned-away points are moved to the silhouette instead
+            return w
         away_right = yaw > 10.0   # yaw > 0 turns the image-right contour (9..16) away
         away_left = yaw < -10.0
         w[away_right, 9:17] *= cfg.occluded_jaw_weight
         w[away_left, 0:8] *= cfg.occluded_jaw_weight
         return w
 
-    def _linearise(self, rot, t, ident, expr, target, scale):
+    def _linearise(self, rot, t, ident, expr, target, scale, idx):
         """Residuals (B,136) and Jacobian (B,136,P) w.r.t. [w(3), t(3), id(K), expr(E)]."""
         cam = self.camera
-        x = self._landmarks(ident, expr)                         # (B,68,3)
+        x = self._landmarks(ident, expr, idx)                    # (B,68,3)
         rx = x @ rot.transpose(1, 2)
         y = rx + t[:, None]
         d = (cam.distance - y[..., 2]).clamp_min(1e-4)           # (B,68)
@@ -137,10 +174,10 @@ class LandmarkFitter:
         dn = dn / scale[:, None, None, None]
         blocks = [dn @ (-_skew(rx)), dn]                          # rotation, translation
         if self.config.fit_identity and self.id_basis.shape[0]:
-            dy = torch.einsum("brc,kic->bikr", rot, self.id_basis)  # (B,68,K,3)
+            dy = torch.einsum("brc,kbic->bikr", rot, self.id_basis[:, idx])  # (B,68,K,3)
             blocks.append(torch.einsum("binr,bikr->bink", dn, dy))
         if self.config.fit_expression and self.ex_basis.shape[0]:
-            dy = torch.einsum("brc,eic->bier", rot, self.ex_basis)
+            dy = torch.einsum("brc,ebic->bier", rot, self.ex_basis[:, idx])
             blocks.append(torch.einsum("binr,bier->bine", dn, dy))
         jac = torch.cat(blocks, -1)                                 # (B,68,2,P)
         b = jac.shape[0]
@@ -186,7 +223,8 @@ class LandmarkFitter:
         for _ in range(n_iter):
             yaw = matrix_to_euler(rot)[0]
             w = self._weights(yaw).repeat_interleave(2, dim=1)      # (B,136)
-            res, jac = self._linearise(rot, t, ident, expr, target, scale)
+            idx = self.marched_indices(rot, t, ident, expr, yaw)
+            res, jac = self._linearise(rot, t, ident, expr, target, scale, idx)
             jw = jac * w[..., None]
             hess = jw.transpose(1, 2) @ jac                         # (B,P,P)
             grad = (jw * res[..., None]).sum(1)                     # (B,P)
@@ -242,6 +280,12 @@ class LandmarkFitter:
         return step
 
     def project(self, params: FaceParams) -> torch.Tensor:
-        """Model landmarks of `params` in camera NDC (B,68,2)."""
-        lm = self.model.landmarks3d(params)
-        return self.camera.to_ndc(lm)
+        """Model landmarks of `params` in camera NDC (B,68,2), jaw contour marched like the fit."""
+        dt = torch.float64
+        rot = euler_to_matrix(*(params.pose[:, i].detach().to(dt) for i in range(3)))
+        t = params.pose[:, 3:].detach().to(dt)
+        ident = params.identity.detach().to(dt)
+        expr = params.expression.detach().to(dt)[:, self.expr_free]
+        idx = self.marched_indices(rot, t, ident, expr, params.yaw.detach().to(dt))
+        x = self._landmarks(ident, expr, idx) @ rot.transpose(1, 2) + t[:, None]
+        return self.camera.to_ndc(x)

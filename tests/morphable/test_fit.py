@@ -130,3 +130,19 @@ def test_two_faces_fit_the_largest_with_a_warning(model):
     assert "multiple_faces" in d.flags and any("largest" in w for w in d.warnings)
     assert d.box[0] > 120  # the big face on the right was fitted
     assert d.frame[2] < 300  # small face in a big image: a face-centred frame
+
+
+def test_contour_marching_moves_turned_away_jaw_points_outward(model):
+    from morphable.fit.landmark_fit import LandmarkFitConfig
+
+    fitter = LandmarkFitter(model, Camera(), LandmarkFitConfig(contour_marching=True))
+    p = model.neutral_params(2).with_pose(yaw=0.0)
+    p.pose[1, 0] = 35.0  # turned: the image-right contour (points 9-16, x > 0) goes away
+    fixed = Camera().to_ndc(model.landmarks3d(p))
+    marched = fitter.project(p)
+    assert torch.allclose(marched[0], fixed[0].double(), atol=1e-6)  # frontal: nothing moves
+    away = [j for j, _, side in fitter.contour if side > 0]
+    moved = marched[1, away, 0] - fixed[1, away, 0].double()
+    assert (moved >= -1e-6).all() and moved.max() > 0.01  # slid outward to the silhouette
+    near = [j for j, _, side in fitter.contour if side < 0]
+    assert torch.allclose(marched[1, near], fixed[1, near].double(), atol=1e-6)
