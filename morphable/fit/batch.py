@@ -124,8 +124,9 @@ class Fitter:
     def __init__(self, model: MorphableModel, camera: Camera | None = None,
                  landmark_config: LandmarkFitConfig | None = None,
                  photometric_config: PhotometricConfig | None = None,
-                 backend: LandmarkBackend | None = None):
+                 backend: LandmarkBackend | None = None, chunk: int = 64):
         self.model = model
+        self.chunk = int(chunk)
         self.camera = camera or Camera()
         self.landmarks = LandmarkFitter(model, self.camera, landmark_config)
         self.photometric_config = photometric_config or PhotometricConfig()
@@ -141,7 +142,15 @@ class Fitter:
     def fit_detected(self, images: list[np.ndarray], found: list[Detected], photometric: bool = True,
                      init: FaceParams | None = None, shared_identity: bool = False,
                      iterations: int | None = None) -> tuple[FaceParams, list[float], list[float], list[np.ndarray]]:
-        """Fit detections (all present). Returns params, landmark errors, photometric errors, fitted px."""
+        """Fit detections (all present). Returns params, landmark errors, photometric errors, fitted px.
+
+        Independent fits run in chunks of `chunk` faces to bound memory (thousands of images).
+        """
+        if not shared_identity and init is None and len(found) > self.chunk:
+            parts = [self.fit_detected(images[s:s + self.chunk], found[s:s + self.chunk], photometric,
+                                       iterations=iterations) for s in range(0, len(found), self.chunk)]
+            return (FaceParams.cat([p[0] for p in parts]), sum((p[1] for p in parts), []),
+                    sum((p[2] for p in parts), []), sum((p[3] for p in parts), []))
         sizes = torch.tensor([d.frame.size for d in found], dtype=torch.float64)
         pts = torch.tensor(np.stack([d.frame.to_frame(d.points) for d in found]))
         target = pixels_to_ndc(pts, sizes)
@@ -151,7 +160,7 @@ class Fitter:
             cfg = self.photometric_config
             frames = [d.frame for d in found]
             targets = {s: crop_frames(images, frames, s) for s in cfg.sizes}
-            weights = self.landmarks._weights(params.yaw.double()).float()
+            weights = self.landmarks.weights(params.yaw.double()).float()
             params, err = self.photometric.refine(params, targets, target.float(), weights)
             photo_err = err.tolist()
         fitted_ndc = self.landmarks.project(params).double()

@@ -143,7 +143,7 @@ class LandmarkFitter:
                 idx[turned, j] = rows[best[turned]]
             offset += n
         return idx
-    def _weights(self, yaw: torch.Tensor) -> torch.Tensor:
+    def weights(self, yaw: torch.Tensor) -> torch.Tensor:
         """(B,68) landmark weights: jaw contour lowered, its turned-away side lowered further."""
         cfg = self.config
         w = torch.ones(yaw.shape[0], 68, dtype=torch.float64)
@@ -222,7 +222,7 @@ class LandmarkFitter:
         id_prior = cfg.identity_prior / b if shared_identity else cfg.identity_prior
         for _ in range(n_iter):
             yaw = matrix_to_euler(rot)[0]
-            w = self._weights(yaw).repeat_interleave(2, dim=1)      # (B,136)
+            w = self.weights(yaw).repeat_interleave(2, dim=1)      # (B,136)
             idx = self.marched_indices(rot, t, ident, expr, yaw)
             res, jac = self._linearise(rot, t, ident, expr, target, scale, idx)
             jw = jac * w[..., None]

@@ -146,3 +146,12 @@ def test_contour_marching_moves_turned_away_jaw_points_outward(model):
     assert (moved >= -1e-6).all() and moved.max() > 0.01  # slid outward to the silhouette
     near = [j for j, _, side in fitter.contour if side < 0]
     assert torch.allclose(marched[1, near], fixed[1, near].double(), atol=1e-6)
+
+
+def test_fit_images_takes_a_gan_range_tensor_in_chunks(model):
+    imgs, truths = zip(*[render_known(model, size=96, seed=20 + i, yaw=y) for i, y in enumerate((-25.0, 0.0, 25.0))])
+    batch = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # [-1, 1]
+    res = Fitter(model, chunk=2)(batch, photometric=False)
+    assert res.params.batch_size == 3 and all(res.ok)
+    yaw = res.params.yaw.numpy()
+    assert yaw[0] < -15 and abs(yaw[1]) < 6 and yaw[2] > 15
