@@ -1,0 +1,1 @@
+"""Benchmarks (speed, quality) run by hand or by `make bench`; each writes a JSON under docs/."""
