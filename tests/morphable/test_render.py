@@ -91,6 +91,11 @@ def test_tiled_rasterization_equals_naive(toy):
     assert torch.equal(a.pix_to_face, b.pix_to_face)
     assert torch.allclose(a.bary, b.bary, atol=2e-4)  # float rounding of the tile rescale
     assert torch.allclose(a.image, b.image, atol=2e-4) and torch.allclose(a.depth, b.depth, atol=1e-5)
+    # with gradients on, barycentrics and depth are recomputed by autograd-able ops: same values
+    c = tiled(params.map(lambda t: t.clone().requires_grad_(True)))
+    assert torch.equal(c.pix_to_face, b.pix_to_face)
+    assert torch.allclose(c.bary, b.bary, atol=2e-4) and torch.allclose(c.depth, b.depth, atol=1e-5)
+    assert torch.allclose(c.image, b.image, atol=2e-4)
 
 
 def test_background_batch_and_uint8(toy):
