@@ -1,0 +1,22 @@
+"""`make bench`: run every benchmark in turn; each writes its JSON (and pictures) under docs/."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = (
+    ["-m", "bench.bench_render", "--out", "docs/bench_render.json"],
+    ["-m", "bench.bench_fit"],
+)
+
+
+def main() -> int:
+    failed = 0
+    for args in BENCHMARKS:
+        print(f"== python {' '.join(args)}", flush=True)
+        failed += subprocess.run([sys.executable, *args]).returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
