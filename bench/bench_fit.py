@@ -161,6 +161,11 @@ def main() -> None:
         "photometric_abs_error": stats([d.photometric_error for d in res.diagnostics]),
         "yaw_pitch_roll_error_deg_photometric": (res.params.pose[found, :3] - tpose[found, :3]).abs().mean(0).tolist(),
         "yaw_pitch_roll_error_deg_landmarks_only": (lm_only.params.pose[found, :3] - tpose[found, :3]).abs().mean(0).tolist()}
+    texpr = torch.cat([p.expression for p in truth])
+    for key, r in (("photometric", res), ("landmarks_only", lm_only)):
+        diff = (r.params.expression[found] - texpr[found]).abs()
+        results["photometric_default"][f"jawOpen_abs_error_{key}"] = float(diff[:, 17].mean())
+        results["photometric_default"][f"expression_abs_error_all52_{key}"] = float(diff.mean())
     print(json.dumps(results["photometric_default"]), flush=True)
     # real photos
     if UTK.exists():
