@@ -29,7 +29,7 @@ from ..params import FaceParams
 from .batch import RESIDUAL_THRESHOLD
 from .crop import choose_frame, crop_frames
 from .geometry import landmark_error_iod
-from .landmark_fit import LandmarkFitConfig, LandmarkFitter, pixels_to_ndc
+from .landmark_fit import LandmarkFitter, pixels_to_ndc
 from .photometric import PhotometricConfig, PhotometricRefiner
 from .smoothing import SMOOTHERS
 from .smoothing import smooth as smooth_signal
