@@ -106,6 +106,9 @@ def test_background_batch_and_uint8(toy):
     assert torch.allclose(out.image.permute(0, 2, 3, 1)[bg], torch.tensor([0.2, 0.4, 1.0]))
     single = Renderer(toy, 64, background=(0.2, 0.4, 1.0))(params[1])
     assert torch.allclose(single.image[0], out.image[1], atol=1e-6)
+    # face ids are per image (not offset across the batch), for every batch item
+    assert torch.equal(single.pix_to_face[0], out.pix_to_face[1])
+    assert torch.equal(single.bary[0], out.bary[1])
     img = to_uint8(out.image[:1])
     assert img.shape == (64, 64, 3) and img.dtype == np.uint8
     with pytest.raises(MorphableError):
