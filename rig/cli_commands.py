@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-COMMAND_MODULES = ("rig.cli_morph", "rig.cli_gan", "rig.cli_invert", "rig.cli_fit")
+COMMAND_MODULES = ("rig.cli_morph", "rig.cli_gan", "rig.cli_invert", "rig.cli_fit", "rig.cli_rig")
 
 
 def _load() -> list:
