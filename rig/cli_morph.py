@@ -64,7 +64,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"expressions  {len(names)} of 52 ARKit shapes")
     for i in range(0, len(names), 6):
         print("             " + " ".join(names[i:i + 6]))
-    print(f"landmarks    68 (iBUG)")
+    print("landmarks    68 (iBUG)")
     print(f"regions      {', '.join(sorted(m.regions)) or '-'}")
     return 0
 

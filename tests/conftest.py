@@ -42,3 +42,32 @@ def run_cli(capsys):
         return code, out.out, out.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def utkface_photos(utkface_zip):
+    """`utkface_photos(count, seed)` -> that many random UTKFace photos as RGB uint8 arrays."""
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    def read(count: int, seed: int = 0) -> list:
+        with zipfile.ZipFile(utkface_zip) as zf:
+            names = sorted(zf.namelist())
+            pick = np.random.default_rng(seed).choice(len(names), count, replace=False)
+            return [np.array(Image.open(io.BytesIO(zf.read(names[i]))).convert("RGB")) for i in pick]
+
+    return read
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread: tiny nets run faster so, and far faster on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -16,13 +16,7 @@ def small_generator(res: int = 32) -> Generator:
     return Generator(z_dim=64, w_dim=64, img_resolution=res, mapping_layers=2, channel_base=512, channel_max=64)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny convolutions: one thread avoids oversubscription on a shared 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,7 @@ from gan.errors import GanError
 from gan.metrics import ms_ssim, psnr, ssim
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Small images: one thread avoids oversubscription on a shared 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_psnr_known_mse():

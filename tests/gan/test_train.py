@@ -1,7 +1,6 @@
 """Training on real UTKFace faces with a tiny 32 px config: exact resume, outputs, errors, CLI."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 
@@ -17,13 +16,7 @@ from gan.train_state import load_checkpoint
 BATCH = 8
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These nets are tiny: one intra-op thread is faster, and far faster on a busy 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny(data, out, steps: int, **kw) -> TrainConfig:

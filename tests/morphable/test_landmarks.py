@@ -1,8 +1,6 @@
 """dlib landmarks and descriptors on real UTKFace photos."""
 from __future__ import annotations
 
-import io
-import zipfile
 
 import numpy as np
 import pytest
@@ -15,16 +13,11 @@ from morphable.landmarks import (
 )
 
 
-def _photos(zip_path, count: int, seed: int = 0) -> list[np.ndarray]:
-    with zipfile.ZipFile(zip_path) as zf:
-        names = sorted(zf.namelist())
-        pick = np.random.default_rng(seed).choice(len(names), count, replace=False)
-        return [np.array(Image.open(io.BytesIO(zf.read(names[i]))).convert("RGB")) for i in pick]
 
 
 @pytest.fixture(scope="module")
-def photos(utkface_zip):
-    return _photos(utkface_zip, 10)
+def photos(utkface_photos):
+    return utkface_photos(10, 0)
 
 
 def test_landmarks_found_on_real_photos(photos):

@@ -1,13 +1,10 @@
 """Alignment to the measured UTKFace framing, on real UTKFace photos."""
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from morphable.landmarks import detect_landmarks
 from rig.align import (
@@ -17,11 +14,6 @@ from rig.align import (
 from rig.errors import RigError
 
 
-def _photos(zip_path, count: int, seed: int = 3) -> list[np.ndarray]:
-    with zipfile.ZipFile(zip_path) as zf:
-        names = sorted(zf.namelist())
-        pick = np.random.default_rng(seed).choice(len(names), count, replace=False)
-        return [np.array(Image.open(io.BytesIO(zf.read(names[i]))).convert("RGB")) for i in pick]
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -30,8 +22,8 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def photos(utkface_zip):
-    return [p for p in _photos(utkface_zip, 8) if detect_landmarks(p) is not None][:5]
+def photos(utkface_photos):
+    return [p for p in utkface_photos(8, 3) if detect_landmarks(p) is not None][:5]
 
 
 def test_template_record_is_measured():

@@ -12,19 +12,10 @@ from PIL import Image
 
 from gan.checkpoint import save_generator
 from gan.networks import Generator
-from rig import cli_commands
-from rig.cli_invert import read_latent, register
+from rig.cli_invert import read_latent
 
 
-@pytest.fixture(autouse=True)
-def invert_registered(monkeypatch):
-    # The lead adds rig.cli_invert to the registry; make sure it is there for these tests.
-    if register not in cli_commands.REGISTRY:
-        monkeypatch.setattr(cli_commands, "REGISTRY", [*cli_commands.REGISTRY, register])
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
