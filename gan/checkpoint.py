@@ -148,7 +148,7 @@ def sniff_format(path: str | os.PathLike) -> str:
 
 
 def load_any_generator(path: str | os.PathLike, device: str | torch.device | None = None) -> Generator:
-    """Load a generator from our .safetensors, an official StyleGAN2-ADA .pkl or a rosinality .pt."""
+    """Load a generator from our .safetensors, an official StyleGAN2-ADA .pkl, a rosinality .pt or DCGAN weights."""
     fmt = sniff_format(path)
     if fmt == "safetensors":
         return load_generator(path, device)
@@ -156,6 +156,9 @@ def load_any_generator(path: str | os.PathLike, device: str | torch.device | Non
         from .official_pickle import load_official_pickle
         G = load_official_pickle(path)
     else:
+        from .dcgan import load_dcgan, read_dcgan_state
+        if fmt == "torch-zip" and read_dcgan_state(path) is not None:  # gan-face-generate weights
+            return load_dcgan(path, device)
         from .rosinality import load_rosinality
         G = load_rosinality(path)
     return G.eval().requires_grad_(False).to(device or "cpu")

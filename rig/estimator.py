@@ -1,0 +1,146 @@
+"""Estimator F: latent ws -> flat 3DMM parameters (StyleRig's "differentiable face reconstruction").
+
+An MLP on the flattened latents. It works in normalised units on both sides (stored per-dim
+input and target mean/std buffers), so `forward` returns parameters in natural units (degrees,
+metres, blendshape weights, SH coefficients) in the FaceParams flat layout of the default model
+(identity 52 | expression 52 | pose 6 | light 27). Saved as safetensors with the JSON config in
+the metadata; loading never runs code from the file.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from morphable.params import FaceParams
+
+from .errors import RigError
+
+FORMAT = "facerig-estimator"
+VERSION = 1
+DEFAULT_K_ID = 52
+
+
+class Estimator(nn.Module):
+    """MLP ws (B, num_ws, w_dim) -> params (B, param_dim), normalised inside, natural units out."""
+
+    def __init__(self, num_ws: int, w_dim: int, param_dim: int = 137, hidden: int = 512, depth: int = 3,
+                 k_id: int = DEFAULT_K_ID, k_alb: int = 0):
+        super().__init__()
+        if FaceParams.flat_size(k_id, k_alb) != param_dim:
+            raise RigError(f"param_dim {param_dim} does not match k_id={k_id}, k_alb={k_alb} "
+                           f"(flat size {FaceParams.flat_size(k_id, k_alb)})")
+        if depth < 1 or hidden < 1:
+            raise RigError(f"depth and hidden must be >= 1, got depth={depth}, hidden={hidden}")
+        self.config = dict(num_ws=int(num_ws), w_dim=int(w_dim), param_dim=int(param_dim), hidden=int(hidden),
+                           depth=int(depth), k_id=int(k_id), k_alb=int(k_alb))
+        self.num_ws, self.w_dim, self.param_dim, self.k_id, self.k_alb = num_ws, w_dim, param_dim, k_id, k_alb
+        dim_in = num_ws * w_dim
+        layers: list[nn.Module] = []
+        width = dim_in
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
+            width = hidden
+        layers.append(nn.Linear(width, param_dim))
+        self.net = nn.Sequential(*layers)
+        self.register_buffer("input_mean", torch.zeros(dim_in))
+        self.register_buffer("input_std", torch.ones(dim_in))
+        self.register_buffer("target_mean", torch.zeros(param_dim))
+        self.register_buffer("target_std", torch.ones(param_dim))
+
+    # ---- normalisation --------------------------------------------------------------------
+    @torch.no_grad()
+    def set_normalisation(self, ws: torch.Tensor, params: torch.Tensor) -> None:
+        """Per-dim mean/std of training latents and targets; constant dims get std 1."""
+        x = self._flat(ws)
+        self.input_mean.copy_(x.mean(0))
+        self.input_std.copy_(_safe_std(x))
+        p = params.to(self.target_mean.dtype)
+        self.target_mean.copy_(p.mean(0))
+        self.target_std.copy_(_safe_std(p))
+
+    def normalise_target(self, params: torch.Tensor) -> torch.Tensor:
+        """Natural-unit flat params -> the network's normalised output space."""
+        return (params - self.target_mean) / self.target_std
+
+    def _flat(self, ws: torch.Tensor) -> torch.Tensor:
+        if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
+            raise RigError(f"ws must be (B, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        return ws.reshape(ws.shape[0], -1).to(self.input_mean.dtype)
+
+    # ---- forward ----------------------------------------------------------------------------
+    def forward_normalised(self, ws: torch.Tensor) -> torch.Tensor:
+        """(B, param_dim) in normalised units (what training regresses)."""
+        return self.net((self._flat(ws) - self.input_mean) / self.input_std)
+
+    def forward(self, ws: torch.Tensor) -> torch.Tensor:
+        """(B, param_dim) flat params in natural units (expression not clamped: differentiable)."""
+        return self.forward_normalised(ws) * self.target_std + self.target_mean
+
+    def params(self, ws: torch.Tensor) -> FaceParams:
+        """FaceParams for the latents, expression weights clamped to [0, 1]."""
+        p = FaceParams.from_vector(self.forward(ws), self.k_id, self.k_alb)
+        return p.replace(expression=p.expression.clamp(0.0, 1.0))
+
+
+def _safe_std(x: torch.Tensor) -> torch.Tensor:
+    std = x.std(0) if x.shape[0] > 1 else torch.ones_like(x[0])
+    return torch.where(std > 1e-6, std, torch.ones_like(std))
+
+
+def save_estimator(est: Estimator, path: str | os.PathLike, info: dict | None = None) -> None:
+    """Write the estimator (weights + normalisation buffers) atomically as safetensors."""
+    from safetensors.torch import save_file
+
+    from morphable.fileio import atomic_output
+
+    tensors = {k: v.detach().float().contiguous().cpu() for k, v in est.state_dict().items()}
+    meta = {"format": FORMAT, "version": str(VERSION), "config": json.dumps(est.config),
+            "info": json.dumps(info or {})}
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def read_estimator_metadata(path: str | os.PathLike) -> dict:
+    """The file's metadata (format, config, info) after checking it is an estimator file."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise RigError(f"estimator file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except Exception as exc:  # noqa: BLE001 -- safetensors raises several types for bad files
+        raise RigError(f"{path}: not a safetensors estimator file ({type(exc).__name__})") from None
+    if meta.get("format") != FORMAT:
+        raise RigError(f"{path}: not a facerig estimator (format {meta.get('format')!r}, expected {FORMAT!r})")
+    try:
+        return {"format": meta["format"], "version": int(meta.get("version", "1")),
+                "config": json.loads(meta["config"]), "info": json.loads(meta.get("info", "{}"))}
+    except (KeyError, ValueError) as exc:
+        raise RigError(f"{path}: estimator metadata is damaged ({exc})") from None
+
+
+def load_estimator(path: str | os.PathLike, device: str | torch.device | None = None) -> Estimator:
+    """Read an estimator written by save_estimator (eval mode, float32)."""
+    from safetensors.torch import load_file
+
+    meta = read_estimator_metadata(path)
+    try:
+        est = Estimator(**meta["config"])
+    except TypeError as exc:
+        raise RigError(f"{path}: estimator config is not understood ({exc})") from None
+    tensors = load_file(str(path))
+    missing = set(est.state_dict()) ^ set(tensors)
+    if missing:
+        raise RigError(f"{path}: estimator tensors do not match its config ({sorted(missing)[:3]} ...)")
+    try:
+        est.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise RigError(f"{path}: estimator tensors do not match its config: {str(exc).splitlines()[0]}") from None
+    est.info = meta["info"]
+    return est.eval().to(device or "cpu")
