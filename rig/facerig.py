@@ -1,0 +1,146 @@
+"""FaceRig: generator + 3DMM + estimator + RigNet from one bundle; the editing API.
+
+An edit reads the face's parameters with the estimator F, replaces the requested blocks
+(pose angles, named ARKit expressions, light, identity) and asks RigNet for the latent that
+realises that target:  ws_edit = RigNet(ws, target).  Blocks not named keep F(ws) exactly,
+which is also RigNet's reconstruction target, so they stay put.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from morphable.arkit import expression_index
+from morphable.errors import MorphableError
+from morphable.params import FaceParams
+
+from .errors import RigError
+
+
+class FaceRig:
+    """A loaded rig; everything runs without gradients on one device (CPU by default)."""
+
+    def __init__(self, G, model, estimator, rignet, info: dict | None = None, device=None):
+        self.device = torch.device(device or "cpu")
+        self.G, self.model, self.estimator, self.rignet = G, model, estimator, rignet
+        self.info = dict(info or {})
+        if (rignet.num_ws, rignet.w_dim) != (G.num_ws, G.w_dim):
+            raise RigError(f"RigNet expects latents ({rignet.num_ws}, {rignet.w_dim}), "
+                           f"the generator has ({G.num_ws}, {G.w_dim})")
+        if FaceParams.flat_size(model.num_identity) != rignet.param_dim:
+            raise RigError(f"RigNet expects {rignet.param_dim} params, model {model.name!r} has "
+                           f"{FaceParams.flat_size(model.num_identity)}")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device=None) -> "FaceRig":
+        """Load a bundle folder (or its manifest.json)."""
+        from . import bundle
+        from .estimator import load_estimator
+        from .rignet import load_rignet
+
+        manifest = bundle.read_manifest(path)
+        folder = bundle.bundle_dir(path)
+        for key in ("estimator", "rignet"):
+            if not (folder / manifest[key]).is_file():
+                raise RigError(f"bundle {folder} is missing its {key} file {manifest[key]}")
+        G = bundle.load_generator(manifest["generator"], folder, device)
+        model = bundle.load_morphable(manifest["morphable"], folder, device)
+        est = load_estimator(folder / manifest["estimator"]).eval().requires_grad_(False).to(device or "cpu")
+        rig = load_rignet(folder / manifest["rignet"], device)
+        return cls(G, model, est, rig, manifest.get("info"), device)
+
+    # ---- latents and params -----------------------------------------------------------------
+    @property
+    def k_id(self) -> int:
+        return self.model.num_identity
+
+    @property
+    def num_ws(self) -> int:
+        return self.G.num_ws
+
+    @property
+    def w_dim(self) -> int:
+        return self.G.w_dim
+
+    @torch.no_grad()
+    def sample(self, seed: int | list[int], truncation: float = 1.0) -> torch.Tensor:
+        """ws (B, num_ws, w_dim) for seeds; z per seed as `facerig gan sample` (RandomState(seed))."""
+        seeds = [seed] if isinstance(seed, int) else list(seed)
+        z = np.concatenate([np.random.RandomState(int(s)).randn(1, self.G.z_dim) for s in seeds])
+        z = torch.from_numpy(z).float().to(self.device)
+        return self.G.mapping(z, None, truncation_psi=float(truncation))
+
+    def check_ws(self, ws: torch.Tensor) -> torch.Tensor:
+        """ws as a float tensor on the rig's device; RigError for the wrong shape."""
+        ws = torch.as_tensor(ws, dtype=torch.float32, device=self.device)
+        if ws.ndim == 2:
+            ws = ws[None]
+        if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
+            raise RigError(f"latent must be (B, {self.num_ws}, {self.w_dim}) for this rig, got {tuple(ws.shape)}")
+        return ws
+
+    @torch.no_grad()
+    def params(self, ws: torch.Tensor) -> FaceParams:
+        """Estimated FaceParams of latents (expression clamped to [0, 1])."""
+        return self.estimator.params(self.check_ws(ws))
+
+    @torch.no_grad()
+    def target(self, ws: torch.Tensor, yaw: float | None = None, pitch: float | None = None,
+               roll: float | None = None, expression: dict | None = None, light: str | torch.Tensor | None = None,
+               identity: torch.Tensor | None = None, relative: bool = False) -> torch.Tensor:
+        """Flat target params (B, 137): F(ws) with the named blocks replaced (or offset when relative)."""
+        ws = self.check_ws(ws)
+        vec = self.estimator(ws).clone()
+        p = FaceParams.from_vector(vec, self.k_id)
+        for i, value in enumerate((yaw, pitch, roll)):
+            if value is not None:
+                p.pose[:, i] = p.pose[:, i] + float(value) if relative else float(value)
+        for name, value in (expression or {}).items():
+            try:
+                j = expression_index(name)
+            except MorphableError as exc:
+                raise RigError(str(exc)) from None
+            base = p.expression[:, j] if relative else 0.0
+            p.expression[:, j] = base + float(value)
+        if light is not None:
+            if isinstance(light, str):
+                from morphable.lighting import preset
+
+                try:
+                    lt = preset(light, ws.shape[0], device=self.device)
+                except MorphableError as exc:
+                    raise RigError(str(exc)) from None
+            else:
+                lt = torch.as_tensor(light, dtype=vec.dtype, device=self.device).reshape(-1, 9, 3).expand(ws.shape[0], 9, 3)
+            p.light[:] = p.light + lt if relative else lt
+        if identity is not None:
+            ident = torch.as_tensor(identity, dtype=vec.dtype, device=self.device).reshape(-1, self.k_id)
+            p.identity[:] = p.identity + ident if relative else ident
+        return p.to_vector()
+
+    @torch.no_grad()
+    def edit(self, ws: torch.Tensor, yaw: float | None = None, pitch: float | None = None,
+             roll: float | None = None, expression: dict | None = None, light: str | torch.Tensor | None = None,
+             identity: torch.Tensor | None = None, relative: bool = False) -> torch.Tensor:
+        """Edited latents: RigNet(ws, target) with the given blocks changed (degrees, ARKit weights, SH)."""
+        ws = self.check_ws(ws)
+        tgt = self.target(ws, yaw, pitch, roll, expression, light, identity, relative)
+        return self.rignet(ws, tgt)
+
+    @torch.no_grad()
+    def image(self, ws: torch.Tensor) -> torch.Tensor:
+        """Synthesised images (B, 3, H, W) in [-1, 1], constant noise."""
+        return self.G.synthesis(self.check_ws(ws), noise_mode="const").clamp(-1, 1)
+
+    @staticmethod
+    def to_uint8(images: torch.Tensor) -> np.ndarray:
+        """(B,3,H,W) in [-1,1] -> (B,H,W,3) uint8."""
+        return ((images.detach().clamp(-1, 1).permute(0, 2, 3, 1).cpu().numpy() + 1.0) * 127.5).round().astype(np.uint8)
+
+
+def default_bundle() -> Path:
+    """The committed default bundle folder (assets/rig/dcgan64)."""
+    return Path(__file__).resolve().parents[1] / "assets" / "rig" / "dcgan64"
