@@ -7,6 +7,7 @@ import sys
 BENCHMARKS = (
     ["-m", "bench.bench_render", "--out", "docs/bench_render.json"],
     ["-m", "bench.bench_fit"],
+    ["-m", "bench.bench_gan", "--out", "docs/bench_gan.json"],
 )
 
 
