@@ -33,13 +33,13 @@ def read_photo(path: str | Path) -> np.ndarray:
         raise RigError(f"{path} is not a readable image ({type(exc).__name__})") from None
 
 
-def _to_tensor(img: np.ndarray):
+def photo_to_tensor(img: np.ndarray):
     import torch
 
     return torch.from_numpy(img.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
 
 
-def _to_uint8(t) -> np.ndarray:
+def tensor_to_uint8(t) -> np.ndarray:
     return ((t[0].permute(1, 2, 0).clamp(-1, 1).cpu().numpy() + 1.0) * 127.5).round().astype(np.uint8)
 
 
@@ -82,7 +82,7 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         Image.fromarray(image).save(tmp, format="PNG")
 
 
-def _identity_distance(a: np.ndarray, b: np.ndarray) -> float | None:
+def identity_distance(a: np.ndarray, b: np.ndarray) -> float | None:
     """dlib descriptor distance between two aligned faces (None when either has no face)."""
     from morphable.landmarks import descriptor_distance, detect_landmarks, face_descriptor
 
@@ -120,17 +120,17 @@ def _invert(args: argparse.Namespace) -> int:
         points = np.full((68, 2), np.nan)
     else:
         aligned, transform, points = align_face(photo, res, name=str(args.photo))
-    target = _to_tensor(aligned)
+    target = photo_to_tensor(aligned)
     if args.noise_reg < 0:
         raise RigError(f"--noise-reg must be >= 0, got {args.noise_reg}")
     result = invert(G, target, steps=args.steps, w_plus=not args.single_w, optimise_noise=not args.fixed_noise,
                     lr=args.lr, seed=args.seed, loss=InversionLoss(noise_reg=args.noise_reg),
                     progress=not args.quiet)
-    recon = _to_uint8(result.image)
+    recon = tensor_to_uint8(result.image)
     with torch.no_grad():
         p = float(psnr(result.image.clamp(-1, 1), target)[0])
         s = float(ssim(result.image.clamp(-1, 1), target)[0])
-    dist = _identity_distance(aligned, recon)
+    dist = identity_distance(aligned, recon)
     arrays: dict[str, np.ndarray] = {
         "ws": result.ws.numpy().astype(np.float32),
         "generator": np.array(str(gen_path)),
