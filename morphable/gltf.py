@@ -79,6 +79,26 @@ class GlbBuilder:
         self.accessors.append(acc)
         return len(self.accessors) - 1
 
+    def sparse_accessor(self, array: np.ndarray, min_max: bool = False) -> int:
+        """Add a float32 (N, C) array stored sparsely: only its non-zero rows (indices + values).
+
+        An all-zero array gets no data at all (glTF initialises such an accessor with zeros).
+        """
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        rows = np.flatnonzero(np.abs(array).max(1) > 0)
+        acc = {"componentType": FLOAT, "count": int(array.shape[0]), "type": _TYPES[array.shape[1]]}
+        if min_max:
+            acc["min"] = [float(x) for x in array.min(0)]
+            acc["max"] = [float(x) for x in array.max(0)]
+        if len(rows):
+            itype = np.uint16 if array.shape[0] <= 65536 else np.uint32
+            acc["sparse"] = {"count": len(rows),
+                             "indices": {"bufferView": self._view(rows.astype(itype).tobytes(), None, None),
+                                         "componentType": UINT16 if itype is np.uint16 else UINT32},
+                             "values": {"bufferView": self._view(array[rows].tobytes(), None, None)}}
+        self.accessors.append(acc)
+        return len(self.accessors) - 1
+
     def glb(self, doc: dict) -> bytes:
         """The binary glTF file: 12-byte header, JSON chunk (space padded), BIN chunk (zero padded)."""
         doc = dict(doc, bufferViews=self.views, accessors=self.accessors,
@@ -129,13 +149,15 @@ def _frames(animation: Animation, base: FaceParams, fps: float) -> tuple[np.ndar
 
 
 def export_gltf(model: MorphableModel, path: str | os.PathLike, params: FaceParams | None = None,
-                animation: Animation | None = None, fps: float = 25.0, normals: bool = True) -> Path:
+                animation: Animation | None = None, fps: float = 25.0, normals: bool = True,
+                sparse: bool = False) -> Path:
     """Write a .glb of the head with 52 ARKit morph targets and, optionally, an animation.
 
     params (batch 1): identity and albedo of the mesh, the node's pose and the mesh's default
     morph weights (its expression); default: the animation's first frame if that is a FaceParams
     sequence, else neutral. animation: Tracks (sampled at their fps), a FaceParams sequence
     (batch T) or {channel: (T,) array} (at `fps`); only expression and pose are animated.
+    sparse=True stores morph deltas as sparse accessors (only moving vertices; smaller files).
     """
     path = Path(path)
     if path.suffix.lower() != ".glb":
@@ -178,13 +200,17 @@ def export_gltf(model: MorphableModel, path: str | os.PathLike, params: FacePara
         attrs["TEXCOORD_0"] = b.accessor(uv, ARRAY_BUFFER, vertex=True)
     itype = np.uint16 if len(src) < 65535 else np.uint32
     indices = b.accessor(faces.reshape(-1).astype(itype), ELEMENT_ARRAY_BUFFER)
+    def delta_accessor(delta: np.ndarray, min_max: bool) -> int:
+        if sparse:
+            return b.sparse_accessor(delta, min_max)
+        return b.accessor(delta, ARRAY_BUFFER, min_max, vertex=True)
+
     targets = []
     for j in range(len(ARKIT_NAMES)):
-        delta = basis[j][src].astype(np.float32)
-        target = {"POSITION": b.accessor(delta, ARRAY_BUFFER, True, True)}
+        target = {"POSITION": delta_accessor(basis[j][src].astype(np.float32), True)}
         if normals:
             dn = _normals(neutral + basis[j], orig_faces) - n0 if basis[j].any() else np.zeros_like(n0)
-            target["NORMAL"] = b.accessor(dn[src].astype(np.float32), ARRAY_BUFFER, vertex=True)
+            target["NORMAL"] = delta_accessor(dn[src].astype(np.float32), False)
         targets.append(target)
     weights = [float(w) for w in params.expression[0].cpu().tolist()]
     mesh = {"name": model.name, "primitives": [{"attributes": attrs, "indices": indices, "mode": TRIANGLES,

@@ -46,15 +46,28 @@ class Glb:
         assert btype == b"BIN\0" and blen % 4 == 0 and 28 + jlen + blen == len(data)
         self.bin = data[28 + jlen:28 + jlen + blen]
 
-    def accessor(self, index: int) -> np.ndarray:
-        acc = self.doc["accessors"][index]
-        view = self.doc["bufferViews"][acc["bufferView"]]
-        dtype, comps = np.dtype(_DTYPES[acc["componentType"]]), _COMPS[acc["type"]]
+    def _read(self, view_index: int, dtype: np.dtype, count: int, comps: int, offset: int = 0) -> np.ndarray:
+        view = self.doc["bufferViews"][view_index]
         assert view["byteOffset"] % 4 == 0
         assert view.get("byteStride", dtype.itemsize * comps) == dtype.itemsize * comps
-        start = view["byteOffset"] + acc.get("byteOffset", 0)
-        arr = np.frombuffer(self.bin, dtype, acc["count"] * comps, start)
-        return arr.reshape(acc["count"], comps) if comps > 1 else arr
+        arr = np.frombuffer(self.bin, dtype, count * comps, view["byteOffset"] + offset)
+        return arr.reshape(count, comps) if comps > 1 else arr
+
+    def accessor(self, index: int) -> np.ndarray:
+        """Dense values of an accessor (zeros without a bufferView, sparse substitution applied)."""
+        acc = self.doc["accessors"][index]
+        dtype, comps = np.dtype(_DTYPES[acc["componentType"]]), _COMPS[acc["type"]]
+        if "bufferView" in acc:
+            arr = self._read(acc["bufferView"], dtype, acc["count"], comps, acc.get("byteOffset", 0)).copy()
+        else:
+            arr = np.zeros((acc["count"], comps) if comps > 1 else acc["count"], dtype)
+        if "sparse" in acc:
+            sp = acc["sparse"]
+            idx = self._read(sp["indices"]["bufferView"], np.dtype(_DTYPES[sp["indices"]["componentType"]]),
+                             sp["count"], 1)
+            assert (np.diff(idx.astype(np.int64)) > 0).all()
+            arr[idx] = self._read(sp["values"]["bufferView"], dtype, sp["count"], comps)
+        return arr
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +84,7 @@ def exports(default_model, tmp_path_factory):
     params = params.with_expression({"mouthSmileLeft": 0.3})
     tracks = parse_tracks(TRACKS)
     static = export_gltf(default_model, d / "static.glb", params)
-    animated = export_gltf(default_model, d / "animated.glb", params, animation=tracks)
+    animated = export_gltf(default_model, d / "animated.glb", params, animation=tracks, sparse=True)
     return params, tracks, static, animated
 
 
@@ -150,6 +163,19 @@ def test_animation_keyframes_match_tracks(default_model, exports):
         assert np.abs(posed - expected[k]).max() < 1e-5
 
 
+def test_sparse_targets_decode_to_the_dense_ones(exports):
+    _, _, static, animated = exports
+    dense, sparse = Glb(static.read_bytes()), Glb(animated.read_bytes())
+    assert len(animated.read_bytes()) < 0.6 * len(static.read_bytes())
+    t_dense = dense.doc["meshes"][0]["primitives"][0]["targets"]
+    t_sparse = sparse.doc["meshes"][0]["primitives"][0]["targets"]
+    assert all("sparse" in sparse.doc["accessors"][t["POSITION"]] for t in t_sparse)
+    for a, b in zip(t_dense, t_sparse):
+        for key in ("POSITION", "NORMAL"):
+            assert np.array_equal(dense.accessor(a[key]), sparse.accessor(b[key]))
+        assert dense.doc["accessors"][a["POSITION"]]["min"] == sparse.doc["accessors"][b["POSITION"]]["min"]
+
+
 def test_trimesh_reads_geometry(default_model, exports):
     scene = trimesh.load(exports[2], process=False)
     geom = list(scene.geometry.values())
@@ -164,12 +190,15 @@ def test_per_frame_inputs_and_toy_without_normals(tmp_path):
     seq = base.map(lambda t: t.expand(6, *t.shape[1:]).clone())
     seq.expression[:, JAW] = torch.linspace(0, 1, 6)
     seq.pose[:, 0] = torch.linspace(0, 30, 6)
-    out = export_gltf(model, tmp_path / "seq.glb", animation=seq, fps=30, normals=False)
+    out = export_gltf(model, tmp_path / "seq.glb", animation=seq, fps=30, normals=False, sparse=True)
     glb = Glb(out.read_bytes())
     prim = glb.doc["meshes"][0]["primitives"][0]
     assert "NORMAL" not in prim["attributes"] and "NORMAL" not in prim["targets"][0]
     absent = [j for j in range(52) if j != JAW]  # the toy has only jawOpen: the others stay zero
     assert all(not glb.accessor(prim["targets"][j]["POSITION"]).any() for j in absent)
+    assert all("bufferView" not in glb.doc["accessors"][prim["targets"][j]["POSITION"]] for j in absent)
+    jaw = glb.accessor(prim["targets"][JAW]["POSITION"])
+    assert np.array_equal(jaw, model.expression_basis[JAW].numpy()[_src_vertices(model)])
     anim = glb.doc["animations"][0]
     times = glb.accessor(anim["samplers"][0]["input"])
     assert np.allclose(times, np.arange(6) / 30)
@@ -196,7 +225,8 @@ def test_errors(tmp_path):
 @pytest.mark.skipif(not gltf_validator.node_available(), reason="node.js is not installed")
 def test_khronos_validator_reports_no_errors(exports, tmp_path):
     _, _, static, animated = exports
-    toy = export_gltf(toy_head(subdivisions=2), tmp_path / "toy.glb", animation=parse_tracks(TRACKS))
+    toy = export_gltf(toy_head(subdivisions=2), tmp_path / "toy.glb", animation=parse_tracks(TRACKS),
+                      sparse=True)  # 51 all-zero targets: accessors without a bufferView
     for path in (static, animated, toy):
         report = gltf_validator.validate_glb(path.read_bytes())
         issues = report["issues"]
