@@ -93,8 +93,10 @@ def test_file_roundtrip(tmp_path, suffix):
     (_doc(tracks=[{"block": "expression", "name": "jawopen", "keys": [[0, 0]]}]), "did you mean jawOpen"),
     (_doc(tracks=[{"block": "expression", "name": "mouthSmile_L", "keys": [[0, 0]]}]), "mouthSmileLeft"),
     (_doc(tracks=[{"block": "pose", "name": "yawn", "keys": [[0, 0]]}]), "did you mean yaw"),
-    (_doc(tracks=[{"block": "expresion", "name": "jawOpen", "keys": [[0, 0]]}]), "bad block 'expresion'; did you mean expression"),
-    (_doc(tracks=[{"block": "expression", "name": "jawOpen", "keys": [[0, 0], [1, 1.5]]}]), "key 1: value 1.5 out of range [0, 1]"),
+    (_doc(tracks=[{"block": "expresion", "name": "jawOpen", "keys": [[0, 0]]}]),
+     "bad block 'expresion'; did you mean expression"),
+    (_doc(tracks=[{"block": "expression", "name": "jawOpen", "keys": [[0, 0], [1, 1.5]]}]),
+     "key 1: value 1.5 out of range [0, 1]"),
     (_doc(tracks=[{"block": "pose", "name": "yaw", "keys": [[0, 120]]}]), "out of range [-90, 90]"),
     (_doc(tracks=[{"block": "pose", "name": "yaw", "keys": [[1, 0], [0.5, 1]]}]), "strictly increasing"),
     (_doc(tracks=[{"block": "pose", "name": "yaw", "keys": [[0, "a"]]}]), "must be a finite number"),
@@ -146,6 +148,9 @@ def test_csv_roundtrip_and_replay(tmp_path):
 
 def test_csv_errors(tmp_path):
     path = tmp_path / "x.csv"
+    with pytest.raises(MorphableError, match="did you mean jawOpen"):
+        write_csv(path, [0.0], {"jawopen": np.zeros(1)})
+    assert not path.exists()
     path.write_text("time,yaw,jawOpn\n0,0,0\n")
     with pytest.raises(MorphableError, match="did you mean jawOpen"):
         read_csv(path)
