@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench venv clean
+.PHONY: demo test test-all bench venv clean gltf-validator
 
 $(STAMP): pyproject.toml requirements-pinned.txt Makefile
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -31,3 +31,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf out
+
+# the Khronos glTF validator (npm), used by the glTF export tests; they install it themselves too
+gltf-validator:
+	scripts/install_gltf_validator.sh
