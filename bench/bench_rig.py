@@ -179,7 +179,7 @@ def summarise_family(family: str, commanded: np.ndarray, orig: dict, edit: dict,
         "drift_estimator": {k: {**stats(v), f"share_le_{DRIFT_GOAL}": float(np.mean(v <= DRIFT_GOAL))}
                             for k, v in drift_est.items()},
         "drift_fit": {k: stats(v) for k, v in drift_fit.items()},
-        "_raw": {"dist": dist, "err_fit": np.abs(v_fit - commanded), "drift": drift_est},
+        "_raw": {"dist": dist, "err_fit": np.abs(v_fit - commanded), "drift": drift_est, "drift_fit": drift_fit},
     }
 
 
@@ -410,6 +410,8 @@ def overall(raw: dict) -> dict:
             f"identity_share_below_{SAME_PERSON}": float(np.mean(fin < SAME_PERSON)) if len(fin) else None,
             "drift_estimator_mean": {b: float(np.mean(v)) for b, v in drift.items()},
             f"drift_estimator_share_le_{DRIFT_GOAL}": {b: float(np.mean(v <= DRIFT_GOAL)) for b, v in drift.items()},
+            "drift_fit_mean": {b: float(np.mean(np.concatenate([f["drift_fit"][b] for f in fams.values()])))
+                               for b in ("expression", "pose")},
         }
     return out
 
@@ -432,6 +434,60 @@ def goals(r: dict) -> dict:
     return out
 
 
+def _f(d: dict | None, key: str, digits: int) -> str:
+    v = None if d is None else d.get(key)
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def markdown_tables(r: dict) -> str:
+    """The JSON's main numbers as markdown tables (docs/rig_measured.md quotes them)."""
+    m, fl = r["methods"], r["measurement_floor_unedited"]["fit_vs_estimator"]
+    lines = ["| edit | commanded | rig: fit error mean / p90 | rig: estimator error | linear: fit error mean / p90 "
+             "| linear: estimator error | slope fit vs commanded (rig / linear) | floor: fit vs estimator, unedited |",
+             "|---|---|---|---|---|---|---|---|"]
+    for fam, (_, vals) in FAMILIES.items():
+        dg = 1 if fam in ("yaw", "pitch") else 3
+        cells = [fam, f"{vals.min():g} .. {vals.max():g}"]
+        for meth in ("rig", "linear"):
+            e, est = m[meth][fam]["control_error_fit"], m[meth][fam]["control_error_estimator"]
+            cells += [f"{_f(e, 'mean', dg)} / {_f(e, 'p90', dg)} (n={e['n']})", _f(est, "mean", dg)]
+        sl = [m[k][fam]["slope_fit_vs_commanded"] for k in ("rig", "linear")]
+        cells.append(" / ".join("-" if v is None else f"{v:.2f}" for v in sl))
+        cells.append(f"{_f(fl[fam]['abs_diff'], 'mean', dg)} / {_f(fl[fam]['abs_diff'], 'p90', dg)}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"| edit | rig: share < {SAME_PERSON} | rig: median distance | linear: share < {SAME_PERSON} "
+                  "| linear: median distance | pairs dlib found (rig / linear) |", "|---|---|---|---|---|---|"]
+    key = f"share_below_{SAME_PERSON}"
+    for fam in FAMILIES:
+        a, b = m["rig"][fam]["identity"], m["linear"][fam]["identity"]
+        lines.append(f"| {fam} | {_f(a, key, 2)} | {_f(a['distance'], 'median', 3)} | {_f(b, key, 2)} | "
+                     f"{_f(b['distance'], 'median', 3)} | {a['pairs_found_by_dlib']} / {b['pairs_found_by_dlib']} |")
+    o = r["overall"]
+    lines.append(f"| all | {_f(o['rig'], 'identity_share_below_' + str(SAME_PERSON), 2)} | "
+                 f"{_f(o['rig']['identity_distance'], 'median', 3)} | "
+                 f"{_f(o['linear'], 'identity_share_below_' + str(SAME_PERSON), 2)} | "
+                 f"{_f(o['linear']['identity_distance'], 'median', 3)} | {o['rig']['identity_pairs_found']} / "
+                 f"{o['linear']['identity_pairs_found']} |")
+    lines += ["", "| non-edited block | rig: mean drift / std (estimator) | rig: share <= 0.10 | rig: by fit "
+                  "| linear: mean drift / std (estimator) | linear: share <= 0.10 | linear: by fit | rig null edit (estimator) |",
+              "|---|---|---|---|---|---|---|---|"]
+    sk = f"drift_estimator_share_le_{DRIFT_GOAL}"
+    null = r["rig_null_edit"]["drift_estimator"]
+    for blk in ("identity", "expression", "pose", "light"):
+        fit = [f"{o[k]['drift_fit_mean'][blk]:.3f}" if blk in o[k]["drift_fit_mean"] else "-" for k in ("rig", "linear")]
+        lines.append(f"| {blk} | {o['rig']['drift_estimator_mean'][blk]:.3f} | {o['rig'][sk][blk]:.2f} | {fit[0]} | "
+                     f"{o['linear']['drift_estimator_mean'][blk]:.3f} | {o['linear'][sk][blk]:.2f} | {fit[1]} | "
+                     f"{_f(null[blk], 'mean', 3)} |")
+    lines += ["", "| ms per image | synthesis | RigNet | estimator + target | rig edit | rig edit + synthesis | ratio "
+                  "| linear edit + synthesis | ratio |", "|---|---|---|---|---|---|---|---|---|"]
+    for b, v in r["speed_ms_per_image"].items():
+        lines.append(f"| {b.replace('_', ' ')} | {v['synthesis']:.2f} | {v['rignet']:.3f} | {v['estimator_target']:.3f} | "
+                     f"{v['rig_edit']:.3f} | {v['rig_edit_and_synthesis']:.2f} | "
+                     f"{v['ratio_rig_edit_and_synthesis_to_synthesis']:.3f} | {v['linear_edit_and_synthesis']:.2f} | "
+                     f"{v['ratio_linear_edit_and_synthesis_to_synthesis']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", default=str(ROOT / "assets" / "rig" / "dcgan64"))
@@ -447,7 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep-faces", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "docs" / "rig_measured.json"))
     ap.add_argument("--img-dir", default=str(ROOT / "docs" / "img"))
+    ap.add_argument("--tables", metavar="JSON", help="only print the markdown tables of an existing result file")
     args = ap.parse_args(argv)
+    if args.tables:
+        print(markdown_tables(json.loads(Path(args.tables).read_text())), end="")
+        return 0
     results = run(args)
     with atomic_output(args.out) as tmp:
         tmp.write_text(json.dumps(results, indent=1) + "\n")
