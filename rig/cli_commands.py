@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-COMMAND_MODULES = ("rig.cli_morph", "rig.cli_gan", "rig.cli_invert", "rig.cli_fit", "rig.cli_rig")
+COMMAND_MODULES = ("rig.cli_morph", "rig.cli_gan", "rig.cli_invert", "rig.cli_fit", "rig.cli_rig",
+                   "rig.cli_animate")
 
 
 def _load() -> list:
