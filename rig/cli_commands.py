@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 
 COMMAND_MODULES = ("rig.cli_morph", "rig.cli_gan", "rig.cli_invert", "rig.cli_fit", "rig.cli_rig",
-                   "rig.cli_animate")
+                   "rig.cli_animate", "rig.cli_reenact")
 
 
 def _load() -> list:
