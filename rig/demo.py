@@ -1,8 +1,9 @@
 """`make demo`: show what facerig does with its embedded defaults, offline, on a CPU.
 
-Stage of the project: the morphable face model (the generator and rig come later), so the demo
-renders the default 3DMM's controls -- poses, ARKit expressions, lights, identities -- to a
-grid, and writes the posed mesh as GLB/OBJ.
+Writes into out/demo/: the 3D morphable model's controls; when a rig bundle is present, an
+edit grid (seeds x controls), a reenactment MP4 driven by a clip the demo renders itself from
+known 3DMM parameters, an animation MP4 from keyframed tracks, the animated .glb (3DMM head with
+52 ARKit morph targets) and the tracks as JSON and CSV.
 """
 from __future__ import annotations
 
@@ -12,15 +13,22 @@ import time
 from pathlib import Path
 
 import imageio.v3 as iio
+import numpy as np
 import torch
 
 from morphable import lighting
 from morphable.export import export_mesh
 from morphable.fileio import atomic_output
 from morphable.formats import load_model
+from morphable.params import FaceParams
 from morphable.render import Renderer, to_uint8
 
 from .grid import labelled_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+#: bundles in order of preference: the StyleGAN2 trained on UTKFace, then the DCGAN backend
+BUNDLES = (("StyleGAN2 128 px (UTKFace)", ROOT / "assets/rig/utkface128"),
+           ("DCGAN 64 px (gan-face-generate, DigiFace-1M)", ROOT / "assets/rig/dcgan64"))
 
 POSES = [(-30, 0, 0), (-15, 0, 0), (0, 0, 0), (15, 0, 0), (30, 0, 0), (0, 20, 0), (0, -20, 0), (0, 0, 15)]
 EXPRESSIONS = [
@@ -28,6 +36,13 @@ EXPRESSIONS = [
     {"browInnerUp": 1.0}, {"mouthPucker": 1.0}, {"mouthFrownLeft": 1.0, "mouthFrownRight": 1.0}, {"cheekPuff": 1.0},
 ]
 LIGHTS = list(lighting.LIGHT_PRESETS)
+#: the edit grid's columns: (caption, FaceRig.edit keyword arguments)
+EDITS = [
+    ("original", {}), ("yaw -25", {"yaw": -25}), ("yaw +25", {"yaw": 25}), ("pitch +15", {"pitch": 15}),
+    ("jawOpen .8", {"expression": {"jawOpen": 0.8}}),
+    ("smile", {"expression": {"mouthSmileLeft": 1.0, "mouthSmileRight": 1.0}}),
+    ("blink", {"expression": {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}}), ("light left", {"light": "left"}),
+]
 
 
 def _label(expr: dict[str, float]) -> str:
@@ -53,13 +68,74 @@ def render_controls(model, size: int = 160) -> tuple:
     }
     rows, row_labels, col_labels = [], [], []
     for label, (params, captions) in batches.items():
-        from morphable.params import FaceParams
-
         out = renderer(FaceParams.cat(params))
         rows.append([to_uint8(img) for img in out.image])
         row_labels.append(label)
         col_labels.append(captions)
     return rows, row_labels, col_labels
+
+
+def find_bundle() -> tuple[str, Path] | None:
+    for name, path in BUNDLES:
+        if (path / "manifest.json").exists():
+            return name, path
+    return None
+
+
+def edit_grid(rig, seeds: list[int], size: int) -> np.ndarray:
+    """Seeds (rows) x EDITS (columns), upscaled to `size`."""
+    from .video import upscale
+
+    ws = rig.sample(seeds)
+    rows = []
+    for s in range(len(seeds)):
+        w = ws[s:s + 1].expand(len(EDITS), -1, -1)
+        edited = torch.cat([rig.edit(w[i:i + 1], **kw) if kw else w[i:i + 1] for i, (_, kw) in enumerate(EDITS)])
+        rows.append(list(upscale(rig.to_uint8(rig.image(edited)), size)))
+    return labelled_grid(rows, [f"seed {s}" for s in seeds], [[c for c, _ in EDITS]] * len(seeds))
+
+
+def run_rig_demo(out: Path, model, written: list[Path]) -> None:
+    """Edits, reenactment and animation through the best available rig bundle."""
+    from morphable.animation import Tracks
+    from morphable.clip import demo_tracks, render_clip
+    from morphable.fit.track import track_frames
+    from morphable.gltf import export_gltf
+
+    from .animate import render_animation
+    from .facerig import FaceRig
+    from .reenact import reenact
+    from .video import upscale, write_video
+
+    found = find_bundle()
+    if found is None:
+        print("no rig bundle in assets/rig: skipping edits, reenactment and animation")
+        return
+    name, path = found
+    print(f"rig bundle: {path.relative_to(ROOT)} -- generator: {name}")
+    rig = FaceRig.load(path)
+
+    grid_path = out / "edit_grid.png"
+    with atomic_output(grid_path) as tmp:
+        iio.imwrite(tmp, edit_grid(rig, [0, 1, 2, 3, 4, 5], 128))
+    written.append(grid_path)
+
+    tracks: Tracks = demo_tracks()
+    driver_frames, _ = render_clip(model, tracks, size=128, identity_seed=2)
+    written.append(write_video(out / "driver.mp4", upscale(driver_frames, 256), tracks.fps))
+    track = track_frames(model, list(driver_frames), fps=tracks.fps)
+    driver = FaceParams.cat([f.params for f in track.frames])
+    result = reenact(rig, rig.sample(7), driver, ["expression", "pose"], relative=True, progress=False)
+    side = np.concatenate([upscale(driver_frames, 256), upscale(result.frames, 256)], axis=2)
+    written.append(write_video(out / "reenact.mp4", side, tracks.fps))
+
+    ws = rig.sample(3)
+    frames, _ = render_animation(rig, ws, tracks, progress=False)
+    written.append(write_video(out / "animation.mp4", upscale(frames, 256), tracks.fps))
+    written.append(export_gltf(rig.model, out / "animation.glb", params=rig.params(ws), animation=tracks))
+    tracks.save(out / "tracks.json")
+    tracks.to_csv(out / "tracks.csv")
+    written += [out / "tracks.json", out / "tracks.csv"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,12 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         iio.imwrite(tmp, labelled_grid(rows, row_labels, col_labels))
     params = model.random_params(1, seed=3).with_expression({"jawOpen": 0.4, "mouthSmileLeft": 0.6,
                                                               "mouthSmileRight": 0.6}).with_pose(yaw=20)
-    written = [grid_path]
-    for suffix in (".glb", ".obj"):
-        path = out / f"face{suffix}"
-        export_mesh(model, params, path)
-        written.append(path)
-    print("StyleGAN2 generator and rig: not in this build yet; the demo shows the 3D morphable model.")
+    written = [grid_path, export_mesh(model, params, out / "face.obj")]
+    run_rig_demo(out, model, written)
     for p in written:
         print(f"  wrote {p}")
     print(f"done in {time.time() - t0:.1f} s")
