@@ -3,7 +3,7 @@
 Writes docs/fitting.json and docs/img/fit_*.png (docs/fitting.md quotes the numbers).
 Ground truth by synthesis: random identity, a few expressions, yaw/pitch in +-40 deg, random
 light, rendered with the ICT-FaceKit model and with the default model; everything is fitted
-with the DEFAULT model. Usage: python bench/bench_fit.py [--n 40] [--photos 100] [--threads 1]
+with the DEFAULT model. Usage: python bench/bench_fit.py [--n 40] [--photos 100] [--threads 1] [--pitch-diagnosis]
 """
 from __future__ import annotations
 
@@ -27,10 +27,12 @@ from morphable.arkit import ARKIT_NAMES  # noqa: E402
 from morphable.camera import Camera  # noqa: E402
 from morphable.fit import Fitter  # noqa: E402
 from morphable.fit.geometry import landmark_error_iod  # noqa: E402
-from morphable.fit.landmark_fit import pixels_to_ndc  # noqa: E402
+from morphable.fit.landmark_fit import ndc_to_pixels, pixels_to_ndc  # noqa: E402
 from morphable.fit.overlay import overlay_image  # noqa: E402
 from morphable.fit.track import track_frames  # noqa: E402
+from morphable.fileio import atomic_output  # noqa: E402
 from morphable.formats import load_model  # noqa: E402
+from morphable.params import FaceParams  # noqa: E402
 from morphable.render import Renderer, to_uint8  # noqa: E402
 
 SHARED = Path(os.environ.get("FACERIG_SHARED", ROOT.parent / "shared"))
@@ -127,14 +129,182 @@ def montage(tiles, cols, path):
     iio.imwrite(path, np.asarray(canvas))
 
 
+# ---- pitch-bias diagnosis (--pitch-diagnosis) -------------------------------------------------
+#: iBUG-68 groups for the diagnosis
+GROUPS = {"jaw_side": [*range(0, 6), *range(11, 17)], "chin": list(range(6, 11)), "brows": list(range(17, 27)),
+          "nose_bridge": list(range(27, 31)), "nostrils": list(range(31, 36)), "eyes": list(range(36, 48)),
+          "mouth": list(range(48, 68))}
+
+
+def _detect(imgs) -> list:
+    """dlib's 68 points (px) of the largest face per image, None where none was found."""
+    from morphable.landmarks import detect_faces
+
+    out = []
+    for im in imgs:
+        faces = detect_faces(im)
+        out.append(max(faces, key=lambda f: f.area).points if faces else None)
+    return out
+
+
+def pitch_motion(model) -> dict:
+    """Vertical motion per 10 deg pitch (% IOD, image down +) of each group relative to the eye centre.
+
+    Mean face + 2 random identities, yaw in +-25, pitch in +-30, roll 0: the true landmark vertices
+    against dlib's points on the same renders.
+    """
+    rend, cam = Renderer(model, size=SIZE, background=0.35), Camera()
+    pitch, true, det = [], [], []
+    for k in range(3):
+        base = model.neutral_params(1) if k == 0 else model.random_params(1, seed=500 + k)
+        base = base.replace(light=lighting.preset(("front", "top", "left")[k]))
+        for yaw in (-25, -12.5, 0, 12.5, 25):
+            for p in (-30, -20, -10, 0, 10, 20, 30):
+                q = base.with_pose(yaw=yaw, pitch=p, roll=0.0)
+                with torch.no_grad():
+                    img = to_uint8(rend(q).image)
+                    gt = cam.project(model.landmarks3d(q), SIZE)[0].numpy()
+                found = _detect([img])[0]
+                if found is not None:
+                    pitch.append(p), true.append(gt), det.append(found)
+    pitch, true, det = np.array(pitch), np.array(true), np.array(det)
+    eye = true[:, 36:48].mean(1, keepdims=True)
+    iod = np.linalg.norm(true[:, 45] - true[:, 36], axis=1)[:, None]
+    out = {"views": int(len(pitch))}
+    dist = np.linalg.norm(det - true, axis=2) / iod * 100
+    out["dlib_vs_true_pct_iod_by_abs_pitch"] = {
+        str(a): {"inner": float(dist[np.abs(pitch) == a, 17:].mean()), "jaw": float(dist[np.abs(pitch) == a, :17].mean())}
+        for a in (0, 10, 20, 30)}
+    for name, ix in GROUPS.items():
+        slope = lambda pts: float(np.polyfit(pitch, ((pts[:, ix, 1] - eye[..., 1]) / iod * 100).mean(1), 1)[0] * 10)  # noqa: E731
+        out[name] = {"true": slope(true), "dlib": slope(det)}
+    return out
+
+
+def oracle_box_points(imgs, det, ok, gt_ndc) -> torch.Tensor:
+    """dlib's predictor re-run on a face box placed from the TRUE landmarks (NDC out): does the box matter?
+
+    The box is mapped from the inner landmarks' bounding box by a least-squares fit of dlib's own
+    detector boxes against its first-pass points.
+    """
+    import dlib
+
+    from morphable.landmarks import _dlib_model
+
+    detector, predictor = _dlib_model("detector"), _dlib_model("predictor")
+
+    def feat(pts):
+        q = pts[17:]
+        lo, hi = q.min(0), q.max(0)
+        return np.array([*(lo + hi) / 2, *(hi - lo), 1.0])
+
+    boxes = []
+    for im in imgs:
+        rects, _, _ = detector.run(im, 1, 0.0)
+        r = max(rects, key=lambda r: r.area()) if rects else None
+        boxes.append(None if r is None else [r.left(), r.top(), r.right(), r.bottom()])
+    have = [k for k, bx in enumerate(boxes) if bx is not None]
+    coef = np.linalg.lstsq(np.array([feat(det[ok[k]]) for k in have]), np.array([boxes[k] for k in have], float),
+                           rcond=None)[0]
+    gt_px = ndc_to_pixels(gt_ndc, SIZE).numpy()
+    pts = []
+    for im, g in zip(imgs, gt_px):
+        shape = predictor(im, dlib.rectangle(*[int(round(v)) for v in feat(g) @ coef]))
+        pts.append([[p.x, p.y] for p in shape.parts()])
+    return pixels_to_ndc(torch.tensor(pts, dtype=torch.float64), SIZE)
+
+
+def _pose_error(fitted, pose) -> dict:
+    err = (fitted.pose[:, :3] - pose[:, :3]).abs().numpy()
+    big = pose[:, 1].abs().numpy() > 20
+    return {"yaw": float(err[:, 0].mean()), "pitch": float(err[:, 1].mean()),
+            "pitch_within_20": float(err[~big, 1].mean()), "pitch_beyond_20": float(err[big, 1].mean()),
+            "roll": float(err[:, 2].mean()),
+            "pitch_slope": float(np.polyfit(pose[:, 1].numpy(), fitted.pose[:, 1].numpy(), 1)[0])}
+
+
+def best_vertices(model, truth, det_ndc, radius: float = 0.03) -> torch.Tensor:
+    """Per landmark, the vertex within `radius` m of the current one whose projections (true params)
+    best match dlib over the given renders (least squares; turned-away jaw sides left out)."""
+    cam = Camera()
+    with torch.no_grad():
+        proj = cam.to_ndc(model.vertices(truth)).double()
+    tmpl, old = model.template, model.landmarks
+    yaw = truth.pose[:, 0]
+    new = old.clone()
+    for j in range(68):
+        use = (yaw > -10) if j < 8 else (yaw < 10) if 9 <= j < 17 else torch.ones_like(yaw, dtype=torch.bool)
+        cand = torch.nonzero((tmpl - tmpl[old[j]]).norm(dim=1) < radius).flatten()
+        cost = ((proj[use][:, cand] - det_ndc[use][:, None, j]) ** 2).sum(-1).mean(0)
+        new[j] = cand[torch.argmin(cost)]
+    return new
+
+
+def pitch_diagnosis(model, n: int, seeds: tuple[int, ...]) -> dict:
+    """Where the pitch bias with dlib comes from (docs/fitting.md, 'Pitch bias'): detector, vertices or priors."""
+    from morphable.fit.landmark_fit import LandmarkFitConfig, LandmarkFitter
+
+    res: dict = {"pitch_motion_pct_iod_per_10deg": pitch_motion(model)}
+    pose_only = LandmarkFitConfig(fit_identity=False, fit_expression=False)
+    for seed in seeds:
+        imgs, truth = synth(model, n, seed)
+        det = _detect(imgs)
+        ok = [i for i, d in enumerate(det) if d is not None]
+        truth = FaceParams.cat([truth[i] for i in ok])
+        det_ndc = pixels_to_ndc(torch.tensor(np.stack([det[i] for i in ok]), dtype=torch.float64), SIZE)
+        gt_ndc = Camera().to_ndc(model.landmarks3d(truth)).double()
+        pose = truth.pose.double()
+        start = truth.replace(pose=torch.cat([torch.zeros(len(ok), 2), truth.pose[:, 2:]], 1))  # true shape, pose from 0
+        r: dict = {"renders": n, "detected": len(ok)}
+        fit = lambda cfg, target, init=None: LandmarkFitter(model, config=cfg).fit(target, init=init)  # noqa: E731
+        r["default_fit"] = _pose_error(fit(LandmarkFitConfig(), det_ndc), pose)
+        r["true_shape_pose_only"] = _pose_error(fit(pose_only, det_ndc, start), pose)
+        for jw in (0.0, 1.0):
+            r[f"jaw_weight_{jw}"] = _pose_error(fit(LandmarkFitConfig(jaw_weight=jw), det_ndc), pose)
+        r["exact_landmarks_jaw_weight_0"] = _pose_error(fit(LandmarkFitConfig(jaw_weight=0.0), gt_ndc), pose)
+        swaps = {}
+        for name, ix in GROUPS.items():
+            mixed = gt_ndc.clone()
+            mixed[:, ix] = det_ndc[:, ix]
+            swaps[name] = _pose_error(fit(LandmarkFitConfig(), mixed), pose)["pitch"]
+        r["pitch_error_exact_but_one_group_from_dlib"] = swaps
+        r["exact_landmarks"] = _pose_error(fit(LandmarkFitConfig(), gt_ndc), pose)
+        r["dlib_on_box_from_true_landmarks"] = _pose_error(fit(LandmarkFitConfig(), oracle_box_points(
+            [imgs[i] for i in ok], det, ok, gt_ndc)), pose)
+        # the floor of any landmark re-selection: vertices chosen on these very renders, true shape
+        old = model.landmarks
+        try:
+            model.landmarks = best_vertices(model, truth, det_ndc)
+            moved = (model.template[model.landmarks] - model.template[old]).norm(dim=1) * 1000
+            r["in_sample_best_vertices"] = {
+                "moved_mm": {k: float(moved[ix].mean()) for k, ix in GROUPS.items()},
+                "true_shape_pose_only": _pose_error(fit(pose_only, det_ndc, start), pose),
+                "default_fit": _pose_error(fit(LandmarkFitConfig(), det_ndc), pose)}
+        finally:
+            model.landmarks = old
+        res[f"seed_{seed}"] = r
+        print(json.dumps({k: r[k] for k in ("default_fit", "true_shape_pose_only")}), flush=True)
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--photos", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "docs" / "fitting.json"))
+    ap.add_argument("--pitch-diagnosis", action="store_true",
+                    help="only run the pitch-bias diagnosis and update its key in --out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.pitch_diagnosis:
+        path = Path(args.out)
+        results = json.loads(path.read_text()) if path.exists() else {}
+        results["pitch_diagnosis"] = pitch_diagnosis(load_model("default"), args.n, seeds=(1, 7))
+        with atomic_output(path) as tmp:
+            Path(tmp).write_text(json.dumps(results, indent=1) + "\n")
+        print(json.dumps(results["pitch_diagnosis"], indent=1))
+        return
     results: dict = {"torch_threads": args.threads, "load_average_start": os.getloadavg(), "cpu_count": os.cpu_count()}
     default = load_model("default")
     fitter = Fitter(default)
@@ -212,7 +382,11 @@ def main() -> None:
         detect_faces(f)
     results["dlib_seconds_per_frame_128px"] = (time.perf_counter() - t0) / len(frames)
     results["load_average_end"] = os.getloadavg()
-    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    if "pitch_diagnosis" in previous:  # kept: refreshed by --pitch-diagnosis
+        results["pitch_diagnosis"] = previous["pitch_diagnosis"]
+    with atomic_output(args.out) as tmp:
+        Path(tmp).write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps({k: v for k, v in results.items() if k.startswith("track") or k.startswith("dlib")}, indent=1))
     print(f"wrote {args.out}")
 
