@@ -22,13 +22,15 @@ from .errors import RigError
 FORMAT = "facerig-estimator"
 VERSION = 1
 DEFAULT_K_ID = 52
+#: smallest target std within a block, relative to the block's largest (see set_normalisation)
+STD_FLOOR = 0.1
 
 
 class Estimator(nn.Module):
-    """MLP ws (B, num_ws, w_dim) -> params (B, param_dim), normalised inside, natural units out."""
+    """MLP (+ linear skip) ws (B, num_ws, w_dim) -> params (B, param_dim); normalised inside, natural units out."""
 
     def __init__(self, num_ws: int, w_dim: int, param_dim: int = 137, hidden: int = 512, depth: int = 3,
-                 k_id: int = DEFAULT_K_ID, k_alb: int = 0):
+                 k_id: int = DEFAULT_K_ID, k_alb: int = 0, linear_skip: bool = True):
         super().__init__()
         if FaceParams.flat_size(k_id, k_alb) != param_dim:
             raise RigError(f"param_dim {param_dim} does not match k_id={k_id}, k_alb={k_alb} "
@@ -36,7 +38,7 @@ class Estimator(nn.Module):
         if depth < 1 or hidden < 1:
             raise RigError(f"depth and hidden must be >= 1, got depth={depth}, hidden={hidden}")
         self.config = dict(num_ws=int(num_ws), w_dim=int(w_dim), param_dim=int(param_dim), hidden=int(hidden),
-                           depth=int(depth), k_id=int(k_id), k_alb=int(k_alb))
+                           depth=int(depth), k_id=int(k_id), k_alb=int(k_alb), linear_skip=bool(linear_skip))
         self.num_ws, self.w_dim, self.param_dim, self.k_id, self.k_alb = num_ws, w_dim, param_dim, k_id, k_alb
         dim_in = num_ws * w_dim
         layers: list[nn.Module] = []
@@ -46,6 +48,9 @@ class Estimator(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, param_dim))
         self.net = nn.Sequential(*layers)
+        # a linear path beside the MLP: most of the latent -> parameter map is close to linear,
+        # which it learns from few pairs; the MLP adds the rest as data allows
+        self.skip = nn.Linear(dim_in, param_dim) if linear_skip else None
         self.register_buffer("input_mean", torch.zeros(dim_in))
         self.register_buffer("input_std", torch.ones(dim_in))
         self.register_buffer("target_mean", torch.zeros(param_dim))
@@ -60,7 +65,14 @@ class Estimator(nn.Module):
         self.input_std.copy_(_safe_std(x))
         p = params.to(self.target_mean.dtype)
         self.target_mean.copy_(p.mean(0))
-        self.target_std.copy_(_safe_std(p))
+        std = _safe_std(p)
+        # within a block of like units, a dim that barely varies in training (a rarely fitted
+        # blendshape) gets at least STD_FLOOR x the block's largest std, so rare held-out values
+        # do not turn into huge normalised errors; pose mixes degrees and metres: per dim only
+        for name, sl in FaceParams.layout(self.k_id, self.k_alb).items():
+            if name != "pose" and sl.stop > sl.start:
+                std[sl] = std[sl].clamp_min(STD_FLOOR * float(std[sl].max()))
+        self.target_std.copy_(std)
 
     def normalise_target(self, params: torch.Tensor) -> torch.Tensor:
         """Natural-unit flat params -> the network's normalised output space."""
@@ -74,7 +86,8 @@ class Estimator(nn.Module):
     # ---- forward ----------------------------------------------------------------------------
     def forward_normalised(self, ws: torch.Tensor) -> torch.Tensor:
         """(B, param_dim) in normalised units (what training regresses)."""
-        return self.net((self._flat(ws) - self.input_mean) / self.input_std)
+        x = (self._flat(ws) - self.input_mean) / self.input_std
+        return self.net(x) if self.skip is None else self.net(x) + self.skip(x)
 
     def forward(self, ws: torch.Tensor) -> torch.Tensor:
         """(B, param_dim) flat params in natural units (expression not clamped: differentiable)."""

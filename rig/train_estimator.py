@@ -1,0 +1,217 @@
+"""Train the estimator F on (ws, fitted params) pairs; `python -m rig.train_estimator ...`.
+
+Adam on the MSE in normalised parameter space (optionally weighted per block), early stopping
+on a held-out share of the pairs. The report gives the held-out error per block in natural
+units next to the trivial predictor (the training mean), so it shows what F learns.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gan.errors import GanError
+from morphable.arkit import expression_index
+from morphable.errors import MorphableError
+from morphable.params import FaceParams
+
+from .errors import RigError
+from .estimator import Estimator, save_estimator
+
+#: expressions reported one by one (the ones a landmark fit sees best)
+REPORTED_EXPRESSIONS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight")
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random (train, val) index split; val gets round(n * val_fraction), at least 1."""
+    if not 0.0 < val_fraction < 1.0 or n < 2:
+        raise RigError(f"need >= 2 pairs and 0 < val_fraction < 1 (got n={n}, val_fraction={val_fraction})")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(n * val_fraction)))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def block_weights(k_id: int, weights: dict[str, float] | None = None) -> torch.Tensor:
+    """Per-dim loss weights from per-block weights (identity, expression, pose, light)."""
+    w = torch.ones(FaceParams.flat_size(k_id))
+    for name, value in (weights or {}).items():
+        layout = FaceParams.layout(k_id)
+        if name not in layout:
+            raise RigError(f"unknown parameter block {name!r} (known: {', '.join(layout)})")
+        w[layout[name]] = float(value)
+    return w
+
+
+def train_estimator(ws: torch.Tensor, params: torch.Tensor, val_fraction: float = 0.1, seed: int = 0,
+                    hidden: int = 512, depth: int = 3, lr: float = 1e-3, weight_decay: float = 1e-4,
+                    batch: int = 256, max_epochs: int = 400, patience: int = 30,
+                    weights: dict[str, float] | None = None, k_id: int = 52,
+                    progress: bool = False) -> tuple[Estimator, dict]:
+    """Fit an Estimator to (ws, params); returns the best-on-validation model and a history dict."""
+    ws, params = ws.float(), params.float()
+    if ws.ndim != 3 or params.ndim != 2 or len(ws) != len(params):
+        raise RigError(f"need ws (N,num_ws,w_dim) and params (N,P) with the same N, got "
+                       f"{tuple(ws.shape)} and {tuple(params.shape)}")
+    tr, va = split_indices(len(ws), val_fraction, seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        est = Estimator(ws.shape[1], ws.shape[2], params.shape[1], hidden, depth, k_id=k_id)
+    est.set_normalisation(ws[tr], params[tr])
+    y = est.normalise_target(params)
+    w = block_weights(k_id, weights)
+    opt = torch.optim.AdamW(est.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, patience // 3))
+    gen = torch.Generator().manual_seed(seed)
+    best, best_state, best_epoch, stale = math.inf, None, -1, 0
+    history: dict = {"train_loss": [], "val_loss": []}
+    t0 = time.perf_counter()
+    for epoch in tqdm(range(max_epochs), desc="estimator", unit="epoch", disable=not progress, leave=False):
+        est.train()
+        order = torch.from_numpy(tr)[torch.randperm(len(tr), generator=gen)]
+        total = 0.0
+        for s in range(0, len(order), batch):
+            idx = order[s:s + batch]
+            loss = ((est.forward_normalised(ws[idx]) - y[idx]) ** 2 * w).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        est.eval()
+        with torch.no_grad():
+            val = float(((est.forward_normalised(ws[va]) - y[va]) ** 2 * w).mean())
+        sched.step(val)
+        history["train_loss"].append(total / len(tr))
+        history["val_loss"].append(val)
+        if val < best - 1e-5:
+            best, best_epoch, stale = val, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in est.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    est.load_state_dict(best_state)
+    history.update(best_epoch=best_epoch, epochs=len(history["val_loss"]), best_val_loss=best,
+                   seconds=time.perf_counter() - t0, train_index=tr, val_index=va)
+    return est.eval(), history
+
+
+def block_errors(pred: torch.Tensor, target: torch.Tensor, k_id: int = 52) -> dict[str, float]:
+    """Mean absolute error per block in natural units (pose in degrees and mm, SH light coefficients)."""
+    p = FaceParams.from_vector(pred.float(), k_id)
+    t = FaceParams.from_vector(target.float(), k_id)
+    mae = lambda a, b: float((a - b).abs().mean())  # noqa: E731
+    out = {"yaw_deg": mae(p.yaw, t.yaw), "pitch_deg": mae(p.pitch, t.pitch), "roll_deg": mae(p.roll, t.roll),
+           "translation_mm": 1000.0 * mae(p.translation, t.translation),
+           "identity_std": mae(p.identity, t.identity),
+           "expression_all": mae(p.expression.clamp(0, 1), t.expression),
+           "light": mae(p.light, t.light)}
+    for name in REPORTED_EXPRESSIONS:
+        i = expression_index(name)
+        out[f"expr_{name}"] = mae(p.expression[:, i].clamp(0, 1), t.expression[:, i])
+    return out
+
+
+def evaluate(est: Estimator, ws: torch.Tensor, params: torch.Tensor, baseline_mean: torch.Tensor) -> dict:
+    """Held-out errors of the estimator and of the trivial mean predictor, per block."""
+    with torch.no_grad():
+        pred = est(ws.float())
+    mean = baseline_mean.float().expand_as(params)
+    return {"estimator": block_errors(pred, params, est.k_id), "mean_predictor": block_errors(mean, params, est.k_id)}
+
+
+def _load_generator(name: str):
+    if name == "dcgan":
+        from gan.dcgan import load_dcgan
+        return load_dcgan()
+    from gan.checkpoint import load_any_generator
+    return load_any_generator(name)
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m rig.train_estimator", description=__doc__.splitlines()[0])
+    ap.add_argument("--generator", default="dcgan", help="'dcgan' (gan-face-generate weights) or a checkpoint path")
+    ap.add_argument("--n", type=int, default=4000, help="pairs to generate (ignored with --pairs)")
+    ap.add_argument("--pairs", help="reuse an existing pairs .npz instead of generating")
+    ap.add_argument("--out", default="out/rig/estimator", help="folder for pairs.npz, estimator.safetensors, report.json")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=64, help="images fitted per batch")
+    ap.add_argument("--truncation", type=float, default=1.0)
+    ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--depth", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=400)
+    ap.add_argument("--patience", type=int, default=30)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weights", default="", help="per-block loss weights, e.g. pose=2,expression=1")
+    return ap
+
+
+def _parse_weights(text: str) -> dict[str, float]:
+    out = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise RigError(f"bad --weights entry {item!r} (expected block=number)") from None
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Generate (or read) pairs, train, evaluate, write the three outputs; returns the report."""
+    from .estimator_data import load_pairs, make_pairs, save_pairs
+
+    out = Path(args.out)
+    weights = _parse_weights(args.weights)
+    if args.pairs:
+        pairs = load_pairs(args.pairs)
+    else:
+        from morphable.formats import load_model
+        pairs = make_pairs(_load_generator(args.generator), load_model("default"), args.n, args.seed,
+                           args.batch, args.truncation)
+        save_pairs(pairs, out / "pairs.npz")
+    ok = pairs["ok"].astype(bool)
+    ws, params = torch.from_numpy(pairs["ws"][ok]), torch.from_numpy(pairs["params"][ok])
+    est, hist = train_estimator(ws, params, seed=args.seed, hidden=args.hidden, depth=args.depth, lr=args.lr,
+                                max_epochs=args.epochs, patience=args.patience, weights=weights, progress=True)
+    va, tr = hist["val_index"], hist["train_index"]
+    errors = evaluate(est, ws[va], params[va], params[tr].mean(0))
+    report = {"generator": args.generator, "pairs": {
+        "n": int(len(ok)), "ok": int(ok.sum()), "ok_share": float(ok.mean()),
+        "seconds_per_sample": float(pairs["seconds_per_sample"]),
+        "landmark_error_median_iod_pct": float(np.nanmedian(pairs["landmark_error"][ok]))},
+        "train": {"n_train": int(len(tr)), "n_val": int(len(va)), "epochs": hist["epochs"],
+                  "best_epoch": hist["best_epoch"], "best_val_loss": hist["best_val_loss"],
+                  "seconds": hist["seconds"], "config": est.config, "weights": weights},
+        "val_errors": errors}
+    save_estimator(est, out / "estimator.safetensors",
+                   info={"generator": args.generator, "val_errors": errors["estimator"]})
+    from morphable.fileio import atomic_output
+    with atomic_output(out / "report.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2))
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        report = run(args)
+    except (RigError, GanError, MorphableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    e, m = report["val_errors"]["estimator"], report["val_errors"]["mean_predictor"]
+    for k in e:
+        print(f"{k:24s} estimator {e[k]:8.4f}   mean predictor {m[k]:8.4f}")
+    print(f"wrote {Path(args.out) / 'estimator.safetensors'} and report.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
