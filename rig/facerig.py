@@ -101,7 +101,7 @@ class FaceRig:
         for name, value in (expression or {}).items():
             try:
                 j = expression_index(name)
-            except MorphableError as exc:
+            except (MorphableError, ValueError) as exc:
                 raise RigError(str(exc)) from None
             base = p.expression[:, j] if relative else 0.0
             p.expression[:, j] = base + float(value)
@@ -137,8 +137,10 @@ class FaceRig:
 
     @staticmethod
     def to_uint8(images: torch.Tensor) -> np.ndarray:
-        """(B,3,H,W) in [-1,1] -> (B,H,W,3) uint8."""
-        return ((images.detach().clamp(-1, 1).permute(0, 2, 3, 1).cpu().numpy() + 1.0) * 127.5).round().astype(np.uint8)
+        """(B,3,H,W) in [-1,1] -> (B,H,W,3) uint8 (gan.fileio's convention)."""
+        from gan.fileio import to_uint8
+
+        return to_uint8(images)
 
 
 def default_bundle() -> Path:
