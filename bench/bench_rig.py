@@ -36,6 +36,8 @@ SAME_PERSON = 0.45  # identity goal: descriptor distance below this for >= 90 % 
 DRIFT_GOAL = 0.10   # non-edited blocks drift <= 10 % of their std
 POSE_GOAL = 3.0     # degrees
 SPEED_GOAL = 1.1    # edit + synthesis <= 1.1 x synthesis
+#: method -> the linear baseline's step cap (None: the rig; inf: uncapped linear)
+METHODS: dict[str, float | None] = {"rig": None, "linear": 3.0, "linear_uncapped": float("inf")}
 ANGLES = np.arange(-30.0, 30.1, 5.0)
 WEIGHTS = np.round(np.arange(0.0, 1.01, 0.2), 2)
 #: edit family -> (the attributes it commands, the commanded values drawn from)
@@ -88,6 +90,14 @@ def clamp_expression(flat: np.ndarray, k_id: int) -> np.ndarray:
     s = FaceParams.layout(k_id)["expression"]
     out[:, s] = np.clip(out[:, s], 0.0, 1.0)
     return out
+
+
+def apply_edit(method: str, rig: FaceRig, editor: LinearEditor, ws: torch.Tensor, current: dict, **kw) -> torch.Tensor:
+    """One method's edit: FaceRig.edit, or the linear baseline from the estimator's current values."""
+    if method == "rig":
+        return rig.edit(ws, **kw)
+    cap = METHODS[method]
+    return editor.edit(ws, current=current, max_step=None if cap == float("inf") else cap, **kw)
 
 
 # ---- measurement ---------------------------------------------------------------------------------
@@ -197,8 +207,8 @@ def time_speed(rig: FaceRig, editor: LinearEditor, reps: int, batches=(1, 16)) -
             "estimator_target": lambda: rig.target(ws, yaw=15.0),
             "rig_edit": lambda: rig.edit(ws, yaw=15.0),
             "rig_edit_and_synthesis": lambda: rig.image(rig.edit(ws, yaw=15.0)),
-            "linear_edit": lambda: editor.edit(ws, yaw=15.0),
-            "linear_edit_and_synthesis": lambda: rig.image(editor.edit(ws, yaw=15.0)),
+            "linear_edit": lambda: editor.edit(ws, yaw=15.0, max_step=3.0),
+            "linear_edit_and_synthesis": lambda: rig.image(editor.edit(ws, yaw=15.0, max_step=3.0)),
         }
         times: dict[str, list[float]] = {k: [] for k in jobs}
         for r in range(reps + 3):
@@ -229,7 +239,7 @@ def tile(img: np.ndarray, size: int = 96) -> np.ndarray:
 
 @torch.no_grad()
 def sweep_pictures(rig: FaceRig, editor: LinearEditor, seeds: list[int], img_dir: Path) -> list[str]:
-    """docs/img/rig_sweep_<family>.png: per seed a rig row and a linear row over the commanded values."""
+    """docs/img/rig_sweep_<family>.png: per seed one row per method over the commanded values."""
     import imageio.v3 as iio
 
     paths = []
@@ -239,11 +249,10 @@ def sweep_pictures(rig: FaceRig, editor: LinearEditor, seeds: list[int], img_dir
             ws = rig.sample(seed)
             cur = {n: rig.estimator(ws)[:, attribute_column(n, rig.k_id)] for n in editor.names}
             orig = tile(rig.to_uint8(rig.image(ws))[0])
-            for method in ("rig", "linear"):
+            for method in METHODS:
                 row = [orig]
                 for v in values:
-                    kw = edit_kwargs(family, v)
-                    out = rig.edit(ws, **kw) if method == "rig" else editor.edit(ws, current=cur, **kw)
+                    out = apply_edit(method, rig, editor, ws, cur, **edit_kwargs(family, v))
                     row.append(tile(rig.to_uint8(rig.image(out))[0]))
                 rows.append(row)
                 labels.append(f"seed {seed} {method}")
@@ -271,7 +280,7 @@ def scatter_picture(points: dict[str, tuple[np.ndarray, np.ndarray]], lim: float
         d.text((x - 8, size - m + 4), f"{t:g}", fill=(0, 0, 0))
         _, y = to_px(-lim, t)
         d.text((4, y - 6), f"{t:g}", fill=(0, 0, 0))
-    colours = {"rig": (200, 30, 30), "linear": (30, 80, 200)}
+    colours = {"rig": (200, 30, 30), "linear": (30, 80, 200), "linear_uncapped": (40, 160, 60)}
     for i, (name, (xs, ys)) in enumerate(points.items()):
         c = colours.get(name, (0, 0, 0))
         jitter = (i - 0.5) * 0.6 * lim / 30
@@ -332,7 +341,8 @@ def run(args) -> dict:
                        "plus the estimator on the edited latent",
         "baseline": {**source, "names": list(editor.names), "r2": dict(zip(editor.names, editor.r2.round(4).tolist())),
                      "slope_per_unit_latent": dict(zip(editor.names, editor.slopes.round(4).tolist())),
-                     "current_values_from": "the estimator (as FaceRig.edit)", "conditional": True},
+                     "current_values_from": "the estimator (as FaceRig.edit)", "conditional": True,
+                     "max_step": {k: v for k, v in METHODS.items() if k != "rig" and v != float("inf")}},
     }
     meas = Measure(rig)
     seeds = list(range(args.seed, args.seed + args.n))
@@ -359,25 +369,22 @@ def run(args) -> dict:
     rng = np.random.default_rng(args.seed)
     commanded = {fam: rng.choice(vals, size=args.n) for fam, (_, vals) in FAMILIES.items()}
     cur_all = {n: torch.from_numpy(est0[:, attribute_column(n, k_id)]).float() for n in editor.names}
-    methods: dict = {"rig": {}, "linear": {}}
-    raw: dict = {"rig": {}, "linear": {}}
+    methods: dict = {m: {} for m in METHODS}
+    raw: dict = {m: {} for m in METHODS}
     for fam in FAMILIES:
         for method in methods:
             ws1 = torch.empty_like(ws0)
             for v in np.unique(commanded[fam]):
                 idx = torch.from_numpy(np.nonzero(commanded[fam] == v)[0])
-                kw = edit_kwargs(fam, v)
-                if method == "rig":
-                    ws1[idx] = rig.edit(ws0[idx], **kw)
-                else:
-                    ws1[idx] = editor.edit(ws0[idx], current={n: c[idx] for n, c in cur_all.items()}, **kw)
+                cur = {n: c[idx] for n, c in cur_all.items()}
+                ws1[idx] = apply_edit(method, rig, editor, ws0[idx], cur, **edit_kwargs(fam, v))
             est1 = meas.estimate(ws1)
             fitted = meas.fit(meas.images(ws1), f"fit {method} {fam}")
             summ = summarise_family(fam, commanded[fam], orig, fitted, est0, est1, std, k_id)
             raw[method][fam] = summ.pop("_raw")
             raw[method][fam]["fit_value"] = family_value(fitted["flat"], fam, k_id)
             methods[method][fam] = summ
-            print(f"{method:6s} {fam:8s} fit err {summ['control_error_fit'].get('mean', float('nan')):.3f} "
+            print(f"{method:15s} {fam:8s} fit err {summ['control_error_fit'].get('mean', float('nan')):.3f} "
                   f"est err {summ['control_error_estimator']['mean']:.3f} "
                   f"id<{SAME_PERSON} {summ['identity'][f'share_below_{SAME_PERSON}']}", flush=True)
     results["methods"] = methods
@@ -441,43 +448,44 @@ def _f(d: dict | None, key: str, digits: int) -> str:
 
 def markdown_tables(r: dict) -> str:
     """The JSON's main numbers as markdown tables (docs/rig_measured.md quotes them)."""
-    m, fl = r["methods"], r["measurement_floor_unedited"]["fit_vs_estimator"]
-    lines = ["| edit | commanded | rig: fit error mean / p90 | rig: estimator error | linear: fit error mean / p90 "
-             "| linear: estimator error | slope fit vs commanded (rig / linear) | floor: fit vs estimator, unedited |",
-             "|---|---|---|---|---|---|---|---|"]
+    m, o, fl = r["methods"], r["overall"], r["measurement_floor_unedited"]["fit_vs_estimator"]
+    key = f"share_below_{SAME_PERSON}"
+    lines = ["| edit (commanded range) | method | error by fit: mean / p90 (n fitted) | error by estimator: mean "
+             "| slope fit vs commanded | identity: share < 0.45 | identity: median distance (n) |",
+             "|---|---|---|---|---|---|---|"]
     for fam, (_, vals) in FAMILIES.items():
         dg = 1 if fam in ("yaw", "pitch") else 3
-        cells = [fam, f"{vals.min():g} .. {vals.max():g}"]
-        for meth in ("rig", "linear"):
-            e, est = m[meth][fam]["control_error_fit"], m[meth][fam]["control_error_estimator"]
-            cells += [f"{_f(e, 'mean', dg)} / {_f(e, 'p90', dg)} (n={e['n']})", _f(est, "mean", dg)]
-        sl = [m[k][fam]["slope_fit_vs_commanded"] for k in ("rig", "linear")]
-        cells.append(" / ".join("-" if v is None else f"{v:.2f}" for v in sl))
-        cells.append(f"{_f(fl[fam]['abs_diff'], 'mean', dg)} / {_f(fl[fam]['abs_diff'], 'p90', dg)}")
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"| edit | rig: share < {SAME_PERSON} | rig: median distance | linear: share < {SAME_PERSON} "
-                  "| linear: median distance | pairs dlib found (rig / linear) |", "|---|---|---|---|---|---|"]
-    key = f"share_below_{SAME_PERSON}"
+        for meth in m:
+            f = m[meth][fam]
+            e, est, idn = f["control_error_fit"], f["control_error_estimator"], f["identity"]
+            sl = f["slope_fit_vs_commanded"]
+            lines.append(f"| {fam} ({vals.min():g} .. {vals.max():g}) | {meth} | {_f(e, 'mean', dg)} / {_f(e, 'p90', dg)} "
+                         f"({e['n']}) | {_f(est, 'mean', dg)} | {'-' if sl is None else f'{sl:.2f}'} | "
+                         f"{_f(idn, key, 2)} | {_f(idn['distance'], 'median', 3)} ({idn['pairs_found_by_dlib']}) |")
+    lines += ["", "| edit | floor: fit of the unedited image vs the estimator, mean / p90 | slope fit vs estimator |",
+              "|---|---|---|"]
     for fam in FAMILIES:
-        a, b = m["rig"][fam]["identity"], m["linear"][fam]["identity"]
-        lines.append(f"| {fam} | {_f(a, key, 2)} | {_f(a['distance'], 'median', 3)} | {_f(b, key, 2)} | "
-                     f"{_f(b['distance'], 'median', 3)} | {a['pairs_found_by_dlib']} / {b['pairs_found_by_dlib']} |")
-    o = r["overall"]
-    lines.append(f"| all | {_f(o['rig'], 'identity_share_below_' + str(SAME_PERSON), 2)} | "
-                 f"{_f(o['rig']['identity_distance'], 'median', 3)} | "
-                 f"{_f(o['linear'], 'identity_share_below_' + str(SAME_PERSON), 2)} | "
-                 f"{_f(o['linear']['identity_distance'], 'median', 3)} | {o['rig']['identity_pairs_found']} / "
-                 f"{o['linear']['identity_pairs_found']} |")
-    lines += ["", "| non-edited block | rig: mean drift / std (estimator) | rig: share <= 0.10 | rig: by fit "
-                  "| linear: mean drift / std (estimator) | linear: share <= 0.10 | linear: by fit | rig null edit (estimator) |",
-              "|---|---|---|---|---|---|---|---|"]
+        dg = 1 if fam in ("yaw", "pitch") else 3
+        sl = fl[fam]["slope_fit_vs_estimator"]
+        lines.append(f"| {fam} | {_f(fl[fam]['abs_diff'], 'mean', dg)} / {_f(fl[fam]['abs_diff'], 'p90', dg)} | "
+                     f"{'-' if sl is None else f'{sl:.2f}'} |")
+    lines += ["", "| method | yaw+pitch error by fit, mean / p90 | identity share < 0.45 (all edits) | median distance "
+                  "| pairs dlib found |", "|---|---|---|---|---|"]
+    for meth, v in o.items():
+        lines.append(f"| {meth} | {_f(v['pose_error_fit_deg'], 'mean', 1)} / {_f(v['pose_error_fit_deg'], 'p90', 1)} | "
+                     f"{_f(v, 'identity_' + key, 2)} | {_f(v['identity_distance'], 'median', 3)} | "
+                     f"{v['identity_pairs_found']} |")
     sk = f"drift_estimator_share_le_{DRIFT_GOAL}"
+    head = " | ".join(f"{k}: estimator (share <= 0.10) | {k}: fit" for k in o)
+    lines += ["", f"| non-edited block, mean drift / std | {head} | rig null edit (estimator) |",
+              "|---|" + "---|---|" * len(o) + "---|"]
     null = r["rig_null_edit"]["drift_estimator"]
     for blk in ("identity", "expression", "pose", "light"):
-        fit = [f"{o[k]['drift_fit_mean'][blk]:.3f}" if blk in o[k]["drift_fit_mean"] else "-" for k in ("rig", "linear")]
-        lines.append(f"| {blk} | {o['rig']['drift_estimator_mean'][blk]:.3f} | {o['rig'][sk][blk]:.2f} | {fit[0]} | "
-                     f"{o['linear']['drift_estimator_mean'][blk]:.3f} | {o['linear'][sk][blk]:.2f} | {fit[1]} | "
-                     f"{_f(null[blk], 'mean', 3)} |")
+        cells = []
+        for k, v in o.items():
+            cells.append(f"{v['drift_estimator_mean'][blk]:.3f} ({v[sk][blk]:.2f})")
+            cells.append(f"{v['drift_fit_mean'][blk]:.3f}" if blk in v["drift_fit_mean"] else "-")
+        lines.append(f"| {blk} | " + " | ".join(cells) + f" | {_f(null[blk], 'mean', 3)} |")
     lines += ["", "| ms per image | synthesis | RigNet | estimator + target | rig edit | rig edit + synthesis | ratio "
                   "| linear edit + synthesis | ratio |", "|---|---|---|---|---|---|---|---|---|"]
     for b, v in r["speed_ms_per_image"].items():

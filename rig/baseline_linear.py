@@ -110,11 +110,13 @@ class LinearEditor:
              pitch: float | torch.Tensor | None = None, roll: float | torch.Tensor | None = None,
              expression: Mapping[str, float] | None = None, light=None, identity=None,
              relative: bool = False, conditional: bool = True,
-             current: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+             current: Mapping[str, torch.Tensor] | None = None, max_step: float | None = None) -> torch.Tensor:
         """Latents moved so the attributes reach the commanded values (same keywords as FaceRig.edit).
 
         Absolute targets are measured from `current` values (name -> (B,), e.g. the estimator's)
         where given, else from the linear model's own prediction; `relative` adds to them instead.
+        `max_step` caps the latent step's length (InterFaceGAN edits within about +-3 along a unit
+        normal; longer steps leave the generator's latent distribution and break the image).
         """
         if light is not None or identity is not None:
             raise RigError("the linear baseline edits pose angles and expressions only (no light/identity)")
@@ -140,7 +142,11 @@ class LinearEditor:
             else:
                 now = current[name] if current is not None and name in current else pred[name]
                 changes[name] = v - now.detach().cpu().double()
-        dw = self.step(changes, conditional).to(ws.dtype).to(ws.device)
+        dw = self.step(changes, conditional)
+        if max_step is not None:
+            norm = dw.norm(dim=1, keepdim=True)
+            dw = dw * torch.clamp(float(max_step) / norm.clamp_min(1e-12), max=1.0)
+        dw = dw.to(ws.dtype).to(ws.device)
         return ws + dw[:, None, :]
 
     # ---- persistence --------------------------------------------------------------------------

@@ -82,6 +82,13 @@ def test_relative_and_current_values_and_multi_attribute_edits():
     torch.testing.assert_close(both["yaw"], torch.full((8,), 20.0), atol=1e-3, rtol=0)
     torch.testing.assert_close(both["jawOpen"], torch.full((8,), 0.8), atol=1e-5, rtol=0)
     torch.testing.assert_close(ed.edit(ws), ws)
+    # a capped step keeps its direction and stops at the cap
+    free = ed.edit(ws, yaw=60.0) - ws
+    capped = ed.edit(ws, yaw=60.0, max_step=1.5) - ws
+    norms = capped[:, 0].norm(dim=1)
+    assert float(norms.max()) <= 1.5 + 1e-5 and float(free[:, 0].norm(dim=1).min()) > 1.5
+    cos = (capped[:, 0] * free[:, 0]).sum(1) / (norms * free[:, 0].norm(dim=1))
+    torch.testing.assert_close(cos, torch.ones(8), atol=1e-5, rtol=0)
 
 
 def test_multi_layer_latents_move_every_layer_alike():
