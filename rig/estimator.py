@@ -30,7 +30,7 @@ class Estimator(nn.Module):
     """MLP (+ linear skip) ws (B, num_ws, w_dim) -> params (B, param_dim); normalised inside, natural units out."""
 
     def __init__(self, num_ws: int, w_dim: int, param_dim: int = 137, hidden: int = 512, depth: int = 3,
-                 k_id: int = DEFAULT_K_ID, k_alb: int = 0, linear_skip: bool = True):
+                 k_id: int = DEFAULT_K_ID, k_alb: int = 0, linear_skip: bool = False, dropout: float = 0.0):
         super().__init__()
         if FaceParams.flat_size(k_id, k_alb) != param_dim:
             raise RigError(f"param_dim {param_dim} does not match k_id={k_id}, k_alb={k_alb} "
@@ -38,18 +38,19 @@ class Estimator(nn.Module):
         if depth < 1 or hidden < 1:
             raise RigError(f"depth and hidden must be >= 1, got depth={depth}, hidden={hidden}")
         self.config = dict(num_ws=int(num_ws), w_dim=int(w_dim), param_dim=int(param_dim), hidden=int(hidden),
-                           depth=int(depth), k_id=int(k_id), k_alb=int(k_alb), linear_skip=bool(linear_skip))
+                           depth=int(depth), k_id=int(k_id), k_alb=int(k_alb), linear_skip=bool(linear_skip),
+                           dropout=float(dropout))
         self.num_ws, self.w_dim, self.param_dim, self.k_id, self.k_alb = num_ws, w_dim, param_dim, k_id, k_alb
         dim_in = num_ws * w_dim
         layers: list[nn.Module] = []
         width = dim_in
         for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
+            layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)] + ([nn.Dropout(dropout)] if dropout > 0 else [])
             width = hidden
         layers.append(nn.Linear(width, param_dim))
         self.net = nn.Sequential(*layers)
-        # a linear path beside the MLP: most of the latent -> parameter map is close to linear,
-        # which it learns from few pairs; the MLP adds the rest as data allows
+        # optional linear path beside the MLP (measured: helps with a few hundred pairs, slightly
+        # worse with thousands, so off by default; docs/rig_estimator.md)
         self.skip = nn.Linear(dim_in, param_dim) if linear_skip else None
         self.register_buffer("input_mean", torch.zeros(dim_in))
         self.register_buffer("input_std", torch.ones(dim_in))

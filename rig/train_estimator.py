@@ -53,8 +53,8 @@ def block_weights(k_id: int, weights: dict[str, float] | None = None) -> torch.T
 def train_estimator(ws: torch.Tensor, params: torch.Tensor, val_fraction: float = 0.1, seed: int = 0,
                     hidden: int = 512, depth: int = 3, lr: float = 1e-3, weight_decay: float = 1e-4,
                     batch: int = 256, max_epochs: int = 400, patience: int = 30,
-                    weights: dict[str, float] | None = None, k_id: int = 52,
-                    progress: bool = False) -> tuple[Estimator, dict]:
+                    weights: dict[str, float] | None = None, k_id: int = 52, linear_skip: bool = False,
+                    dropout: float = 0.2, progress: bool = False) -> tuple[Estimator, dict]:
     """Fit an Estimator to (ws, params); returns the best-on-validation model and a history dict."""
     ws, params = ws.float(), params.float()
     if ws.ndim != 3 or params.ndim != 2 or len(ws) != len(params):
@@ -63,7 +63,8 @@ def train_estimator(ws: torch.Tensor, params: torch.Tensor, val_fraction: float 
     tr, va = split_indices(len(ws), val_fraction, seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        est = Estimator(ws.shape[1], ws.shape[2], params.shape[1], hidden, depth, k_id=k_id)
+        est = Estimator(ws.shape[1], ws.shape[2], params.shape[1], hidden, depth, k_id=k_id,
+                        linear_skip=linear_skip, dropout=dropout)
     est.set_normalisation(ws[tr], params[tr])
     y = est.normalise_target(params)
     w = block_weights(k_id, weights)
@@ -139,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m rig.train_estimator", description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="dcgan", help="'dcgan' (gan-face-generate weights) or a checkpoint path")
     ap.add_argument("--n", type=int, default=4000, help="pairs to generate (ignored with --pairs)")
-    ap.add_argument("--pairs", help="reuse an existing pairs .npz instead of generating")
+    ap.add_argument("--pairs", nargs="+", help="train on existing pairs .npz file(s) instead of generating "
+                    "(several are joined and written to OUT/pairs.npz)")
     ap.add_argument("--out", default="out/rig/estimator", help="folder for pairs.npz, estimator.safetensors, report.json")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=64, help="images fitted per batch")
@@ -149,6 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=int, default=400)
     ap.add_argument("--patience", type=int, default=30)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--dropout", type=float, default=0.2)
+    ap.add_argument("--linear-skip", action="store_true", help="add a linear path beside the MLP")
     ap.add_argument("--weights", default="", help="per-block loss weights, e.g. pose=2,expression=1")
     return ap
 
@@ -166,12 +170,14 @@ def _parse_weights(text: str) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> dict:
     """Generate (or read) pairs, train, evaluate, write the three outputs; returns the report."""
-    from .estimator_data import load_pairs, make_pairs, save_pairs
+    from .estimator_data import concat_pairs, load_pairs, make_pairs, save_pairs
 
     out = Path(args.out)
     weights = _parse_weights(args.weights)
     if args.pairs:
-        pairs = load_pairs(args.pairs)
+        pairs = concat_pairs([load_pairs(p) for p in args.pairs])
+        if [Path(p).resolve() for p in args.pairs] != [(out / "pairs.npz").resolve()]:
+            save_pairs(pairs, out / "pairs.npz")
     else:
         from morphable.formats import load_model
         pairs = make_pairs(_load_generator(args.generator), load_model("default"), args.n, args.seed,
@@ -180,12 +186,13 @@ def run(args: argparse.Namespace) -> dict:
     ok = pairs["ok"].astype(bool)
     ws, params = torch.from_numpy(pairs["ws"][ok]), torch.from_numpy(pairs["params"][ok])
     est, hist = train_estimator(ws, params, seed=args.seed, hidden=args.hidden, depth=args.depth, lr=args.lr,
-                                max_epochs=args.epochs, patience=args.patience, weights=weights, progress=True)
+                                max_epochs=args.epochs, patience=args.patience, weights=weights,
+                                linear_skip=args.linear_skip, dropout=args.dropout, progress=True)
     va, tr = hist["val_index"], hist["train_index"]
     errors = evaluate(est, ws[va], params[va], params[tr].mean(0))
     report = {"generator": args.generator, "pairs": {
         "n": int(len(ok)), "ok": int(ok.sum()), "ok_share": float(ok.mean()),
-        "seconds_per_sample": float(pairs["seconds_per_sample"]),
+        "seconds_per_sample": float(pairs["seconds_per_sample"]), "seeds": np.atleast_1d(pairs["seed"]).tolist(),
         "landmark_error_median_iod_pct": float(np.nanmedian(pairs["landmark_error"][ok]))},
         "train": {"n_train": int(len(tr)), "n_val": int(len(va)), "epochs": hist["epochs"],
                   "best_epoch": hist["best_epoch"], "best_val_loss": hist["best_val_loss"],

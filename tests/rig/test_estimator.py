@@ -83,7 +83,7 @@ def test_outputs_and_params(trained):
     ws = trained[2][:5]
     flat = est(ws)
     assert flat.shape == (5, 137)
-    p = est.params(ws)
+    p = est.params(ws).detach()
     assert p.identity.shape == (5, 52) and p.light.shape == (5, 9, 3)
     assert float(p.expression.min()) >= 0 and float(p.expression.max()) <= 1
     with pytest.raises(RigError, match="ws must be"):
@@ -130,11 +130,13 @@ def test_cli_trains_from_pairs(pairs, tmp_path, capsys):
     src = tmp_path / "pairs.npz"
     save_pairs(pairs, src)
     out = tmp_path / "run"
-    assert main(["--pairs", str(src), "--out", str(out), "--epochs", "3", "--hidden", "64", "--depth", "1"]) == 0
+    assert main(["--pairs", str(src), str(src), "--out", str(out), "--epochs", "3", "--hidden", "64",
+                 "--depth", "1"]) == 0
     import json
 
     report = json.loads((out / "report.json").read_text())
-    assert report["pairs"]["ok"] == int(pairs["ok"].sum())
+    assert report["pairs"]["ok"] == 2 * int(pairs["ok"].sum())       # two files joined
+    assert len(load_pairs(out / "pairs.npz")["ws"]) == 2 * N_PAIRS
     assert set(report["val_errors"]) == {"estimator", "mean_predictor"}
     assert load_estimator(out / "estimator.safetensors").config["hidden"] == 64
     assert main(["--pairs", str(src), "--out", str(out), "--weights", "pose"]) == 2
