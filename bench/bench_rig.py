@@ -149,14 +149,21 @@ def identity_distances(a: dict, b: dict) -> np.ndarray:
 
 def block_drift(before: np.ndarray, after: np.ndarray, std: np.ndarray, k_id: int,
                 edited: list[int]) -> dict[str, np.ndarray]:
-    """Per edit, mean |after - before| / std over each block's non-edited, non-constant dims."""
+    """Per edit and block: mean |after - before| over the block's non-edited dims / their mean std.
+
+    A block-level scale (not per dim): some ARKit weights are almost never used by the fits (std
+    ~1e-3), and dividing by such a std would turn estimator noise into huge "drift".
+    """
     lay = FaceParams.layout(k_id)
     out = {}
     for block in ("identity", "expression", "pose", "light"):
-        cols = [c for c in range(lay[block].start, lay[block].stop) if c not in edited and std[c] > 1e-4]
+        cols = [c for c in range(lay[block].start, lay[block].stop) if c not in edited]
         if block == "pose":
             cols = [c for c in cols if c < lay["pose"].start + 3]  # the angles (translation is framing)
-        out[block] = (np.abs(after[:, cols] - before[:, cols]) / std[cols]).mean(1)
+            # angles differ in spread (yaw std ~3x pitch's): scale each by its own std
+            out[block] = (np.abs(after[:, cols] - before[:, cols]) / std[cols]).mean(1)
+            continue
+        out[block] = np.abs(after[:, cols] - before[:, cols]).mean(1) / std[cols].mean()
     return out
 
 
@@ -272,7 +279,11 @@ def scatter_picture(points: dict[str, tuple[np.ndarray, np.ndarray]], lim: float
     size, m = 360, 40
     img = Image.new("RGB", (size, size), (255, 255, 255))
     d = ImageDraw.Draw(img)
-    to_px = lambda x, y: (m + (x + lim) / (2 * lim) * (size - 2 * m), size - m - (y + lim) / (2 * lim) * (size - 2 * m))  # noqa: E731
+    span = size - 2 * m
+
+    def to_px(x: float, y: float) -> tuple[float, float]:
+        return m + (x + lim) / (2 * lim) * span, size - m - (y + lim) / (2 * lim) * span
+
     d.rectangle([m, m, size - m, size - m], outline=(0, 0, 0))
     d.line([to_px(-lim, -lim), to_px(lim, lim)], fill=(160, 160, 160))
     for t in (-lim, 0, lim):
@@ -311,7 +322,8 @@ def baseline_and_std(rig: FaceRig, pairs_path: Path | None, labels: str, fallbac
         ws = sample_latents(rig.G, fallback_n, seed)
         ok, fit_flat = np.ones(len(ws), bool), None
         source = {"pairs": None, "latents_sampled": fallback_n}
-    est_flat = np.concatenate([rig.estimator(ws[s:s + 1024]).numpy() for s in range(0, len(ws), 1024)]).astype(np.float64)
+    est_flat = np.concatenate([rig.estimator(ws[s:s + 1024]).numpy() for s in range(0, len(ws), 1024)])
+    est_flat = est_flat.astype(np.float64)
     if fit_flat is None:
         std = est_flat.std(0)
         source["std_of"] = "estimator outputs (no pairs file)"
@@ -410,7 +422,8 @@ def overall(raw: dict) -> dict:
         pose = np.concatenate([fams[f]["err_fit"] for f in ("yaw", "pitch")])
         dist = np.concatenate([f["dist"] for f in fams.values()])
         fin = dist[np.isfinite(dist)]
-        drift = {b: np.concatenate([f["drift"][b] for f in fams.values()]) for b in ("identity", "expression", "pose", "light")}
+        drift = {b: np.concatenate([f["drift"][b] for f in fams.values()])
+                 for b in ("identity", "expression", "pose", "light")}
         out[method] = {
             "pose_error_fit_deg": stats(pose),
             "identity_distance": stats(dist), "identity_pairs_found": int(len(fin)),
@@ -459,7 +472,8 @@ def markdown_tables(r: dict) -> str:
             f = m[meth][fam]
             e, est, idn = f["control_error_fit"], f["control_error_estimator"], f["identity"]
             sl = f["slope_fit_vs_commanded"]
-            lines.append(f"| {fam} ({vals.min():g} .. {vals.max():g}) | {meth} | {_f(e, 'mean', dg)} / {_f(e, 'p90', dg)} "
+            lines.append(f"| {fam} ({vals.min():g} .. {vals.max():g}) | {meth} | "
+                         f"{_f(e, 'mean', dg)} / {_f(e, 'p90', dg)} "
                          f"({e['n']}) | {_f(est, 'mean', dg)} | {'-' if sl is None else f'{sl:.2f}'} | "
                          f"{_f(idn, key, 2)} | {_f(idn['distance'], 'median', 3)} ({idn['pairs_found_by_dlib']}) |")
     lines += ["", "| edit | floor: fit of the unedited image vs the estimator, mean / p90 | slope fit vs estimator |",
@@ -489,7 +503,8 @@ def markdown_tables(r: dict) -> str:
     lines += ["", "| ms per image | synthesis | RigNet | estimator + target | rig edit | rig edit + synthesis | ratio "
                   "| linear edit + synthesis | ratio |", "|---|---|---|---|---|---|---|---|---|"]
     for b, v in r["speed_ms_per_image"].items():
-        lines.append(f"| {b.replace('_', ' ')} | {v['synthesis']:.2f} | {v['rignet']:.3f} | {v['estimator_target']:.3f} | "
+        lines.append(f"| {b.replace('_', ' ')} | {v['synthesis']:.2f} | {v['rignet']:.3f} | "
+                     f"{v['estimator_target']:.3f} | "
                      f"{v['rig_edit']:.3f} | {v['rig_edit_and_synthesis']:.2f} | "
                      f"{v['ratio_rig_edit_and_synthesis_to_synthesis']:.3f} | {v['linear_edit_and_synthesis']:.2f} | "
                      f"{v['ratio_linear_edit_and_synthesis_to_synthesis']:.3f} |")
