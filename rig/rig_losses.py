@@ -4,8 +4,8 @@ For latent pairs (v, w):
   reconstruction  RigNet(v, F(v)) = v
   edit            target = F(v) with block b (or some of its dims) taken from F(w) -- or, for a share of
                   the batch, drawn uniformly over the range users command that F's data covers; v' = RigNet(v, target);
-                  F(v') must equal the target on the edited dims, in parameter space (pose, light,
-                  identity in units of F's target std, expression weights in units of 0.1) and through differentiable renders of the 3DMM (photometric L1 on the
+                  F(v') must equal the target on the edited dims, in parameter space (angles in units
+                  of 5 degrees, expression weights of 0.1, the rest of F's target std) and through differentiable renders of the 3DMM (photometric L1 on the
                   face region + 2D landmarks, pytorch3d at `size` px)
   consistency     the non-edited dims of F(v') stay those of F(v)
   latent          ||delta||^2 (whitened) and keeping |v'| on the shell of |v| (in distribution).
@@ -28,6 +28,8 @@ UNIFORM_POSE = ((-30.0, 30.0), (-20.0, 20.0), (-15.0, 15.0))
 UNIFORM_EXPRESSION = (0.0, 1.0)
 #: expression errors are measured in units of this weight (ARKit weights live in [0, 1])
 EXPRESSION_SCALE = 0.1
+#: pose-angle errors are measured in units of this many degrees
+ANGLE_SCALE = 5.0
 #: expression dims F varies at least this much (std) get subset edits and uniform targets
 ACTIVE_EXPRESSION_STD = 0.05
 #: uniform targets stay within F's own range: mean +- this many of its stds (and the ranges above)
@@ -38,7 +40,7 @@ UNIFORM_STDS = 2.5
 class RigLossWeights:
     """Loss weights (see docs/rig.md for how they were chosen)."""
 
-    recon: float = 1.0
+    recon: float = 10.0
     edit: float = 1.0
     consistency: float = 1.0
     photometric: float = 2.0
@@ -76,6 +78,7 @@ class RigLoss:
         self.active[expr] &= std[expr] >= ACTIVE_EXPRESSION_STD
         self.scale = std.clone()
         self.scale[expr] = EXPRESSION_SCALE
+        self.scale[lay["pose"].start:lay["pose"].start + 3] = ANGLE_SCALE
         mean = estimator.target_mean.detach()
         self.low, self.high = mean - UNIFORM_STDS * std, mean + UNIFORM_STDS * std
         for j, (lo, hi) in enumerate(UNIFORM_POSE):

@@ -55,7 +55,8 @@ def test_jaw_open_edit_raises_estimated_jaw_open(rig, ws):
     j = expression_index("jawOpen")
     before = rig.params(ws).expression[:, j]
     after = rig.params(rig.edit(ws, expression={"jawOpen": 1.0})).expression[:, j]
-    assert (after - before).mean() > 0.1
+    jaw_std = rig.estimator.target_std[52 + j]       # how much jawOpen varies over generated faces
+    assert (after - before).mean() > 0.5 * jaw_std
     assert (after > before).float().mean() >= 0.9
 
 
