@@ -262,7 +262,7 @@ def sweep_pictures(rig: FaceRig, editor: LinearEditor, seeds: list[int], img_dir
                     out = apply_edit(method, rig, editor, ws, cur, **edit_kwargs(family, v))
                     row.append(tile(rig.to_uint8(rig.image(out))[0]))
                 rows.append(row)
-                labels.append(f"seed {seed} {method}")
+                labels.append(f"seed {seed} {method.replace('linear_uncapped', 'lin. nocap')}")
                 caps.append(["original"] + [f"{family} {v:g}" for v in values])
         path = img_dir / f"rig_sweep_{family}.png"
         with atomic_output(path) as tmp:
@@ -337,6 +337,14 @@ def baseline_and_std(rig: FaceRig, pairs_path: Path | None, labels: str, fallbac
 
 
 # ---- main ----------------------------------------------------------------------------------------
+def bundle_hashes(folder: Path) -> dict[str, str]:
+    """sha256 (first 16 hex) of the bundle's files, so a result names the exact weights it measured."""
+    import hashlib
+
+    folder = folder.parent if folder.name == "manifest.json" else folder
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in sorted(folder.glob("*.safetensors"))}
+
+
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -347,7 +355,7 @@ def run(args) -> dict:
     if args.save_baseline:
         editor.save(args.save_baseline)
     results: dict = {
-        "bundle": str(args.bundle), "bundle_info": rig.info, "n_samples": args.n, "seed": args.seed,
+        "bundle": str(args.bundle), "bundle_info": rig.info, "bundle_sha256": bundle_hashes(Path(args.bundle)), "n_samples": args.n, "seed": args.seed,
         "torch_threads": args.threads, "cpu_count": os.cpu_count(), "load_average_start": os.getloadavg(),
         "re_estimate": "morphable.fit landmark stage (dlib 68 points), as the estimator pairs were labelled; "
                        "plus the estimator on the edited latent",
@@ -463,9 +471,10 @@ def markdown_tables(r: dict) -> str:
     """The JSON's main numbers as markdown tables (docs/rig_measured.md quotes them)."""
     m, o, fl = r["methods"], r["overall"], r["measurement_floor_unedited"]["fit_vs_estimator"]
     key = f"share_below_{SAME_PERSON}"
-    lines = ["| edit (commanded range) | method | error by fit: mean / p90 (n fitted) | error by estimator: mean "
-             "| slope fit vs commanded | identity: share < 0.45 | identity: median distance (n) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| edit (commanded range) | method | error by fit: mean / p90 (n fitted) | change error by fit: mean "
+             "| error by estimator: mean | slope fit vs commanded | identity: share < 0.45 "
+             "| identity: median distance (n) |",
+             "|---|---|---|---|---|---|---|---|"]
     for fam, (_, vals) in FAMILIES.items():
         dg = 1 if fam in ("yaw", "pitch") else 3
         for meth in m:
@@ -474,7 +483,7 @@ def markdown_tables(r: dict) -> str:
             sl = f["slope_fit_vs_commanded"]
             lines.append(f"| {fam} ({vals.min():g} .. {vals.max():g}) | {meth} | "
                          f"{_f(e, 'mean', dg)} / {_f(e, 'p90', dg)} "
-                         f"({e['n']}) | {_f(est, 'mean', dg)} | {'-' if sl is None else f'{sl:.2f}'} | "
+                         f"({e['n']}) | {_f(f['change_error_fit'], 'mean', dg)} | {_f(est, 'mean', dg)} | {'-' if sl is None else f'{sl:.2f}'} | "
                          f"{_f(idn, key, 2)} | {_f(idn['distance'], 'median', 3)} ({idn['pairs_found_by_dlib']}) |")
     lines += ["", "| edit | floor: fit of the unedited image vs the estimator, mean / p90 | slope fit vs estimator |",
               "|---|---|---|"]
