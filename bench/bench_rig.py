@@ -168,7 +168,7 @@ def block_drift(before: np.ndarray, after: np.ndarray, std: np.ndarray, k_id: in
 
 
 def summarise_family(family: str, commanded: np.ndarray, orig: dict, edit: dict, est0: np.ndarray,
-                     est1: np.ndarray, std: np.ndarray, k_id: int) -> dict:
+                     est1: np.ndarray, std: np.ndarray, k_id: int, data_range: tuple[float, float]) -> dict:
     """Control, identity and drift numbers of one method's edits of one family."""
     fit0, fit1 = orig["flat"], edit["flat"]
     v_fit = family_value(fit1, family, k_id)
@@ -176,6 +176,7 @@ def summarise_family(family: str, commanded: np.ndarray, orig: dict, edit: dict,
     v_fit0 = family_value(fit0, family, k_id)
     v_est0 = family_value(est0, family, k_id)
     dist = identity_distances(orig, edit)
+    inside = (commanded >= data_range[0] - 1e-9) & (commanded <= data_range[1] + 1e-9)
     edited = [attribute_column(n, k_id) for n in FAMILIES[family][0]]
     drift_est = block_drift(est0, est1, std, k_id, edited)
     both = orig["ok"] & edit["ok"]
@@ -189,6 +190,10 @@ def summarise_family(family: str, commanded: np.ndarray, orig: dict, edit: dict,
         # per-face offsets between the fit and the estimator
         "change_error_fit": stats(np.abs((v_fit - v_fit0) - (commanded - v_est0))),
         "slope_fit_vs_commanded": slope(commanded, v_fit),
+        # commands inside the 5th..95th percentile of the labels F was trained on
+        "data_range": list(data_range),
+        "control_error_fit_in_data_range": stats(np.abs(v_fit - commanded)[inside]),
+        "control_error_estimator_in_data_range": stats(np.abs(v_est - commanded)[inside]),
         "slope_estimator_vs_commanded": slope(commanded, v_est),
         "identity": {"pairs_found_by_dlib": int(np.isfinite(dist).sum()), "distance": stats(dist),
                      f"share_below_{SAME_PERSON}": float(np.mean(dist[np.isfinite(dist)] < SAME_PERSON))
@@ -333,6 +338,9 @@ def baseline_and_std(rig: FaceRig, pairs_path: Path | None, labels: str, fallbac
     lab = (fit_flat if use_fit else est_flat)[:, [attribute_column(n, rig.k_id) for n in CONTROLS]]
     editor = fit_linear_editor(ws, lab, CONTROLS, ok=ok if use_fit else None)
     source["labels"] = "fit" if use_fit else "estimator"
+    labelled = fit_flat[ok] if fit_flat is not None else est_flat
+    ranges = {fam: tuple(np.percentile(family_value(labelled, fam, rig.k_id), [5, 95]).tolist()) for fam in FAMILIES}
+    source["label_range_5_95"] = ranges
     return editor, std, source
 
 
@@ -400,7 +408,8 @@ def run(args) -> dict:
                 ws1[idx] = apply_edit(method, rig, editor, ws0[idx], cur, **edit_kwargs(fam, v))
             est1 = meas.estimate(ws1)
             fitted = meas.fit(meas.images(ws1), f"fit {method} {fam}")
-            summ = summarise_family(fam, commanded[fam], orig, fitted, est0, est1, std, k_id)
+            summ = summarise_family(fam, commanded[fam], orig, fitted, est0, est1, std, k_id,
+                                    source["label_range_5_95"][fam])
             raw[method][fam] = summ.pop("_raw")
             raw[method][fam]["fit_value"] = family_value(fitted["flat"], fam, k_id)
             methods[method][fam] = summ
@@ -485,6 +494,18 @@ def markdown_tables(r: dict) -> str:
                          f"{_f(e, 'mean', dg)} / {_f(e, 'p90', dg)} "
                          f"({e['n']}) | {_f(f['change_error_fit'], 'mean', dg)} | {_f(est, 'mean', dg)} | {'-' if sl is None else f'{sl:.2f}'} | "
                          f"{_f(idn, key, 2)} | {_f(idn['distance'], 'median', 3)} ({idn['pairs_found_by_dlib']}) |")
+    lines += ["", "| edit | method | labels' 5th..95th pct | commands inside | error by fit, mean / p90 "
+                  "| error by estimator, mean |", "|---|---|---|---|---|---|"]
+    for fam in FAMILIES:
+        dg = 1 if fam in ("yaw", "pitch") else 3
+        for meth in m:
+            f = m[meth][fam]
+            if "data_range" not in f:
+                continue
+            e, est = f["control_error_fit_in_data_range"], f["control_error_estimator_in_data_range"]
+            lo, hi = f["data_range"]
+            lines.append(f"| {fam} | {meth} | {lo:.{dg - 1 if dg > 1 else 0}f} .. {hi:.{dg - 1 if dg > 1 else 0}f} | "
+                         f"{est['n']} | {_f(e, 'mean', dg)} / {_f(e, 'p90', dg)} | {_f(est, 'mean', dg)} |")
     lines += ["", "| edit | floor: fit of the unedited image vs the estimator, mean / p90 | slope fit vs estimator |",
               "|---|---|---|"]
     for fam in FAMILIES:
