@@ -243,7 +243,7 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def tile(img: np.ndarray, size: int = 96) -> np.ndarray:
+def tile(img: np.ndarray, size: int = 80) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
@@ -252,7 +252,7 @@ def tile(img: np.ndarray, size: int = 96) -> np.ndarray:
 @torch.no_grad()
 def sweep_pictures(rig: FaceRig, editor: LinearEditor, seeds: list[int], img_dir: Path) -> list[str]:
     """docs/img/rig_sweep_<family>.png: per seed one row per method over the commanded values."""
-    import imageio.v3 as iio
+    from PIL import Image
 
     paths = []
     for family, values in SWEEPS.items():
@@ -268,10 +268,11 @@ def sweep_pictures(rig: FaceRig, editor: LinearEditor, seeds: list[int], img_dir
                     row.append(tile(rig.to_uint8(rig.image(out))[0]))
                 rows.append(row)
                 labels.append(f"seed {seed} {method.replace('linear_uncapped', 'lin. nocap')}")
-                caps.append(["original"] + [f"{family} {v:g}" for v in values])
+                caps.append(["original"] + [f"{v:g}" for v in values])
         path = img_dir / f"rig_sweep_{family}.png"
-        with atomic_output(path) as tmp:
-            iio.imwrite(tmp, labelled_grid(rows, labels, caps))
+        with atomic_output(path) as tmp:  # 256-colour PNG: a quarter of the size, looks the same
+            Image.fromarray(labelled_grid(rows, labels, caps)).quantize(256, method=Image.Quantize.MEDIANCUT).save(
+                tmp, format="PNG", optimize=True)
         paths.append(shown(path))
     return paths
 
