@@ -386,6 +386,11 @@ def run(args) -> dict:
         floor[fam] = {"abs_diff": stats(np.abs(a - b)), "slope_fit_vs_estimator": slope(b, a)}
     results["measurement_floor_unedited"] = {"dlib_found": int(orig["found"].sum()), "fit_ok": int(orig["ok"].sum()),
                                              "fit_vs_estimator": floor}
+    # scale of the identity numbers: descriptor distance between DIFFERENT generated faces
+    seen = np.nonzero(orig["found"])[0]
+    other = np.array([descriptor_distance(orig["desc"][a], orig["desc"][b]) for a, b in zip(seen[:-1], seen[1:])])
+    results["identity_reference_different_faces"] = {"distance": stats(other),
+                                                     f"share_below_{SAME_PERSON}": float(np.mean(other < SAME_PERSON))}
     # null edit: RigNet asked for the estimator's own reading (pure reconstruction)
     ws_null = torch.cat([rig.edit(ws0[s:s + 256]) for s in range(0, len(ws0), 256)])
     null = meas.fit(meas.images(ws_null), "fit null edits")
