@@ -8,6 +8,8 @@ BENCHMARKS = (
     ["-m", "bench.bench_render", "--out", "docs/bench_render.json"],
     ["-m", "bench.bench_fit"],
     ["-m", "bench.bench_gan", "--out", "docs/bench_gan.json"],
+    ["-m", "bench.bench_inversion", "--out", "docs/inversion_measured.json"],
+    ["-m", "bench.bench_rig", "--bundle", "assets/rig/dcgan64", "--n", "200"],
 )
 
 
