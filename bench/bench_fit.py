@@ -22,6 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import stats  # noqa: E402
 from morphable import lighting  # noqa: E402
 from morphable.arkit import ARKIT_NAMES  # noqa: E402
 from morphable.camera import Camera  # noqa: E402
@@ -44,13 +45,6 @@ EXPRESSIONS = [{}, {"jawOpen": 0.6}, {"mouthSmileLeft": 0.8, "mouthSmileRight": 
 SIZE = 128
 
 
-def stats(x) -> dict:
-    a = np.asarray(x, dtype=float)
-    a = a[np.isfinite(a)]
-    if not len(a):
-        return {"n": 0}
-    return {"n": int(len(a)), "mean": float(a.mean()), "median": float(np.median(a)),
-            "p90": float(np.percentile(a, 90)), "max": float(a.max())}
 
 
 def synth(model, n: int, seed: int):

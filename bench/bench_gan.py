@@ -18,7 +18,7 @@ import torch
 from gan.fileio import atomic_output
 from gan.networks import Generator
 
-from .timing import machine_info, time_call
+from .common import machine_info, time_call
 
 
 def bench_generator(G, batch: int, repeats: int) -> dict:

@@ -29,7 +29,7 @@ from rig.align import align_face
 from rig.cli_invert import identity_distance, photo_to_tensor, tensor_to_uint8
 from rig.errors import RigError
 
-from .timing import machine_info
+from .common import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 UTKFACE = ROOT.parent / "shared" / "data" / "utkface" / "utkface-128-webp.zip"

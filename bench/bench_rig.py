@@ -24,6 +24,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import stats  # noqa: E402
 from morphable.fit import Fitter  # noqa: E402
 from morphable.fileio import atomic_output  # noqa: E402
 from morphable.landmarks import descriptor_distance, face_descriptor  # noqa: E402
@@ -53,14 +54,6 @@ SWEEPS: dict[str, np.ndarray] = {"yaw": ANGLES[::2], "pitch": ANGLES[::2], "jawO
 
 
 # ---- small helpers -------------------------------------------------------------------------------
-def stats(x) -> dict:
-    """n, mean, median, p90, max of the finite values."""
-    a = np.asarray(x, dtype=float)
-    a = a[np.isfinite(a)]
-    if not len(a):
-        return {"n": 0}
-    return {"n": int(len(a)), "mean": float(a.mean()), "median": float(np.median(a)),
-            "p90": float(np.percentile(a, 90)), "max": float(a.max())}
 
 
 def slope(x, y) -> float | None:

@@ -1,4 +1,4 @@
-"""Small timing helpers shared by the benchmarks: medians after warm-up, machine facts."""
+"""Helpers shared by the benchmarks: timing medians after warm-up, summary statistics, machine facts."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,7 @@ import statistics
 import time
 from typing import Callable
 
+import numpy as np
 import torch
 
 
@@ -29,3 +30,13 @@ def machine_info() -> dict:
         "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
         "loadavg": list(os.getloadavg()),
     }
+
+
+def stats(x) -> dict:
+    """n, mean, median, p90, max of the finite values."""
+    a = np.asarray(x, dtype=float)
+    a = a[np.isfinite(a)]
+    if not len(a):
+        return {"n": 0}
+    return {"n": int(len(a)), "mean": float(a.mean()), "median": float(np.median(a)),
+            "p90": float(np.percentile(a, 90)), "max": float(a.max())}
