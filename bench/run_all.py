@@ -10,6 +10,7 @@ BENCHMARKS = (
     ["-m", "bench.bench_gan", "--out", "docs/bench_gan.json"],
     ["-m", "bench.bench_inversion", "--out", "docs/inversion_measured.json"],
     ["-m", "bench.bench_rig", "--bundle", "assets/rig/dcgan64", "--n", "200"],
+    ["-m", "bench.bench_reenact", "--sources", "16"],
 )
 
 
