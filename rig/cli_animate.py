@@ -26,7 +26,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     from morphable.animation import load_tracks
 
     from .animate import render_animation
-    from .cli_rig import _latents, load_rig
+    from .cli_rig import load_rig, source_latents
     from .video import upscale, write_video
 
     out = Path(args.out)
@@ -36,7 +36,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     csv = check_output(args.csv, (".csv",)) if args.csv else None
     tracks = load_tracks(args.tracks)
     rig = load_rig(args.bundle)
-    ws = _latents(rig, args)[:1]
+    ws = source_latents(rig, args.latent, args.seed, args.truncation)[:1]
     frames, targets = render_animation(rig, ws, tracks)
     write_video(out, upscale(frames, args.size), tracks.fps)
     print(f"wrote {out} ({len(frames)} frames at {tracks.fps:g} fps)")

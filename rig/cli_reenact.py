@@ -36,9 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def source_latent(rig, args, photo: np.ndarray | None = None):
     """(1,num_ws,w_dim) latent of the source: inverted photo (already read), stored latent, or seed."""
     if photo is None:
-        from .cli_rig import _latents
+        from .cli_rig import source_latents
 
-        return _latents(rig, argparse.Namespace(latent=args.latent, seed=args.seed, truncation=1.0))[:1]
+        return source_latents(rig, args.latent, args.seed)[:1]
     from gan.inversion import invert
 
     from .align import align_face

@@ -78,15 +78,16 @@ def load_rig(path: str | None):
     return FaceRig.load(folder)
 
 
-def _latents(rig, args):
-    if args.latent is not None:
+def source_latents(rig, latent: str | None, seed: int | None, truncation: float = 1.0):
+    """Latents of the face a command works on: a LATENT.npz from `facerig invert`, or a seed."""
+    if latent is not None:
         from .cli_invert import read_latent
 
-        if not Path(args.latent).is_file():
-            raise RigError(f"latent file not found: {args.latent}")
-        ws = read_latent(args.latent)["ws"]
+        if not Path(latent).is_file():
+            raise RigError(f"latent file not found: {latent}")
+        ws = read_latent(latent)["ws"]
         return rig.check_ws(ws[:1])
-    return rig.sample(args.seed, args.truncation)
+    return rig.sample(seed, truncation)
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -97,7 +98,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not kw and sweep is None:
         raise RigError("nothing to edit: give --yaw/--pitch/--roll, --expression, --light or --sweep")
     rig = load_rig(args.bundle)
-    ws = _latents(rig, args)
+    ws = source_latents(rig, args.latent, args.seed, args.truncation)
     from gan.fileio import save_image
 
     if sweep is None:

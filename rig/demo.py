@@ -89,8 +89,8 @@ def edit_grid(rig, seeds: list[int], size: int) -> np.ndarray:
     ws = rig.sample(seeds)
     rows = []
     for s in range(len(seeds)):
-        w = ws[s:s + 1].expand(len(EDITS), -1, -1)
-        edited = torch.cat([rig.edit(w[i:i + 1], **kw) if kw else w[i:i + 1] for i, (_, kw) in enumerate(EDITS)])
+        w = ws[s:s + 1]
+        edited = torch.cat([rig.edit(w, **kw) if kw else w for _, kw in EDITS])
         rows.append(list(upscale(rig.to_uint8(rig.image(edited)), size)))
     return labelled_grid(rows, [f"seed {s}" for s in seeds], [[c for c, _ in EDITS]] * len(seeds))
 

@@ -131,6 +131,20 @@ class FaceRig:
         return self.rignet(ws, tgt)
 
     @torch.no_grad()
+    def frames(self, ws: torch.Tensor, targets: FaceParams, batch: int = 16, progress: bool = False,
+               desc: str = "frames") -> np.ndarray:
+        """uint8 frames (T,H,W,3) of one face `ws` (1,num_ws,w_dim) driven to each of T target params."""
+        from tqdm import tqdm
+
+        ws = self.check_ws(ws)[:1]
+        vec = targets.to_vector().to(self.device)
+        out = []
+        for start in tqdm(range(0, len(vec), batch), desc=desc, unit="batch", disable=not progress):
+            chunk = vec[start:start + batch]
+            out.append(self.to_uint8(self.image(self.rignet(ws.expand(len(chunk), -1, -1), chunk))))
+        return np.concatenate(out)
+
+    @torch.no_grad()
     def image(self, ws: torch.Tensor) -> torch.Tensor:
         """Synthesised images (B, 3, H, W) in [-1, 1], constant noise."""
         return self.G.synthesis(self.check_ws(ws), noise_mode="const").clamp(-1, 1)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from morphable.params import FaceParams
 
@@ -57,9 +56,4 @@ def reenact(rig: FaceRig, ws: torch.Tensor, driver: FaceParams, blocks: list[str
             batch: int = 16, progress: bool = True) -> Reenactment:
     """Generate the source latent `ws` (1,num_ws,w_dim) following the tracked `driver` params."""
     targets = transfer(rig.params(ws[:1]), driver.to(rig.device), check_blocks(blocks), relative)
-    vec = targets.to_vector()
-    frames = []
-    for start in tqdm(range(0, len(vec), batch), desc="reenact", unit="batch", disable=not progress):
-        chunk = vec[start:start + batch]
-        frames.append(rig.to_uint8(rig.image(rig.rignet(ws[:1].expand(len(chunk), -1, -1), chunk))))
-    return Reenactment(np.concatenate(frames), targets, driver)
+    return Reenactment(rig.frames(ws, targets, batch=batch, progress=progress, desc="reenact"), targets, driver)

@@ -102,7 +102,6 @@ class RigLoss:
         u = torch.rand(b, d, generator=gen)
         mask = torch.zeros(b, d, dtype=torch.bool)
         source = p_w.clone()
-        lay = FaceParams.layout(self.k_id)
         for i, name in enumerate(self.blocks):
             rows = choice == i
             dims = block_dims(self.k_id, name)
