@@ -88,6 +88,12 @@ def _check(config: TrainConfig, world: int) -> None:
         raise GanError("--kimg must be positive")
     if config.gamma is not None and config.gamma < 0:
         raise GanError("--gamma must be >= 0")
+    if config.lr <= 0:
+        raise GanError(f"--lr must be positive, got {config.lr:g}")
+    if config.grid < 1:
+        raise GanError(f"--grid must be at least 1, got {config.grid}")
+    if config.snapshot_kimg < 0.001 or config.tick_kimg < 0.001:
+        raise GanError("--snapshot-kimg and --tick-kimg must be at least 0.001 (one image)")
     if config.precision not in ("auto", "bf16", "fp32"):
         raise GanError(f"unknown precision {config.precision!r} (auto, bf16, fp32)")
     aug.policy_ops(config.aug)
@@ -354,8 +360,14 @@ class Trainer:
         path = self.out / "metrics.jsonl"
         if not (self.info.is_main and path.exists()):
             return
-        kept = [ln for ln in path.read_text().splitlines()
-                if ln.strip() and json.loads(ln).get("kimg", 0) * 1000 <= self.cur_nimg + 1e-6]
+        kept = []
+        for ln in path.read_text().splitlines():
+            try:
+                record = json.loads(ln)
+            except json.JSONDecodeError:  # a line cut short by a crash: written after the checkpoint
+                continue
+            if record.get("kimg", 0) * 1000 <= self.cur_nimg + 1e-6:
+                kept.append(ln)
         with atomic_output(path) as tmp:
             tmp.write_text("".join(ln + "\n" for ln in kept))
 

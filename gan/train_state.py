@@ -7,6 +7,7 @@ values go in, so `torch.load(weights_only=True)` reads it back without unpicklin
 from __future__ import annotations
 
 import os
+import pickle
 import random
 
 import numpy as np
@@ -54,7 +55,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     """Read a checkpoint written by `save_checkpoint` (weights only, on the CPU)."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise GanError(f"cannot read training checkpoint {path}: {exc}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise GanError(f"{path} is not a facerig training checkpoint ({FORMAT})")

@@ -76,8 +76,6 @@ def _write_png(path: Path, image: np.ndarray) -> None:
 
     from gan.fileio import atomic_output
 
-    if path.suffix.lower() != ".png":
-        raise RigError(f"--side-by-side must end in .png, got {path.name}")
     with atomic_output(path) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")
 
@@ -106,6 +104,10 @@ def _invert(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix != ".npz":
         raise RigError(f"-o must end in .npz, got {out.name}")
+    if args.side_by_side and Path(args.side_by_side).suffix.lower() != ".png":
+        raise RigError(f"--side-by-side must end in .png, got {Path(args.side_by_side).name}")
+    if args.noise_reg < 0:
+        raise RigError(f"--noise-reg must be >= 0, got {args.noise_reg}")
     gen_path = Path(args.generator)
     if not gen_path.is_file():
         raise RigError(f"generator not found: {gen_path} (train or convert one, then pass --generator CKPT)")
@@ -121,8 +123,6 @@ def _invert(args: argparse.Namespace) -> int:
     else:
         aligned, transform, points = align_face(photo, res, name=str(args.photo))
     target = photo_to_tensor(aligned)
-    if args.noise_reg < 0:
-        raise RigError(f"--noise-reg must be >= 0, got {args.noise_reg}")
     result = invert(G, target, steps=args.steps, w_plus=not args.single_w, optimise_noise=not args.fixed_noise,
                     lr=args.lr, seed=args.seed, loss=InversionLoss(noise_reg=args.noise_reg),
                     progress=not args.quiet)

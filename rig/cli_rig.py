@@ -5,7 +5,7 @@ import argparse
 import re
 from pathlib import Path
 
-from .cli_args import check_output, check_range, name_value_pairs
+from .cli_args import bounded_int, check_output, check_range, name_value_pairs
 from .errors import RigError
 
 #: accepted ranges of edit values (the estimator's training data rarely leaves them)
@@ -135,8 +135,6 @@ def cmd_rig_train(args: argparse.Namespace) -> int:
     from .estimator import load_estimator
     from .rig_train import RigTrainConfig, rig_info, train_rignet
 
-    if args.steps is not None and args.steps < 1:
-        raise RigError(f"--steps must be at least 1, got {args.steps}")
     G = _load_generator(args.generator)
     est = load_estimator(args.estimator)
     model = load_model("default")
@@ -178,18 +176,18 @@ def register(sub) -> None:
     t.add_argument("--estimator", required=True, help="estimator .safetensors (facerig estimator train)")
     t.add_argument("--out", required=True, help="bundle / run folder (checkpoint.pt, manifest.json, ...)")
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
-    t.add_argument("--steps", type=int, default=None, help="total training steps (default 1500)")
-    t.add_argument("--batch", type=int, default=32)
+    t.add_argument("--steps", type=bounded_int(1, 10**9), default=None, help="total training steps (default 1500)")
+    t.add_argument("--batch", type=bounded_int(1, 4096), default=32)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0)
     t.add_argument("--truncation", type=float, default=1.0)
-    t.add_argument("--render-batch", type=int, default=4, help="faces per step rendered for the image losses")
+    t.add_argument("--render-batch", type=bounded_int(0, 4096), default=4, help="faces per step rendered for the image losses")
     t.add_argument("--pairs", default=None, help="optional .npz with training latents 'ws' (else sampled from G)")
     t.set_defaults(func=cmd_rig_train)
 
     e = sub.add_parser("edit", help="edit a generated or inverted face: pose, expression, light")
     src = e.add_mutually_exclusive_group(required=True)
-    src.add_argument("--seed", type=int, help="generate the face from this seed")
+    src.add_argument("--seed", type=bounded_int(0, 2**31 - 1), help="generate the face from this seed")
     src.add_argument("--latent", help="LATENT.npz from `facerig invert`")
     e.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
     e.add_argument("--yaw", type=float, help="degrees, >0 turns the face to the image's right")
