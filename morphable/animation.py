@@ -306,7 +306,7 @@ def load_tracks(path: str | os.PathLike) -> Tracks:
     try:
         text = path.read_text()
         data = yaml.safe_load(text) if _is_yaml(path) else json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
         kind = "YAML" if _is_yaml(path) else "JSON"
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MorphableError(f"{path}: not valid {kind} ({msg})") from None

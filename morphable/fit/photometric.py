@@ -188,8 +188,7 @@ class PhotometricRefiner:
         with torch.no_grad():
             verts = self.sub.vertices(params.detach())
             p2f = self._renderers[size].rasterize(verts)[0][..., 0]
-        # packed indices in theory; this CPU build returns per-mesh ones for b > 0: modulo covers both
-        return torch.where(p2f >= 0, p2f % self.sub.num_faces, p2f)
+        return p2f  # Renderer.rasterize gives each image's own face ids (-1: background)
 
     def estimate_light(self, params: FaceParams, target: torch.Tensor,
                        p2f: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -38,8 +38,13 @@ def _iter_folder(files: list[Path]) -> Iterator[np.ndarray]:
 def _iter_video(path: Path) -> Iterator[np.ndarray]:
     import imageio.v3 as iio
 
-    for frame in iio.imiter(path, plugin="FFMPEG"):
-        yield as_rgb_uint8(frame)
+    try:
+        for frame in iio.imiter(path, plugin="FFMPEG"):
+            yield as_rgb_uint8(frame)
+    except MorphableError:
+        raise
+    except Exception as exc:  # a stream that breaks part way through
+        raise MorphableError(f"cannot decode {path} ({type(exc).__name__})") from None
 
 
 def open_frames(source: str | os.PathLike, fps: float | None = None,
