@@ -21,7 +21,6 @@ import torch
 from PIL import Image
 
 from gan.checkpoint import load_any_generator
-from gan.dcgan import load_dcgan
 from gan.fileio import atomic_output, image_grid
 from gan.inversion import invert
 from gan.metrics import psnr, ssim
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="docs/inversion_measured.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    G = load_dcgan() if args.generator == "dcgan" else load_any_generator(args.generator)
+    G = load_any_generator(args.generator)
     res = G.img_resolution
     rows, pairs = [], []
     t0 = time.time()

@@ -147,8 +147,18 @@ def sniff_format(path: str | os.PathLike) -> str:
     raise GanError(f"{path}: not a generator checkpoint this tool reads (safetensors, official .pkl, rosinality .pt)")
 
 
+#: the name that stands for the 64 px DCGAN shipped in the PyPI package gan-face-generate
+PACKAGED_DCGAN = "dcgan"
+
+
 def load_any_generator(path: str | os.PathLike, device: str | torch.device | None = None) -> Generator:
-    """Load a generator from our .safetensors, an official StyleGAN2-ADA .pkl, a rosinality .pt or DCGAN weights."""
+    """Load a generator from our .safetensors, an official StyleGAN2-ADA .pkl, a rosinality .pt or DCGAN weights.
+
+    The name "dcgan" loads the packaged DCGAN (gan-face-generate's weights.tar). Eval mode, no gradients.
+    """
+    if str(path) == PACKAGED_DCGAN:
+        from .dcgan import load_dcgan
+        return load_dcgan(None, device)
     fmt = sniff_format(path)
     if fmt == "safetensors":
         return load_generator(path, device)

@@ -126,7 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_convert)
 
     p = gsub.add_parser("sample", help="render a grid of images for a list of seeds")
-    p.add_argument("--generator", required=True, help="generator checkpoint")
+    p.add_argument("--generator", required=True, help="generator checkpoint, or 'dcgan' for the packaged 64 px DCGAN")
     p.add_argument("--seeds", default="0-15", help="e.g. 0-15 or 1,5,9 (default 0-15)")
     p.add_argument("--truncation", type=float, default=1.0, help="truncation psi (default 1.0)")
     p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")

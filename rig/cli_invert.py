@@ -93,7 +93,7 @@ def identity_distance(a: np.ndarray, b: np.ndarray) -> float | None:
 def _invert(args: argparse.Namespace) -> int:
     import torch
 
-    from gan.checkpoint import load_any_generator
+    from gan.checkpoint import PACKAGED_DCGAN, load_any_generator
     from gan.inversion import InversionLoss, invert
     from gan.metrics import psnr, ssim
 
@@ -109,7 +109,7 @@ def _invert(args: argparse.Namespace) -> int:
     if args.noise_reg < 0:
         raise RigError(f"--noise-reg must be >= 0, got {args.noise_reg}")
     gen_path = Path(args.generator)
-    if not gen_path.is_file():
+    if args.generator != PACKAGED_DCGAN and not gen_path.is_file():
         raise RigError(f"generator not found: {gen_path} (train or convert one, then pass --generator CKPT)")
     photo = read_photo(args.photo)
     G = load_any_generator(gen_path)

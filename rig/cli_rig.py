@@ -135,7 +135,9 @@ def cmd_rig_train(args: argparse.Namespace) -> int:
     from .estimator import load_estimator
     from .rig_train import RigTrainConfig, rig_info, train_rignet
 
-    G = _load_generator(args.generator)
+    from gan.checkpoint import load_any_generator
+
+    G = load_any_generator(args.generator)
     est = load_estimator(args.estimator)
     model = load_model("default")
     config = RigTrainConfig(seed=args.seed, batch=args.batch, lr=args.lr, truncation=args.truncation,
@@ -154,17 +156,6 @@ def cmd_rig_train(args: argparse.Namespace) -> int:
     dist_utils.shutdown()
     return 0
 
-
-def _load_generator(spec: str):
-    if spec == "dcgan":
-        from gan.dcgan import load_dcgan
-
-        return load_dcgan(None).eval().requires_grad_(False)
-    if not Path(spec).is_file():
-        raise RigError(f"generator checkpoint not found: {spec}")
-    from gan.checkpoint import load_any_generator
-
-    return load_any_generator(spec).eval().requires_grad_(False)
 
 
 def register(sub) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from gan.checkpoint import load_any_generator
 from gan.errors import GanError
 from morphable.arkit import expression_index
 from morphable.errors import MorphableError
@@ -128,13 +129,6 @@ def evaluate(est: Estimator, ws: torch.Tensor, params: torch.Tensor, baseline_me
     return {"estimator": block_errors(pred, params, est.k_id), "mean_predictor": block_errors(mean, params, est.k_id)}
 
 
-def _load_generator(name: str):
-    if name == "dcgan":
-        from gan.dcgan import load_dcgan
-        return load_dcgan()
-    from gan.checkpoint import load_any_generator
-    return load_any_generator(name)
-
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m rig.train_estimator", description=__doc__.splitlines()[0])
@@ -180,7 +174,7 @@ def run(args: argparse.Namespace) -> dict:
             save_pairs(pairs, out / "pairs.npz")
     else:
         from morphable.formats import load_model
-        pairs = make_pairs(_load_generator(args.generator), load_model("default"), args.n, args.seed,
+        pairs = make_pairs(load_any_generator(args.generator), load_model("default"), args.n, args.seed,
                            args.batch, args.truncation)
         save_pairs(pairs, out / "pairs.npz")
     ok = pairs["ok"].astype(bool)
