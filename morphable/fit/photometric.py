@@ -242,7 +242,7 @@ class PhotometricRefiner:
                 surf = surface_at(self.sub, p, p2f, self.camera, size)
                 diff = ((surf.image(p.light) - target) ** 2).mean(1, keepdim=True) * surf.mask
                 photo = diff.sum((1, 2, 3)) / surf.mask.sum((1, 2, 3)).clamp_min(1.0)
-                lm = self.camera.to_ndc(self.model.landmarks3d(p))
+                lm = self.camera.to_ndc(self.sub.landmarks3d(p))  # same 68 vertices, far fewer to build
                 lm_loss = (((lm - landmarks_ndc) / scale[:, None, None]).pow(2).sum(-1) * w_lm).sum(-1)
                 prior = cfg.identity_prior * p.identity.pow(2).sum(-1) \
                     + cfg.expression_l2 * p.expression.pow(2).sum(-1) + cfg.albedo_prior * p.albedo.pow(2).sum(-1) \
