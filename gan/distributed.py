@@ -59,6 +59,18 @@ def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
         dist.broadcast(t.data, src=src)
 
 
+def _mean_in_place(tensors: list[torch.Tensor], world_size: int) -> None:
+    """Replace each tensor by its mean over ranks, with one flat all_reduce."""
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= world_size
+    offset = 0
+    for t in tensors:
+        n = t.numel()
+        t.copy_(flat[offset: offset + n].view_as(t))
+        offset += n
+
+
 def average_gradients(params: Iterable[torch.nn.Parameter], world_size: int) -> None:
     """Average .grad over ranks in one flat all_reduce (missing grads count as zero)."""
     if world_size <= 1:
@@ -67,24 +79,14 @@ def average_gradients(params: Iterable[torch.nn.Parameter], world_size: int) -> 
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= world_size
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.grad.copy_(flat[offset: offset + n].view_as(p.grad))
-        offset += n
+    _mean_in_place([p.grad for p in params], world_size)
 
 
-def average_buffers(module: torch.nn.Module, world_size: int) -> None:
-    """Average floating buffers over ranks (e.g. G's tracked w_avg, updated from each rank's z)."""
+def average_buffers(buffers: Iterable[torch.Tensor], world_size: int) -> None:
+    """Average buffers that training changes per rank (G's tracked w_avg) in one all_reduce."""
     if world_size <= 1:
         return
-    for b in module.buffers():
-        if b.is_floating_point():
-            dist.all_reduce(b.data, op=dist.ReduceOp.SUM)
-            b.data /= world_size
+    _mean_in_place([b.data for b in buffers], world_size)
 
 
 def all_mean(values: torch.Tensor, world_size: int) -> torch.Tensor:

@@ -315,7 +315,8 @@ class Trainer:
 
         self.cur_nimg += cfg.batch
         self.step += 1
-        ddp.average_buffers(self.G, self.info.world_size)  # w_avg saw each rank's own latents
+        # w_avg saw each rank's own latents; G's other buffers (filters, fixed noise) never change
+        ddp.average_buffers([self.G.mapping.w_avg], self.info.world_size)
         self._update_ema()
         return stats
 
