@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from .checks import require_power_of_two
 from .errors import GanError
 from .fileio import atomic_output
 
@@ -110,8 +111,8 @@ def load_images(
         names = names[: max(0, int(max_images))]
     if not names:
         raise GanError(f"dataset {source} holds no image files")
-    if resolution is not None and (resolution < 4 or resolution & (resolution - 1)):
-        raise GanError(f"resolution must be a power of two >= 4, got {resolution}")
+    if resolution is not None:
+        require_power_of_two(resolution, 4, "resolution")
 
     def work(name: str) -> np.ndarray | None:
         try:
@@ -136,8 +137,7 @@ def load_images(
     if len(sizes) != 1:
         raise GanError(f"dataset {source} mixes image sizes {sorted(sizes)}; pass a resolution")
     res = next(iter(sizes))[0]
-    if res < 4 or res & (res - 1):
-        raise GanError(f"dataset {source}: image size {res} is not a power of two; pass a resolution")
+    require_power_of_two(res, 4, f"dataset {source}: image size", hint="; pass a resolution")
     stack = np.stack([a for _, a in kept]).transpose(0, 3, 1, 2)
     return ImageSet(torch.from_numpy(np.ascontiguousarray(stack)), [n for n, _ in kept], skipped)
 

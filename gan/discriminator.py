@@ -6,6 +6,7 @@ import math
 import torch
 from torch import nn
 
+from .checks import require_power_of_two
 from .layers import DEFAULT_FIR, Conv2dLayer, FullyConnectedLayer, make_fir_filter
 from .mapping import MappingNetwork
 
@@ -75,8 +76,7 @@ class Discriminator(nn.Module):
                  channel_max: int = 512, mbstd_group_size: int = 4, c_dim: int = 0,
                  conv_clamp: float | None = 256, mapping_layers: int = 8):
         super().__init__()
-        if img_resolution < 8 or img_resolution & (img_resolution - 1):
-            raise ValueError(f"img_resolution must be a power of 2 >= 8, got {img_resolution}")
+        require_power_of_two(img_resolution, 8, "img_resolution")
         self.config = dict(img_resolution=img_resolution, img_channels=img_channels, channel_base=channel_base,
                            channel_max=channel_max, mbstd_group_size=mbstd_group_size, c_dim=c_dim,
                            conv_clamp=conv_clamp, mapping_layers=mapping_layers)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .checks import require_power_of_two
 from .discriminator import Discriminator
 from .mapping import MappingNetwork
 from .synthesis import SynthesisNetwork
@@ -21,8 +22,7 @@ class Generator(nn.Module):
                  mapping_layers: int = 8, channel_base: int = 16384, channel_max: int = 512, c_dim: int = 0,
                  conv_clamp: float | None = 256):
         super().__init__()
-        if img_resolution < 4 or img_resolution & (img_resolution - 1):
-            raise ValueError(f"img_resolution must be a power of 2 >= 4, got {img_resolution}")
+        require_power_of_two(img_resolution, 4, "img_resolution")
         self.config = dict(z_dim=z_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
                            mapping_layers=mapping_layers, channel_base=channel_base, channel_max=channel_max,
                            c_dim=c_dim, conv_clamp=conv_clamp)

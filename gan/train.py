@@ -24,6 +24,7 @@ import torch
 from . import augment as aug
 from . import distributed as ddp
 from .dataset import BatchSampler, load_images_cached, make_batch
+from .checks import require_power_of_two
 from .errors import GanError
 from .losses import d_loss, g_loss, generate, r1_penalty
 from .networks import Discriminator, Generator
@@ -80,8 +81,7 @@ class TrainConfig:
 
 
 def _check(config: TrainConfig, world: int) -> None:
-    if config.resolution < 8 or config.resolution & (config.resolution - 1):
-        raise GanError(f"--resolution must be a power of two >= 8, got {config.resolution}")
+    require_power_of_two(config.resolution, 8, "--resolution")
     if config.batch < 1 or config.batch % world:
         raise GanError(f"--batch {config.batch} must be a positive multiple of the {world} processes")
     if config.kimg <= 0:

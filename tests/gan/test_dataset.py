@@ -60,7 +60,7 @@ def test_bad_inputs_raise_gan_error(tmp_path):
     with pytest.raises(GanError, match="none of its 1 images"):
         load_images(tmp_path / "d")
     Image.new("RGB", (24, 24)).save(tmp_path / "d" / "y.png")
-    with pytest.raises(GanError, match="not a power of two"):
+    with pytest.raises(GanError, match="image size must be a power of two >= 4, got 24; pass a resolution"):
         load_images(tmp_path / "d")
 
 

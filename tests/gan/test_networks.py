@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gan.errors import GanError
 from gan.layers import conv_resample, downsample2x, make_fir_filter, modulated_conv, upsample2x
 from gan.networks import Discriminator, Generator
 
@@ -30,6 +31,16 @@ def test_generator_and_discriminator_shapes(res):
     assert img.shape == (2, 3, res, res) and torch.isfinite(img).all()
     D = Discriminator(img_resolution=res, channel_base=1024, channel_max=64)
     assert D(img).shape == (2, 1)
+
+
+@pytest.mark.parametrize("res", [0, 2, 48, 100])
+def test_networks_reject_resolutions_that_do_not_halve_to_4(res):
+    with pytest.raises(GanError, match=f"img_resolution must be a power of two >= 4, got {res}"):
+        Generator(img_resolution=res)
+    with pytest.raises(GanError, match=f"img_resolution must be a power of two >= 8, got {res}"):
+        Discriminator(img_resolution=res)
+    with pytest.raises(GanError, match="power of two >= 8, got 4"):
+        Discriminator(img_resolution=4)
 
 
 def test_config_rebuilds_same_architecture():
