@@ -165,10 +165,12 @@ def load_any_generator(path: str | os.PathLike, device: str | torch.device | Non
     if fmt == "pickle":
         from .official_pickle import load_official_pickle
         G = load_official_pickle(path)
-    else:
-        from .dcgan import load_dcgan, read_dcgan_state
-        if fmt == "torch-zip" and read_dcgan_state(path) is not None:  # gan-face-generate weights
-            return load_dcgan(path, device)
-        from .rosinality import load_rosinality
-        G = load_rosinality(path)
+    else:  # one read of the torch file (rosinality checkpoints are large), then decide by its content
+        from .dcgan import dcgan_from_state, dcgan_state
+        from .rosinality import generator_from_torch_data, read_torch_file
+        data = read_torch_file(path)
+        state = dcgan_state(data)
+        if state is not None:  # gan-face-generate weights
+            return dcgan_from_state(state, str(path), device)
+        G = generator_from_torch_data(data, str(path))
     return G.eval().requires_grad_(False).to(device or "cpu")

@@ -99,15 +99,31 @@ def default_weights_path() -> Path:
     return path
 
 
+def dcgan_state(obj: object) -> dict[str, torch.Tensor] | None:
+    """The generator state dict if `obj` (a loaded torch file) is gan-face-generate weights, else None."""
+    if isinstance(obj, dict) and isinstance(obj.get(STATE_KEY), dict) and "main.0.weight" in obj[STATE_KEY]:
+        return obj[STATE_KEY]
+    return None
+
+
 def read_dcgan_state(path: str | os.PathLike) -> dict[str, torch.Tensor] | None:
     """The generator state dict if `path` is a gan-face-generate weights file, else None."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 -- any unreadable file is simply "not a DCGAN file"
         return None
-    if isinstance(obj, dict) and isinstance(obj.get(STATE_KEY), dict) and "main.0.weight" in obj[STATE_KEY]:
-        return obj[STATE_KEY]
-    return None
+    return dcgan_state(obj)
+
+
+def dcgan_from_state(state: dict[str, torch.Tensor], source: str,
+                     device: str | torch.device | None = None) -> DCGANGenerator:
+    """A DCGANGenerator holding `state` (eval mode, no gradients); `source` names it in errors."""
+    G = DCGANGenerator()
+    try:
+        G.synthesis.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise GanError(f"{source}: DCGAN weights do not match the expected layout: {str(exc).splitlines()[0]}") from None
+    return G.eval().requires_grad_(False).to(device or "cpu")
 
 
 def load_dcgan(path: str | os.PathLike | None = None, device: str | torch.device | None = None) -> DCGANGenerator:
@@ -118,9 +134,4 @@ def load_dcgan(path: str | os.PathLike | None = None, device: str | torch.device
     state = read_dcgan_state(path)
     if state is None:
         raise GanError(f"{path}: not a gan-face-generate DCGAN weights file (no {STATE_KEY!r} with main.* keys)")
-    G = DCGANGenerator()
-    try:
-        G.synthesis.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise GanError(f"{path}: DCGAN weights do not match the expected layout: {str(exc).splitlines()[0]}") from None
-    return G.eval().requires_grad_(False).to(device or "cpu")
+    return dcgan_from_state(state, str(path), device)

@@ -19,7 +19,9 @@ from .errors import GanError
 from .networks import Generator
 
 
-def _read(path: Path) -> dict:
+def read_torch_file(path: str | os.PathLike) -> dict:
+    """The dict inside a weights-only torch file (argparse.Namespace allowed); GanError for anything else."""
+    path = Path(path)
     if not path.is_file():
         raise GanError(f"checkpoint not found: {path}")
     try:
@@ -93,13 +95,16 @@ def convert_state(g: dict, latent_avg: torch.Tensor | None, source: str = "rosin
     return G.eval().requires_grad_(False)
 
 
-def load_rosinality(path: str | os.PathLike) -> Generator:
-    """Generator from a rosinality .pt ({'g_ema': state_dict, 'latent_avg'?: tensor, ...})."""
-    path = Path(path)
-    data = _read(path)
+def generator_from_torch_data(data: dict, source: str) -> Generator:
+    """Generator from the dict of a rosinality .pt ({'g_ema': state_dict, 'latent_avg'?: tensor, ...})."""
     g = data.get("g_ema", data if "input.input" in data else None)
     if not isinstance(g, dict):
-        raise GanError(f"{path}: no 'g_ema' generator state in this torch file")
+        raise GanError(f"{source}: no 'g_ema' generator state in this torch file")
     avg = data.get("latent_avg", g.get("latent_avg"))
     g = {k: v for k, v in g.items() if isinstance(v, torch.Tensor)}
-    return convert_state(g, avg if isinstance(avg, torch.Tensor) else None, str(path))
+    return convert_state(g, avg if isinstance(avg, torch.Tensor) else None, source)
+
+
+def load_rosinality(path: str | os.PathLike) -> Generator:
+    """Generator from a rosinality .pt file (read once, weights only)."""
+    return generator_from_torch_data(read_torch_file(path), str(path))

@@ -155,6 +155,18 @@ def test_rosinality_layout_maps_onto_ours(tmp_path):
     assert torch.allclose(G3.mapping.w_avg, ref, atol=0.1 * ref.abs().mean().item() + 0.05)
 
 
+def test_load_any_generator_reads_a_torch_file_once(tmp_path, monkeypatch):
+    G = trained_like_g(conv_clamp=None)
+    state, avg = rosinality_state(G)
+    path = tmp_path / "g.pt"
+    torch.save({"g_ema": state, "latent_avg": avg}, path)
+    real_load, opened = torch.load, []
+    monkeypatch.setattr(torch, "load", lambda f, *a, **kw: opened.append(str(f)) or real_load(f, *a, **kw))
+    G2 = load_any_generator(path)
+    assert opened == [str(path)]
+    assert torch.equal(images(G), images(G2))
+
+
 def test_rosinality_channels_shrinking_at_the_top(tmp_path):
     G = trained_like_g(64, conv_clamp=None, channel_base=2048)  # 64 channels up to 32 px, 32 at 64 px
     state, avg = rosinality_state(G)
