@@ -38,6 +38,8 @@ def _save(net: nn.Module, kind: str, path: str | os.PathLike, fp16: bool, info: 
 
 def save_generator(G: Generator, path: str | os.PathLike, fp16: bool = False, info: dict | None = None) -> None:
     """Write G (all parameters and buffers) to a .safetensors file atomically; fp16 halves the size."""
+    if not isinstance(G, Generator):  # e.g. the DCGAN: its config would not rebuild a StyleGAN2 Generator
+        raise GanError(f"only StyleGAN2 generators can be saved in this format, not a {type(G).__name__}")
     _save(G, KIND_G, path, fp16, info)
 
 

@@ -34,9 +34,10 @@ def parse_seeds(spec: str) -> list[int]:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from gan.checkpoint import load_any_generator, read_metadata, sniff_format
+    from gan.checkpoint import PACKAGED_DCGAN, load_any_generator, read_metadata, sniff_format
+    from gan.dcgan import DCGANGenerator, default_weights_path
 
-    path = Path(args.checkpoint)
+    path = default_weights_path() if args.checkpoint == PACKAGED_DCGAN else Path(args.checkpoint)
     fmt = sniff_format(path)
     rows: dict = {"file": str(path)}
     if fmt == "safetensors":
@@ -53,7 +54,10 @@ def _info(args: argparse.Namespace) -> int:
         info = meta["info"]
     else:
         net = load_any_generator(path)
-        rows["kind"] = {"pickle": "official StyleGAN2-ADA pickle (G_ema)"}.get(fmt, "rosinality torch checkpoint (g_ema)")
+        if isinstance(net, DCGANGenerator):
+            rows["kind"] = "DCGAN weights of gan-face-generate (netG_state_dict)"
+        else:
+            rows["kind"] = {"pickle": "official StyleGAN2-ADA pickle (G_ema)"}.get(fmt, "rosinality torch checkpoint (g_ema)")
         rows["dtype"] = "float32"
         info = {}
     if hasattr(net, "num_ws"):
@@ -115,11 +119,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     gan = sub.add_parser("gan", help="StyleGAN2 generator checkpoints: info, convert, sample")
     gsub = gan.add_subparsers(dest="gan_command", required=True, parser_class=type(gan))
 
-    p = gsub.add_parser("info", help="describe a checkpoint (ours, official .pkl, rosinality .pt)")
-    p.add_argument("checkpoint")
+    p = gsub.add_parser("info", help="describe a checkpoint (ours, official .pkl, rosinality .pt, DCGAN)")
+    p.add_argument("checkpoint", help="checkpoint file, or 'dcgan' for the packaged 64 px DCGAN")
     p.set_defaults(func=_info)
 
-    p = gsub.add_parser("convert", help="convert a generator to our .safetensors format")
+    p = gsub.add_parser("convert", help="convert a StyleGAN2 generator to our .safetensors format")
     p.add_argument("input")
     p.add_argument("output", help="OUT.safetensors")
     p.add_argument("--fp16", action="store_true", help="store float16 weights (loaded back as float32)")

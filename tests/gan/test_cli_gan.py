@@ -85,3 +85,24 @@ def test_user_errors_are_one_line_exit_2(run_cli, tmp_path, gen_file):
         assert code == 2, (args, err)
         assert err.startswith("facerig: error:") and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "out.pt").exists()
+
+
+def test_info_and_convert_of_the_packaged_dcgan(run_cli, tmp_path):
+    from gan.dcgan import default_weights_path, load_dcgan
+
+    try:
+        weights = default_weights_path()
+    except GanError as exc:
+        pytest.skip(str(exc))
+    code, out, err = run_cli("gan", "info", "dcgan")
+    assert code == 0, err
+    rows = dict(line.split(None, 1) for line in out.strip().splitlines())
+    assert rows["file"] == str(weights) and rows["kind"].startswith("DCGAN weights of gan-face-generate")
+    assert (rows["resolution"], rows["z_dim"], rows["num_ws"], rows["c_dim"]) == ("64", "100", "1", "0")
+    assert int(rows["parameters"]) == sum(p.numel() for p in load_dcgan().parameters())
+    code, by_path, _ = run_cli("gan", "info", weights)  # the file itself reads the same
+    assert code == 0 and by_path == out
+    # the DCGAN is not a StyleGAN2 generator: converting it would write a file nothing could load
+    code, _, err = run_cli("gan", "convert", "dcgan", tmp_path / "dc.safetensors")
+    assert code == 2 and "only StyleGAN2 generators" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "dc.safetensors").exists()
