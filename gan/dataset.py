@@ -52,14 +52,16 @@ def _is_candidate(name: str) -> bool:
     return Path(name).suffix.lower() not in NON_IMAGE_SUFFIXES
 
 
+def _folder_images(folder: Path) -> list[str]:
+    """Names (relative, sorted) of the files under `folder`, subfolders included, that may be images."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and _is_candidate(str(p.relative_to(folder))))
+
+
 def _list_sources(source: Path) -> tuple[list[str], Callable[[str], bytes]]:
     """Image names under a zip or a folder, sorted, and a function reading one's bytes."""
     if source.is_dir():
-        names = sorted(
-            str(p.relative_to(source)) for p in source.rglob("*")
-            if p.is_file() and _is_candidate(str(p.relative_to(source)))
-        )
-        return names, lambda n: (source / n).read_bytes()
+        return _folder_images(source), lambda n: (source / n).read_bytes()
     if source.is_file() and zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as zf:
             names = sorted(
@@ -143,8 +145,14 @@ def load_images(
 
 
 def _cache_key(source: Path, resolution: int | None, max_images: int | None) -> str:
-    st = source.stat()
-    ident = json.dumps([str(source.resolve()), st.st_size, st.st_mtime_ns, resolution, max_images])
+    """Hash of what the decoded set depends on: a folder's every image name, size and mtime (a file
+    replaced in a subfolder leaves the folder's own mtime alone), a zip's size and mtime, the options."""
+    if source.is_dir():
+        stamp = [(n, st.st_size, st.st_mtime_ns) for n in _folder_images(source) for st in [(source / n).stat()]]
+    else:
+        st = source.stat()
+        stamp = [st.st_size, st.st_mtime_ns]
+    ident = json.dumps([str(source.resolve()), stamp, resolution, max_images])
     return hashlib.sha1(ident.encode()).hexdigest()[:16]
 
 
@@ -155,7 +163,7 @@ def load_images_cached(
     max_images: int | None = None,
     progress: bool = False,
 ) -> ImageSet:
-    """`load_images`, reusing a decoded .npy in `cache_dir` keyed by source, size and mtime."""
+    """`load_images`, reusing a decoded .npy in `cache_dir` keyed by the source's files (see _cache_key)."""
     source = Path(source)
     if cache_dir is None or not source.exists():
         return load_images(source, resolution, max_images, progress=progress)

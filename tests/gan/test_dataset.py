@@ -35,6 +35,23 @@ def test_resize_and_cache_roundtrip(utkface_zip, tmp_path):
     assert (full.images.float().mean((2, 3)) - data.images.float().mean((2, 3))).abs().max() < 3
 
 
+def test_cache_sees_a_replaced_image_in_a_subfolder(tmp_path):
+    folder, cache = tmp_path / "faces", tmp_path / "cache"
+    (folder / "sub").mkdir(parents=True)
+    for i, colour in enumerate([(200, 30, 30), (30, 200, 30)]):
+        Image.new("RGB", (16, 16), colour).save(folder / "sub" / f"{i}.png")
+    first = load_images_cached(folder, cache)
+    assert torch.equal(load_images_cached(folder, cache).images, first.images)
+    assert len(list(cache.glob("dataset-*.npy"))) == 1  # unchanged folder: the cache is reused
+    top_mtime = folder.stat().st_mtime_ns
+    rng = np.random.default_rng(0)  # noisy pixels: a PNG of another size, as a real replaced photo
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / "sub" / "1.png")
+    assert folder.stat().st_mtime_ns == top_mtime  # what the old folder-mtime key saw: nothing
+    again = load_images_cached(folder, cache)
+    assert torch.equal(again.images[0], first.images[0]) and not torch.equal(again.images[1], first.images[1])
+    assert np.array_equal(again.images[1].permute(1, 2, 0).numpy(), np.asarray(Image.open(folder / "sub" / "1.png")))
+
+
 def test_folder_skips_and_counts_unreadable(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(3):
