@@ -23,11 +23,18 @@ from .params import FaceParams
 MESH_FORMATS: tuple[str, ...] = (".obj", ".ply", ".glb")
 
 
-def seam_split(faces: np.ndarray, face_uvs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One vertex per distinct (vertex, uv) corner pair: (source vertex, source uv, new faces)."""
-    pairs = np.stack([faces.reshape(-1), face_uvs.reshape(-1)], axis=1)
+def seam_split(model: MorphableModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split the model's vertices along UV seams (formats with one UV per vertex need it).
+
+    One new vertex per distinct (vertex, uv) triangle corner: returns the source vertex of each new
+    vertex, its UV (the model's dtype) and the triangles over the new vertices.
+    """
+    if model.uvs is None or model.face_uvs is None:
+        raise ValueError("the model has no UVs to split along")
+    faces = model.faces.cpu().numpy().astype(np.int64)
+    pairs = np.stack([faces.reshape(-1), model.face_uvs.cpu().numpy().astype(np.int64).reshape(-1)], axis=1)
     unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    return unique[:, 0], unique[:, 1], inverse.reshape(faces.shape)
+    return unique[:, 0], model.uvs.cpu().numpy()[unique[:, 1]], inverse.reshape(faces.shape)
 
 
 def _mesh(model: MorphableModel, params: FaceParams, index: int, colors: bool, uvs: bool) -> trimesh.Trimesh:
@@ -43,8 +50,7 @@ def _mesh(model: MorphableModel, params: FaceParams, index: int, colors: bool, u
         if colors:
             mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=rgba)
         return mesh
-    src_v, src_uv, new_faces = seam_split(faces, model.face_uvs.cpu().numpy().astype(np.int64))
-    uv = model.uvs.cpu().numpy()[src_uv]
+    src_v, uv, new_faces = seam_split(model)
     mesh = trimesh.Trimesh(vertices=verts[src_v], faces=new_faces, process=False)
     material = trimesh.visual.material.PBRMaterial(name="face", baseColorFactor=[255, 255, 255, 255])
     mesh.visual = trimesh.visual.TextureVisuals(uv=uv, material=material)

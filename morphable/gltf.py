@@ -181,17 +181,15 @@ def export_gltf(model: MorphableModel, path: str | os.PathLike, params: FacePara
         neutral = model.shape(params.identity, zero)[0].cpu().double().numpy()
         albedo = model.albedo(params)[0].cpu().numpy().astype(np.float32)
     basis = model.expression_basis.detach().cpu().double().numpy()
-    faces = model.faces.cpu().numpy().astype(np.int64)
+    orig_faces = faces = model.faces.cpu().numpy().astype(np.int64)
     src = np.arange(len(neutral))
     uv = None
     if model.uvs is not None and model.face_uvs is not None:
-        src, src_uv, faces = seam_split(faces, model.face_uvs.cpu().numpy().astype(np.int64))
-        uv = model.uvs.cpu().numpy().astype(np.float64)[src_uv]
-        uv = np.stack([uv[:, 0], 1.0 - uv[:, 1]], 1).astype(np.float32)  # glTF's v runs downward
+        src, uv, faces = seam_split(model)  # glTF's v runs downward:
+        uv = np.stack([uv[:, 0], 1.0 - uv[:, 1].astype(np.float64)], 1).astype(np.float32)
 
     b = GlbBuilder()
     attrs = {"POSITION": b.accessor(neutral[src].astype(np.float32), ARRAY_BUFFER, True, True)}
-    orig_faces = model.faces.cpu().numpy().astype(np.int64)
     n0 = _normals(neutral, orig_faces) if normals else None
     if normals:
         attrs["NORMAL"] = b.accessor(n0[src].astype(np.float32), ARRAY_BUFFER, vertex=True)

@@ -65,7 +65,9 @@ def test_obj_ply_keep_vertices_and_colours(tmp_path, toy, params, suffix):
 def test_uvs_split_at_seams(tmp_path, toy, params, suffix):
     path = export_mesh(toy, params, tmp_path / f"face{suffix}", colors=False)
     mesh = _load(path)
-    src_v, src_uv, faces = seam_split(toy.faces.numpy(), toy.face_uvs.numpy())
+    src_v, uv, faces = seam_split(toy)
+    np.testing.assert_array_equal(uv[faces], toy.uvs.numpy()[toy.face_uvs.numpy()])
+    np.testing.assert_array_equal(src_v[faces], toy.faces.numpy())
     assert len(src_v) > toy.num_vertices and len(mesh.vertices) == len(src_v)
     assert len(mesh.faces) == toy.num_faces
     verts = toy.vertices(params)[0].detach().numpy()
