@@ -14,7 +14,6 @@ from CSV (`time,yaw,...,jawOpen,...`), and tracked/fitted FaceParams sequences (
 from __future__ import annotations
 
 import csv
-import difflib
 import json
 import math
 import os
@@ -32,6 +31,7 @@ from .arkit import ARKIT_NAMES, expression_index
 from .errors import MorphableError
 from .fileio import atomic_output
 from .params import POSE_NAMES, FaceParams
+from .suggest import did_you_mean
 
 INTERPOLATIONS: tuple[str, ...] = ("linear", "smooth")
 BLOCKS: tuple[str, ...] = ("expression", "pose", "light")
@@ -174,8 +174,7 @@ def _expression_index(name: str, where: str) -> int:
 
 def _pose_name(name: str, where: str) -> str:
     if name not in POSE_RANGES:
-        close = difflib.get_close_matches(str(name), POSE_NAMES, n=2, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, POSE_NAMES, n=2)
         raise MorphableError(f"{where}: unknown pose channel {name!r}{hint} (choose {', '.join(POSE_NAMES)})")
     return name
 
@@ -215,8 +214,7 @@ def _light_value(v: Any, where: str) -> np.ndarray:
 
 def _check_preset(name: str, where: str) -> None:
     if name not in lighting.LIGHT_PRESETS:
-        close = difflib.get_close_matches(name, lighting.LIGHT_PRESETS, n=2, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, lighting.LIGHT_PRESETS, n=2)
         raise MorphableError(f"{where}: unknown light preset {name!r}{hint} "
                              f"(choose {', '.join(lighting.LIGHT_PRESETS)})")
 
@@ -231,8 +229,7 @@ def _parse_track(entry: Any, i: int, default_interp: str, source: str) -> Channe
                              f"allowed: {', '.join(sorted(_TRACK_KEYS))}")
     block = entry.get("block")
     if block not in BLOCKS:
-        close = difflib.get_close_matches(str(block), BLOCKS, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        hint = did_you_mean(block, BLOCKS, n=1)
         raise MorphableError(f"{where}: bad block {block!r}{hint} (choose {', '.join(BLOCKS)})")
     interp = entry.get("interpolation", default_interp)
     if interp not in INTERPOLATIONS:

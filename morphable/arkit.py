@@ -4,7 +4,7 @@ Every model, the API, the CLI and the exports use these names and this order.
 """
 from __future__ import annotations
 
-import difflib
+from .suggest import did_you_mean
 
 ARKIT_NAMES: tuple[str, ...] = (
     # left eye
@@ -40,8 +40,5 @@ def expression_index(name: str) -> int:
     try:
         return ARKIT_INDEX[name]
     except KeyError:
-        close = difflib.get_close_matches(name, ARKIT_NAMES, n=3, cutoff=0.5)
-        if not close:  # case-insensitive fallback, e.g. "jawopen"
-            close = [n for n in ARKIT_NAMES if n.lower() == name.lower()]
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see `facerig morph info`"
+        hint = did_you_mean(name, ARKIT_NAMES) or "; see `facerig morph info`"
         raise ValueError(f"unknown expression name {name!r}{hint}") from None
