@@ -1,8 +1,9 @@
-"""Parsers for CLI values shared by several commands (NAME=V pairs, seed ranges, bounded floats)."""
+"""Parsers and checks for CLI values shared by several commands (NAME=V pairs, ranges, face values)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Mapping
 
 from .errors import RigError
 
@@ -25,6 +26,25 @@ def check_range(name: str, value: float | None, low: float, high: float) -> None
     """Raise RigError when value lies outside [low, high] (None passes)."""
     if value is not None and not (low <= value <= high):
         raise RigError(f"{name} {value:g} is out of range [{low:g}, {high:g}]")
+
+
+#: accepted ARKit expression weights on the command line
+EXPRESSION_RANGE = (0.0, 1.0)
+
+
+def check_face_value(name: str, value: float | None, pose_limits: Mapping[str, tuple[float, float]]) -> None:
+    """Check one commanded value: a pose angle within pose_limits (degrees; each command has its own) or an
+    ARKit expression weight in EXPRESSION_RANGE; an unknown name raises RigError with close matches."""
+    if name in pose_limits:
+        check_range(f"--{name}", value, *pose_limits[name])
+        return
+    from morphable.arkit import expression_index
+
+    try:
+        expression_index(name)
+    except ValueError as exc:
+        raise RigError(str(exc)) from None
+    check_range(f"expression {name}", value, *EXPRESSION_RANGE)
 
 
 def bounded_int(low: int, high: int):

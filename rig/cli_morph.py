@@ -4,12 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli_args import bounded_int, check_output, check_range, name_value_pairs
+from .cli_args import EXPRESSION_RANGE, bounded_int, check_face_value, check_output, name_value_pairs
 from .errors import RigError
 
-#: limits for user-given pose angles (degrees) and ARKit weights
-YAW_LIMIT, PITCH_LIMIT, ROLL_LIMIT = 90.0, 60.0, 60.0
-EXPRESSION_RANGE = (0.0, 1.0)
+#: limits for user-given pose angles (degrees): what the model renders sensibly
+POSE_LIMITS = {"yaw": (-90.0, 90.0), "pitch": (-60.0, 60.0), "roll": (-60.0, 60.0)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,9 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="draw identity ~ N(0,1) with this seed (default: the mean face)")
     render.add_argument("--expression", nargs="+", action="extend", metavar="NAME=V",
                         help=f"ARKit weights in [{EXPRESSION_RANGE[0]:g}, {EXPRESSION_RANGE[1]:g}], e.g. jawOpen=0.6")
-    render.add_argument("--yaw", type=float, default=0.0, help=f"degrees, +-{YAW_LIMIT:g}; > 0 turns to image right")
-    render.add_argument("--pitch", type=float, default=0.0, help=f"degrees, +-{PITCH_LIMIT:g}; > 0 chin up")
-    render.add_argument("--roll", type=float, default=0.0, help=f"degrees, +-{ROLL_LIMIT:g}")
+    render.add_argument("--yaw", type=float, default=0.0, help=f"degrees, +-{POSE_LIMITS['yaw'][1]:g}; > 0 turns to image right")
+    render.add_argument("--pitch", type=float, default=0.0, help=f"degrees, +-{POSE_LIMITS['pitch'][1]:g}; > 0 chin up")
+    render.add_argument("--roll", type=float, default=0.0, help=f"degrees, +-{POSE_LIMITS['roll'][1]:g}")
     render.add_argument("--light", default="front", help="light preset: ambient, front, left, right, top, bottom")
     render.add_argument("--size", type=bounded_int(16, 2048), default=256, help="image size in pixels")
     render.add_argument("-o", "--out", required=True, help="output PNG")
@@ -73,17 +72,11 @@ def build_params(model, identity_seed, expression: dict[str, float], yaw: float,
                  roll: float, light: str):
     """FaceParams for one face from CLI-style values, validating names and ranges."""
     from morphable import lighting
-    from morphable.arkit import expression_index
 
-    check_range("--yaw", yaw, -YAW_LIMIT, YAW_LIMIT)
-    check_range("--pitch", pitch, -PITCH_LIMIT, PITCH_LIMIT)
-    check_range("--roll", roll, -ROLL_LIMIT, ROLL_LIMIT)
+    for name, value in [("yaw", yaw), ("pitch", pitch), ("roll", roll)]:
+        check_face_value(name, value, POSE_LIMITS)
     for name, value in expression.items():
-        try:
-            expression_index(name)
-        except ValueError as exc:
-            raise RigError(str(exc)) from None
-        check_range(f"expression {name}", value, *EXPRESSION_RANGE)
+        check_face_value(name, value, {})  # an expression, even one named like a pose angle
     absent = [n for n in expression if n not in model.expression_names]
     if absent:
         raise RigError(f"model {model.name!r} has no shape for {', '.join(absent)} "

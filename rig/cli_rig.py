@@ -5,12 +5,11 @@ import argparse
 import re
 from pathlib import Path
 
-from .cli_args import bounded_int, check_output, check_range, name_value_pairs
+from .cli_args import bounded_int, check_face_value, check_output, name_value_pairs
 from .errors import RigError
 
-#: accepted ranges of edit values (the estimator's training data rarely leaves them)
+#: accepted pose angles of edits, degrees (the estimator's training data rarely leaves them)
 POSE_RANGE = {"yaw": (-60.0, 60.0), "pitch": (-45.0, 45.0), "roll": (-45.0, 45.0)}
-EXPRESSION_RANGE = (0.0, 1.0)
 MAX_SWEEP = 16
 _SWEEP = re.compile(r"^([A-Za-z]+)=([-+0-9.eE]+):([-+0-9.eE]+):(\d+)$")
 
@@ -28,23 +27,9 @@ def parse_sweep(spec: str) -> tuple[str, list[float]]:
     if not 2 <= count <= MAX_SWEEP:
         raise RigError(f"bad --sweep {spec!r}: COUNT must be in [2, {MAX_SWEEP}]")
     values = [start + (stop - start) * i / (count - 1) for i in range(count)]
-    check_value(name, start)
-    check_value(name, stop)
+    check_face_value(name, start, POSE_RANGE)
+    check_face_value(name, stop, POSE_RANGE)
     return name, values
-
-
-def check_value(name: str, value: float) -> None:
-    """Range check for one commanded value (pose degrees or an expression weight)."""
-    if name in POSE_RANGE:
-        check_range(f"--{name}", value, *POSE_RANGE[name])
-        return
-    from morphable.arkit import expression_index
-
-    try:
-        expression_index(name)
-    except ValueError as exc:
-        raise RigError(str(exc)) from None
-    check_range(f"expression {name}", value, *EXPRESSION_RANGE)
 
 
 def edit_kwargs(args: argparse.Namespace) -> dict:
@@ -55,11 +40,11 @@ def edit_kwargs(args: argparse.Namespace) -> dict:
     for name in ("yaw", "pitch", "roll"):
         value = getattr(args, name)
         if value is not None:
-            check_value(name, value)
+            check_face_value(name, value, POSE_RANGE)
             kw[name] = value
     expr = name_value_pairs(args.expression)
     for name, value in expr.items():
-        check_value(name, value)
+        check_face_value(name, value, {})  # an expression, even one named like a pose angle
     if expr:
         kw["expression"] = expr
     if args.light is not None:

@@ -50,6 +50,7 @@ def test_edit_from_a_latent_file(run_cli, tmp_path):
     (["--expression", "jawOpn=1"], "did you mean jawOpen"),
     (["--yaw", "95"], "out of range"),
     (["--expression", "jawOpen=1.5"], "out of range"),
+    (["--expression", "yaw=0.5"], "unknown expression name 'yaw'"),
     (["--sweep", "yaw=-30:30"], "bad --sweep"),
     (["--sweep", "yaw=-30:30:40"], "COUNT"),
     (["--sweep", "yaw=-90:30:4"], "out of range"),

@@ -48,6 +48,7 @@ def test_expression_changes_the_render(run_cli, tmp_path):
     (["--expression", "jawOpen=1.7"], "out of range"),
     (["--expression", "jawOpen"], "NAME=VALUE"),
     (["--yaw", "120"], "out of range"),
+    (["--expression", "yaw=0.5"], "unknown expression name 'yaw'"),
     (["--light", "sunset"], "light preset"),
     (["--size", "5"], "out of range"),
     (["--model", "/nonexistent/model.npz"], "not found"),
