@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MorphableError
+from .formats.obj_reader import parse_obj_lines
 
 #: hm08 stores geometry in decimetres
 HM08_TO_METRES = 0.1
@@ -59,20 +60,13 @@ class WheelData:
 
 def parse_obj(data: bytes) -> ObjMesh:
     """Parse the hm08 .obj (v, vt, f v/vt lines); every face must have 4 corners."""
-    verts, uvs, faces, face_uvs = [], [], [], []
-    for line in data.decode("utf-8").splitlines():
-        if line.startswith("v "):
-            verts.append([float(x) for x in line.split()[1:4]])
-        elif line.startswith("vt "):
-            uvs.append([float(x) for x in line.split()[1:3]])
-        elif line.startswith("f "):
-            corners = [c.split("/") for c in line.split()[1:]]
-            if len(corners) != 4:
-                raise MorphableError(f"expected quads in the hm08 obj, got a {len(corners)}-gon")
-            faces.append([int(c[0]) - 1 for c in corners])
-            face_uvs.append([int(c[1]) - 1 for c in corners])
-    return ObjMesh(np.asarray(verts, np.float64), np.asarray(uvs, np.float64),
-                   np.asarray(faces, np.int64), np.asarray(face_uvs, np.int64))
+    obj = parse_obj_lines(data.decode("utf-8").splitlines(), "hm08 base.obj")
+    bad = next((len(p) for p in obj.polygons if len(p) != 4), None)
+    if bad is not None:
+        raise MorphableError(f"expected quads in the hm08 obj, got a {bad}-gon")
+    corners = np.asarray(obj.polygons, np.int64).reshape(-1, 4, 2)
+    return ObjMesh(obj.vertices, obj.uvs, np.ascontiguousarray(corners[:, :, 0]),
+                   np.ascontiguousarray(corners[:, :, 1]))
 
 
 def parse_target(data: bytes) -> tuple[np.ndarray, np.ndarray]:

@@ -50,6 +50,26 @@ def test_obj_reader_ngons_negative_indices_and_errors(tmp_path):
         read_obj(tmp_path / "nothing.obj")
 
 
+def test_one_obj_parser_serves_triangle_fans_and_makehuman_quads(tmp_path):
+    from morphable.makehuman import parse_obj
+
+    text = ("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 2 0 0\nvt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\n"
+            "g front\nf 1/1 2/2 3/3 4/4\ng side\nf 2/2 5/1 3/3 3/4\n")
+    (tmp_path / "q.obj").write_text(text)
+    mesh = read_obj(tmp_path / "q.obj")  # fans: each quad is 2 triangles, groups count triangles
+    np.testing.assert_array_equal(mesh.faces, [[0, 1, 2], [0, 2, 3], [1, 4, 2], [1, 2, 2]])
+    np.testing.assert_array_equal(mesh.face_uvs, [[0, 1, 2], [0, 2, 3], [1, 0, 2], [1, 2, 3]])
+    assert mesh.groups == [("front", 0), ("side", 2)]
+    quads = parse_obj(text.encode())  # MakeHuman keeps the quads for its own head cut
+    np.testing.assert_array_equal(quads.faces, [[0, 1, 2, 3], [1, 4, 2, 2]])
+    np.testing.assert_array_equal(quads.face_uvs, [[0, 1, 2, 3], [1, 0, 2, 3]])
+    np.testing.assert_array_equal(quads.uvs, mesh.uvs)
+    with pytest.raises(MorphableError, match="expected quads in the hm08 obj, got a 3-gon"):
+        parse_obj(b"v 0 0 0\nv 1 0 0\nv 1 1 0\nf 1 2 3\n")
+    with pytest.raises(MorphableError, match="texture coordinate that does not exist"):
+        parse_obj(b"v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\nf 1/1 2/2 3/1 4/1\n")
+
+
 def test_name_mapping():
     assert ict_to_arkit("browDown_L") == "browDownLeft"
     assert ict_to_arkit("mouthSmile_R") == "mouthSmileRight"
