@@ -2,33 +2,27 @@
 
     python -m bench.bench_render [--model default|PATH] [--repeats 3] --out docs/bench_render.json
 
-Times are medians (and minima) over repeats after one warm-up call, divided by the batch size. The machine
-may be shared: the JSON records the load average before and after so numbers can be judged.
+Times are medians (and minima) over repeats after one warm-up call, divided by the batch size
+(bench.common.time_call). The machine may be shared: the JSON records bench.common.machine_info,
+load average included, before and after, so numbers can be judged.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
+import sys
 import time
-from pathlib import Path
 
 import torch
 
 from morphable.errors import MorphableError
 from morphable.fileio import atomic_output
+from morphable.formats import load_model
 from morphable.model import MorphableModel
 from morphable.params import FaceParams
 from morphable.render import Renderer
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "morphable" / "default.npz"
-
-
-def load_model(spec: str) -> MorphableModel:
-    """'default' -> the embedded model; otherwise a facerig .npz path."""
-    return MorphableModel.load(DEFAULT_MODEL if spec == "default" else spec)
+from .common import machine_info, time_call
 
 
 def bench_params(model: MorphableModel, batch: int) -> FaceParams:
@@ -42,21 +36,18 @@ def bench_params(model: MorphableModel, batch: int) -> FaceParams:
 
 
 def time_case(renderer: Renderer, params: FaceParams, backward: bool, repeats: int) -> tuple[float, float]:
-    """(median, min) seconds per image of one configuration, after a warm-up call on 2 images."""
-    def once(params: FaceParams) -> float:
+    """(median, min) seconds per image of one configuration, after one warm-up call."""
+    def once() -> None:
         p = params.map(lambda t: t.detach().clone().requires_grad_(backward))
-        start = time.perf_counter()
         if backward:
             out = renderer(p)
             (out.image.mean() + 1e-3 * out.landmarks2d.mean()).backward()
         else:
             with torch.no_grad():
                 renderer(p)
-        return time.perf_counter() - start
 
-    once(params[:2])
-    times = [once(params) / params.batch_size for _ in range(repeats)]
-    return statistics.median(times), min(times)
+    median, best = time_call(once, repeats=repeats, warmup=1)
+    return median / params.batch_size, best / params.batch_size
 
 
 def run(model: MorphableModel, sizes=(128, 256), batches=(1, 16), repeats: int = 3) -> list[dict]:
@@ -79,33 +70,30 @@ def run(model: MorphableModel, sizes=(128, 256), batches=(1, 16), repeats: int =
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="default", help="'default' or a facerig model .npz")
+    ap.add_argument("--model", default="default", help="'default' or any model file facerig reads")
     ap.add_argument("--out", default="docs/bench_render.json")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
     try:
         model = load_model(args.model)
     except MorphableError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    load_before = os.getloadavg()
+    before = machine_info()
     print(f"model {model.name}: {model.num_vertices} vertices, {model.num_faces} triangles; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"torch {before['torch']}, {before['threads']} threads")
     print(f"{'size':>5} {'batch':>6} {'mode':>8} {'rasterizer':>18} {'ms/image':>10} {'min':>10}")
     start = time.perf_counter()
     rows = run(model, repeats=args.repeats)
     result = {
         "benchmark": "morphable.render", "model": args.model, "model_name": model.name,
-        "vertices": model.num_vertices, "triangles": model.num_faces,
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(), "repeats": args.repeats,
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "vertices": model.num_vertices, "triangles": model.num_faces, "repeats": args.repeats,
+        "machine_before": before, "machine_after": machine_info(),
         "total_seconds": round(time.perf_counter() - start, 1), "rows": rows,
     }
     with atomic_output(args.out) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out} ({result['total_seconds']} s; load average {result['loadavg_after'][0]})")
+    print(f"wrote {args.out} ({result['total_seconds']} s; load average {result['machine_after']['loadavg'][0]:.2f})")
     return 0
 
 
