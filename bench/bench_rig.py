@@ -7,6 +7,7 @@ both smiles and both blinks to a commanded weight. Every generated image (origin
 is re-estimated by FITTING the 3DMM to it (morphable.fit, landmark stage, as the pairs were
 labelled) and by the estimator. Writes docs/rig_measured.json and docs/img/rig_*.png.
 Usage: python -m bench.bench_rig --bundle assets/rig/dcgan64 --n 200 [--pairs PAIRS.npz]
+       python -m bench.bench_rig --n 100 --identity-floor docs/rig_identity_floor.json
 """
 from __future__ import annotations
 
@@ -100,6 +101,7 @@ class Measure:
     def __init__(self, rig: FaceRig, chunk: int = 50):
         self.rig, self.chunk = rig, chunk
         self.fitter = Fitter(rig.model)
+        self.identity = DlibIdentity()  # descriptors on dlib's own points, whichever backend the fit uses
 
     @torch.no_grad()
     def images(self, ws: torch.Tensor) -> np.ndarray:
@@ -110,7 +112,7 @@ class Measure:
         return clamp_expression(self.rig.estimator(ws).numpy().astype(np.float64), self.rig.k_id)
 
     def fit(self, images: np.ndarray, desc: str) -> dict:
-        """Flat fitted params (NaN rows where the fit failed), ok mask, detected landmarks, descriptors."""
+        """Flat fitted params (NaN rows where the fit failed), ok mask, fit's detection mask, dlib descriptors."""
         n = len(images)
         flat = np.full((n, FaceParams.flat_size(self.rig.k_id)), np.nan)
         ok = np.zeros(n, bool)
@@ -122,22 +124,17 @@ class Measure:
             vec = res.params.to_vector().double().numpy()
             for j, d in enumerate(res.diagnostics):
                 i = s + j
-                if d.detected is not None:
-                    found[i] = True
-                    descs[i] = face_descriptor(part[j], d.detected)
+                found[i] = d.detected is not None
                 if d.ok:
                     ok[i] = True
                     flat[i] = vec[j]
+            descs[s:s + len(part)] = self.identity(np.stack(part))
         return {"flat": flat, "ok": ok, "found": found, "desc": descs}
 
 
 def identity_distances(a: dict, b: dict) -> np.ndarray:
     """Descriptor distance per row (NaN where dlib missed either face)."""
-    out = np.full(len(a["desc"]), np.nan)
-    for i in range(len(out)):
-        if a["found"][i] and b["found"][i]:
-            out[i] = descriptor_distance(a["desc"][i], b["desc"][i])
-    return out
+    return descriptor_distances(a["desc"], b["desc"])
 
 
 def block_drift(before: np.ndarray, after: np.ndarray, std: np.ndarray, k_id: int,
@@ -338,6 +335,132 @@ def baseline_and_std(rig: FaceRig, pairs_path: Path | None, labels: str, fallbac
     return editor, std, source
 
 
+# ---- identity floor --------------------------------------------------------------------------------
+#: relative yaw offsets (deg) and expression offsets (ARKit weight) of the identity-floor edits
+FLOOR_YAW = (5.0, 10.0, 20.0, 30.0)
+FLOOR_EXPR = (0.1, 0.2, 0.4, 0.8)
+FLOOR_EXPR_FAMILIES = {"smile": ("mouthSmileLeft", "mouthSmileRight"), "jawOpen": ("jawOpen",)}
+
+
+class DlibIdentity:
+    """dlib descriptors found with dlib's own detector, whatever landmark backend the fitter uses."""
+
+    def __init__(self):
+        from morphable.landmarks import DlibBackend
+
+        self.backend = DlibBackend()
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """(N,128) descriptors of the largest face per image, NaN rows where dlib finds none."""
+        out = np.full((len(images), 128), np.nan)
+        for i, img in enumerate(images):
+            faces = self.backend.detect(img)
+            if faces:
+                out[i] = face_descriptor(img, faces[0].points)
+        return out
+
+
+def fit_backend_name() -> str:
+    """Class name of the landmark backend morphable.fit uses by default (auto_backend where it exists)."""
+    import morphable.landmarks as lm
+
+    return type(getattr(lm, "auto_backend", lm.default_backend)()).__name__
+
+
+def descriptor_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise descriptor distance, NaN where either row is missing."""
+    d = np.linalg.norm(a - b, axis=1)
+    return np.where(np.isfinite(d), d, np.nan)
+
+
+def reencoded(images: np.ndarray, how: str) -> np.ndarray:
+    """The same images through JPEG (quality 90) or resized by one pixel (bicubic)."""
+    import io
+
+    from PIL import Image
+
+    out = []
+    for img in images:
+        im = Image.fromarray(img)
+        if how == "jpeg90":
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=90)
+            im = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+        elif how == "resize+1px":
+            im = im.resize((im.width + 1, im.height + 1), Image.BICUBIC)
+        else:
+            raise ValueError(how)
+        out.append(np.asarray(im))
+    return np.stack(out)
+
+
+def random_steps(ws: torch.Tensor, edited: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """ws moved by an isotropic random direction of the same length as each edit's latent offset."""
+    length = (edited - ws).flatten(1).norm(dim=1)
+    direction = torch.randn(ws.shape, generator=gen)
+    direction = direction / direction.flatten(1).norm(dim=1).view(-1, *[1] * (ws.ndim - 1))
+    return ws + direction * length.view(-1, *[1] * (ws.ndim - 1))
+
+
+def identity_row(d: np.ndarray, step: torch.Tensor | None = None, ws: torch.Tensor | None = None) -> dict:
+    """Distance stats, share below the same-person bar, and the latent step (relative to |ws|)."""
+    fin = d[np.isfinite(d)]
+    row = {"distance": stats(d), f"share_below_{SAME_PERSON}": float(np.mean(fin < SAME_PERSON)) if len(fin) else None}
+    if step is not None:
+        row["latent_step_rel"] = stats(((step - ws).flatten(1).norm(dim=1) / ws.flatten(1).norm(dim=1)).numpy())
+    return row
+
+
+@torch.no_grad()
+def identity_floor(rig: FaceRig, n: int, seed: int) -> dict:
+    """dlib distance original vs null edit, re-encodings, rig edits by size and equal-length random steps."""
+    meas, desc_of = Measure(rig), DlibIdentity()
+    ws0 = rig.sample(list(range(seed, seed + n)))
+    img0 = meas.images(ws0)
+    d0 = desc_of(img0)
+    found = np.isfinite(d0[:, 0])
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    sign = torch.from_numpy(rng.choice([-1.0, 1.0], size=n)).float()
+    out: dict = {"n_faces": n, "seeds": [seed, seed + n - 1], "dlib_found_originals": int(found.sum()),
+                 "descriptor": "dlib ResNet 128-D on dlib's own 68 points (morphable.landmarks.DlibBackend)",
+                 "rows": {}}
+    rows = out["rows"]
+    seen = np.flatnonzero(found)
+    rows["different faces (consecutive seeds)"] = identity_row(descriptor_distances(d0[seen[:-1]], d0[seen[1:]]))
+    for how in ("jpeg90", "resize+1px"):
+        rows[f"same image, {how}"] = identity_row(descriptor_distances(d0, desc_of(reencoded(img0, how))))
+    rows["same image, descriptor with jitter=10"] = identity_row(np.array(
+        [np.nan if not found[i] else descriptor_distance(
+            d0[i], face_descriptor(img0[i], desc_of.backend.detect(img0[i])[0].points, jitter=10))
+         for i in range(n)]))
+    edits: dict[str, torch.Tensor] = {"rig null edit (target = F(ws))": rig.edit(ws0)}
+    for deg in FLOOR_YAW:
+        edits[f"rig yaw {deg:+g}/{-deg:+g} deg (relative)"] = torch.cat([
+            rig.edit(ws0[i:i + 1], yaw=float(sign[i]) * deg, relative=True) for i in range(n)])
+    for fam, names in FLOOR_EXPR_FAMILIES.items():
+        for v in FLOOR_EXPR:
+            edits[f"rig {fam} +{v:g} (relative)"] = rig.edit(ws0, expression={k: v for k in names}, relative=True)
+    for name, ws1 in tqdm(edits.items(), desc="identity floor", leave=False):
+        rows[name] = identity_row(descriptor_distances(d0, desc_of(meas.images(ws1))), ws1, ws0)
+        rnd = random_steps(ws0, ws1, gen)
+        rows[name.replace("rig ", "random step as long as ", 1)] = identity_row(
+            descriptor_distances(d0, desc_of(meas.images(rnd))), rnd, ws0)
+    return out
+
+
+def identity_floor_table(r: dict) -> str:
+    """Markdown table of identity_floor's rows."""
+    key = f"share_below_{SAME_PERSON}"
+    lines = ["| condition | latent step / \|ws\|, median | pairs dlib found | distance median / p90 | share < 0.45 |",
+             "|---|---|---|---|---|"]
+    for name, row in r["rows"].items():
+        step = row.get("latent_step_rel")
+        lines.append(f"| {name} | {_f(step, 'median', 3) if step else '-'} | {row['distance']['n']} | "
+                     f"{_f(row['distance'], 'median', 3)} / {_f(row['distance'], 'p90', 3)} | {_f(row, key, 2)} |")
+    return "\n".join(lines) + "\n"
+
+
 # ---- main ----------------------------------------------------------------------------------------
 def bundle_hashes(folder: Path) -> dict[str, str]:
     """sha256 (first 16 hex) of the bundle's files, so a result names the exact weights it measured."""
@@ -359,8 +482,9 @@ def run(args) -> dict:
     results: dict = {
         "bundle": str(args.bundle), "bundle_info": rig.info, "bundle_sha256": bundle_hashes(Path(args.bundle)), "n_samples": args.n, "seed": args.seed,
         "torch_threads": args.threads, "cpu_count": os.cpu_count(), "load_average_start": os.getloadavg(),
-        "re_estimate": "morphable.fit landmark stage (dlib 68 points), as the estimator pairs were labelled; "
-                       "plus the estimator on the edited latent",
+        "re_estimate": f"morphable.fit landmark stage ({fit_backend_name()} landmarks), as the estimator pairs were "
+                       "labelled; plus the estimator on the edited latent",
+        "identity_descriptor": "dlib ResNet 128-D on dlib's own 68 points, whatever backend the fit uses",
         "baseline": {**source, "names": list(editor.names), "r2": dict(zip(editor.names, editor.r2.round(4).tolist())),
                      "slope_per_unit_latent": dict(zip(editor.names, editor.slopes.round(4).tolist())),
                      "current_values_from": "the estimator (as FaceRig.edit)", "conditional": True,
@@ -377,10 +501,11 @@ def run(args) -> dict:
     for fam in FAMILIES:
         a, b = family_value(orig["flat"], fam, k_id), family_value(est0, fam, k_id)
         floor[fam] = {"abs_diff": stats(np.abs(a - b)), "slope_fit_vs_estimator": slope(b, a)}
-    results["measurement_floor_unedited"] = {"dlib_found": int(orig["found"].sum()), "fit_ok": int(orig["ok"].sum()),
+    results["measurement_floor_unedited"] = {"fit_found": int(orig["found"].sum()), "fit_ok": int(orig["ok"].sum()),
+                                             "dlib_found": int(np.isfinite(orig["desc"][:, 0]).sum()),
                                              "fit_vs_estimator": floor}
     # scale of the identity numbers: descriptor distance between DIFFERENT generated faces
-    seen = np.nonzero(orig["found"])[0]
+    seen = np.nonzero(np.isfinite(orig["desc"][:, 0]))[0]
     other = np.array([descriptor_distance(orig["desc"][a], orig["desc"][b]) for a, b in zip(seen[:-1], seen[1:])])
     results["identity_reference_different_faces"] = {"distance": stats(other),
                                                      f"share_below_{SAME_PERSON}": float(np.mean(other < SAME_PERSON))}
@@ -556,9 +681,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "rig_measured.json"))
     ap.add_argument("--img-dir", default=str(ROOT / "docs" / "img"))
     ap.add_argument("--tables", metavar="JSON", help="only print the markdown tables of an existing result file")
+    ap.add_argument("--identity-floor", metavar="JSON", help="instead: the identity floor (null edit, dlib noise, "
+                    "edits by size, equal-length random latent steps) on --n faces, written to JSON")
     args = ap.parse_args(argv)
     if args.tables:
-        print(markdown_tables(json.loads(Path(args.tables).read_text())), end="")
+        data = json.loads(Path(args.tables).read_text())
+        print(identity_floor_table(data) if "rows" in data else markdown_tables(data), end="")
+        return 0
+    if args.identity_floor:
+        torch.set_num_threads(args.threads)
+        t0 = time.perf_counter()
+        res = identity_floor(FaceRig.load(args.bundle), args.n, args.seed)
+        res.update(bundle=shown(Path(args.bundle)), bundle_sha256=bundle_hashes(Path(args.bundle)), torch_threads=args.threads,
+                   seconds_total=time.perf_counter() - t0, load_average_end=os.getloadavg())
+        with atomic_output(args.identity_floor) as tmp:
+            tmp.write_text(json.dumps(res, indent=1) + "\n")
+        print(identity_floor_table(res), end="")
         return 0
     results = run(args)
     with atomic_output(args.out) as tmp:
