@@ -3,7 +3,9 @@
 manifest.json = {"format": "facerig-rig-bundle", "version": 1,
                  "generator": {"kind": "dcgan" | "stylegan2", "path": relative path or "package:gan_face_generate"},
                  "morphable": "default" or a relative path, "estimator": "estimator.safetensors",
-                 "rignet": "rignet.safetensors", "info": {...}}
+                 "rignet": "rignet.safetensors", "info": {...},
+                 "trained_range": {"percentiles": [5, 95], "low": [...], "high": [...], "source": ...}}
+(trained_range is optional: the estimator's label range per flat parameter, see TrainedRange.)
 Relative paths resolve against the bundle folder, so a bundle can be moved with what it names.
 """
 from __future__ import annotations
@@ -95,18 +97,69 @@ def load_morphable(entry: str, folder: Path, device=None):
 def write_bundle(folder: str | os.PathLike, generator: str | os.PathLike, estimator, rignet,
                  morphable: str = "default", info: dict | None = None, kind: str = "stylegan2") -> Path:
     """Write estimator + RigNet weights and the manifest (last, atomically) into `folder`."""
-    from morphable.fileio import atomic_output
-
     from .estimator import save_estimator
     from .rignet import save_rignet
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_estimator(estimator, folder / "estimator.safetensors")
+    est_info = dict(getattr(estimator, "info", None) or {})
+    save_estimator(estimator, folder / "estimator.safetensors", info=est_info)
     save_rignet(rignet, folder / "rignet.safetensors", info=info)
     manifest = {"format": FORMAT, "version": VERSION, "generator": generator_entry(generator, folder, kind),
                 "morphable": morphable, "estimator": "estimator.safetensors",
                 "rignet": "rignet.safetensors", "info": info or {}}
+    if "trained_range" in est_info:  # the estimator's label range travels with the bundle
+        manifest["trained_range"] = est_info["trained_range"]
+    _write_manifest(folder, manifest)
+    return folder
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    from morphable.fileio import atomic_output
+
     with atomic_output(folder / MANIFEST) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def set_trained_range(path: str | os.PathLike, trained_range) -> Path:
+    """Store a TrainedRange in an existing bundle's manifest (the rest of the manifest is kept)."""
+    manifest = read_manifest(path)
+    folder = bundle_dir(path)
+    manifest["trained_range"] = trained_range.to_dict()
+    _write_manifest(folder, manifest)
     return folder
+
+
+def trained_range_entry(manifest: dict, where: str = "manifest"):
+    """The manifest's TrainedRange, or None when it has none; RigError when it is malformed."""
+    from .estimator import TrainedRange
+
+    d = manifest.get("trained_range")
+    if d is None:
+        return None
+    if not isinstance(d, dict):
+        raise RigError(f"{where}: 'trained_range' must be an object")
+    return TrainedRange.from_dict(d, f"{where} 'trained_range'")
+
+
+def copy_bundle(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Copy a bundle's manifest and weights (not a training run's checkpoint) into `dest`, re-pointing
+    relative generator / 3DMM paths so the copy names the same files."""
+    import shutil
+
+    manifest = read_manifest(src)
+    folder, dest = bundle_dir(src), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for key in ("estimator", "rignet"):
+        if not (folder / manifest[key]).is_file():
+            raise RigError(f"bundle {folder} is missing its {key} file {manifest[key]}")
+        name = Path(manifest[key]).name
+        if (folder / manifest[key]).resolve() != (dest / name).resolve():
+            shutil.copyfile(folder / manifest[key], dest / name)
+        manifest[key] = name
+    if manifest["generator"]["path"] != PACKAGE_DCGAN:
+        manifest["generator"]["path"] = os.path.relpath(resolve(folder, manifest["generator"]["path"]), dest.resolve())
+    if manifest["morphable"] != "default":
+        manifest["morphable"] = os.path.relpath(resolve(folder, manifest["morphable"]), dest.resolve())
+    _write_manifest(dest, manifest)
+    return dest

@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="apply the driver's motion since its first frame (default; the source keeps its neutral)")
     mode.add_argument("--absolute", dest="relative", action="store_false", help="copy the driver's values")
     r.add_argument("--blocks", default="expression,pose", help="blocks to transfer: expression, pose, light")
+    r.add_argument("--no-clamp", dest="clamp", action="store_false", default=True,
+                   help="do not clamp transferred pose/expression into the bundle's trained range (extrapolates)")
     r.add_argument("--side-by-side", action="store_true", help="driver frame | result in each frame")
     r.add_argument("--tracks-out", default=None, help="also write the commanded parameters as tracks (.json/.yaml)")
     r.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
@@ -80,19 +82,29 @@ def cmd_reenact(args: argparse.Namespace) -> int:
         raise RigError(f"no face found in any frame of {args.driver}")
     driver = FaceParams.cat([f.params for f in track.frames])
     ws = source_latent(rig, args, photo)
-    result = reenact(rig, ws, driver, blocks, relative=args.relative)
+    result = reenact(rig, ws, driver, blocks, relative=args.relative, clamp=args.clamp)
     frames = upscale(result.frames, args.size)
     if args.side_by_side:
         frames = np.concatenate([upscale(_square(driver_frames), args.size), frames], axis=2)
     write_video(out, frames, fps)
     print(f"wrote {out}: {len(frames)} frames at {fps:g} fps; driver face found in {ok}/{len(frames)} frames; "
-          f"{'relative' if args.relative else 'absolute'} {', '.join(blocks)}")
+          f"{'relative' if args.relative else 'absolute'} {', '.join(blocks)}; {clamp_note(rig, args.clamp, result)}")
     if tracks_out is not None:
         from morphable.animation import tracks_from_params
 
-        tracks_from_params(result.targets, fps, blocks=tuple(b for b in blocks if b != "light")).save(tracks_out)
+        # the transferred performance before the rig's clamp: a 3DMM (glTF, `facerig animate`) can play it all
+        tracks_from_params(result.transferred, fps, blocks=tuple(b for b in blocks if b != "light")).save(tracks_out)
         print(f"wrote {tracks_out}")
     return 0
+
+
+def clamp_note(rig, clamp: bool, result) -> str:
+    """How the trained-range clamp was applied, for the summary line."""
+    if not clamp:
+        return "not clamped (--no-clamp)"
+    if rig.trained_range is None:
+        return "not clamped (the bundle stores no trained range)"
+    return f"clamped to the trained range in {100 * result.clamped:.0f}% of frames"
 
 
 def _square(frames: list[np.ndarray]) -> np.ndarray:

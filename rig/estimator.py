@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -98,6 +99,97 @@ class Estimator(nn.Module):
         """FaceParams for the latents, expression weights clamped to [0, 1]."""
         p = FaceParams.from_vector(self.forward(ws), self.k_id, self.k_alb)
         return p.replace(expression=p.expression.clamp(0.0, 1.0))
+
+
+#: percentiles of the training labels that bound the "trained range" of each parameter
+RANGE_PERCENTILES = (5.0, 95.0)
+#: the blocks whose entries a trained range bounds when clamping (translation is framing, not commanded)
+CLAMPED_BLOCKS = ("expression", "pose")
+
+
+@dataclass(frozen=True)
+class TrainedRange:
+    """Per-entry [low, high] of the labels F was trained on (flat FaceParams layout, natural units).
+
+    Commands outside it ask RigNet for faces the estimator (and so RigNet's training) never saw:
+    they extrapolate, often changing the person. `source` says where the numbers came from.
+    """
+
+    low: torch.Tensor
+    high: torch.Tensor
+    k_id: int = DEFAULT_K_ID
+    percentiles: tuple[float, float] = RANGE_PERCENTILES
+    source: str = ""
+    n: int = 0
+
+    @classmethod
+    def from_labels(cls, params: torch.Tensor, k_id: int = DEFAULT_K_ID, source: str = "",
+                    percentiles: tuple[float, float] = RANGE_PERCENTILES) -> "TrainedRange":
+        """Percentile range per entry of labels (N, P); expression weights read inside [0, 1]."""
+        p = params.detach().double().cpu()
+        if p.ndim != 2 or len(p) < 2:
+            raise RigError(f"need labels (N >= 2, P), got {tuple(p.shape)}")
+        q = torch.tensor([percentiles[0] / 100.0, percentiles[1] / 100.0], dtype=p.dtype)
+        low, high = torch.quantile(p, q, dim=0)
+        sl = FaceParams.layout(k_id)["expression"]
+        low[sl], high[sl] = low[sl].clamp(0.0, 1.0), high[sl].clamp(0.0, 1.0)
+        return cls(low.float(), high.float(), k_id, tuple(float(x) for x in percentiles), source, int(len(p)))
+
+    def to_dict(self) -> dict:
+        """JSON form (estimator metadata / bundle manifest)."""
+        return {"percentiles": list(self.percentiles), "source": self.source, "n": self.n, "k_id": self.k_id,
+                "low": [round(float(x), 6) for x in self.low], "high": [round(float(x), 6) for x in self.high]}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "trained_range") -> "TrainedRange":
+        """Parse to_dict's form; RigError when it is malformed."""
+        try:
+            k_id = int(d.get("k_id", DEFAULT_K_ID))
+            low = torch.tensor([float(x) for x in d["low"]])
+            high = torch.tensor([float(x) for x in d["high"]])
+            pct = tuple(float(x) for x in d.get("percentiles", RANGE_PERCENTILES))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise RigError(f"{where} is malformed ({exc})") from None
+        size = FaceParams.flat_size(k_id)
+        if low.shape != (size,) or high.shape != (size,) or bool((low > high).any()) or len(pct) != 2:
+            raise RigError(f"{where} must hold 'low' <= 'high' lists of {size} numbers")
+        return cls(low, high, k_id, pct, str(d.get("source", "")), int(d.get("n", 0)))
+
+    def bounds(self, name: str) -> tuple[float, float]:
+        """[low, high] of 'yaw' / 'pitch' / 'roll' (degrees) or an ARKit expression name."""
+        from morphable.arkit import expression_index
+
+        lay = FaceParams.layout(self.k_id)
+        angles = {"yaw": 0, "pitch": 1, "roll": 2}
+        i = lay["pose"].start + angles[name] if name in angles else lay["expression"].start + expression_index(name)
+        return float(self.low[i]), float(self.high[i])
+
+    def clamp(self, params: FaceParams, blocks: tuple[str, ...] | list[str] = CLAMPED_BLOCKS,
+              keep: FaceParams | None = None) -> FaceParams:
+        """params with the pose angles / expression weights of `blocks` clamped into the range.
+
+        `keep` (batch 1, e.g. the source face's own reading) widens each bound to include its value, so a
+        face that already lies outside the range is not pulled in, only kept from moving further out.
+        """
+        flat = params.to_vector()
+        low, high = self.low.to(flat), self.high.to(flat)
+        if keep is not None:
+            k = keep.to_vector().to(flat)[:1]
+            low, high = torch.minimum(low, k[0]), torch.maximum(high, k[0])
+        lay = FaceParams.layout(self.k_id)
+        out = flat.clone()
+        for block in blocks:
+            if block not in CLAMPED_BLOCKS:
+                continue
+            sl = lay[block] if block == "expression" else slice(lay["pose"].start, lay["pose"].start + 3)
+            out[:, sl] = torch.maximum(torch.minimum(flat[:, sl], high[sl]), low[sl])
+        return FaceParams.from_vector(out, self.k_id)
+
+
+def trained_range_of(est: Estimator) -> TrainedRange | None:
+    """The range stored in a loaded estimator's metadata (None for files written before ranges existed)."""
+    d = (getattr(est, "info", None) or {}).get("trained_range")
+    return None if d is None else TrainedRange.from_dict(d, "estimator metadata 'trained_range'")
 
 
 def _safe_std(x: torch.Tensor) -> torch.Tensor:

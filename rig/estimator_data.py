@@ -5,11 +5,16 @@ pose from dlib's 68 points); the SH light is then solved in closed form on the f
 (the photometric stage's first step, one rasterization per batch, no Adam), which gives a real
 light estimate at a fraction of the full photometric refinement's cost. Rows whose fit failed
 (no face, unreliable landmarks) are kept with ok=False so the share of usable samples is known.
+Latents come from one seeded stream, so the same --n/--seed reproduce the same latents and only
+the labels change when the fitter does: `python -m rig.estimator_data --n 1000 --seed 3 --out P.npz`.
 """
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 import time
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -115,6 +120,41 @@ def concat_pairs(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     out = {k: np.concatenate([p[k] for p in parts]) for k in rows if all(k in p for p in parts)}
     n = [len(p["ws"]) for p in parts]
     out["seconds_per_sample"] = np.float32(sum(float(p["seconds_per_sample"]) * k for p, k in zip(parts, n)) / sum(n))
-    out["seed"] = np.array([int(p["seed"]) for p in parts], np.int64)
+    # a part may itself be a joined set (an array of seeds): flatten
+    out["seed"] = np.concatenate([np.atleast_1d(p["seed"]).astype(np.int64) for p in parts])
     out["truncation"] = np.float32(parts[0]["truncation"])
     return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Make one pairs file (a chunk: run several with different seeds in parallel, join them in training)."""
+    ap = argparse.ArgumentParser(prog="python -m rig.estimator_data", description=main.__doc__)
+    ap.add_argument("--generator", default="dcgan", help="'dcgan' (the packaged DCGAN) or a checkpoint path")
+    ap.add_argument("--n", type=int, default=1000, help="pairs in this file")
+    ap.add_argument("--seed", type=int, default=0, help="latent stream seed (chunk k of the default set: seed k)")
+    ap.add_argument("--batch", type=int, default=64, help="images fitted per batch")
+    ap.add_argument("--truncation", type=float, default=1.0)
+    ap.add_argument("--out", required=True, help="output .npz")
+    args = ap.parse_args(argv)
+    from gan.checkpoint import load_any_generator
+    from gan.errors import GanError
+    from morphable.errors import MorphableError
+    from morphable.formats import load_model
+
+    try:
+        if not str(args.out).endswith(".npz"):
+            raise RigError(f"--out must end in .npz, got {args.out}")
+        G = load_any_generator(args.generator).eval().requires_grad_(False)
+        pairs = make_pairs(G, load_model("default"), args.n, args.seed, args.batch, args.truncation)
+        save_pairs(pairs, args.out)
+    except (RigError, GanError, MorphableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ok = pairs["ok"].astype(bool)
+    print(f"wrote {args.out}: {len(ok)} pairs, {ok.mean():.1%} fitted, "
+          f"{float(pairs['seconds_per_sample']):.3f} s per sample")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

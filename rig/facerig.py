@@ -18,15 +18,19 @@ from morphable.errors import MorphableError
 from morphable.params import FaceParams
 
 from .errors import RigError
+from .estimator import TrainedRange, trained_range_of
 
 
 class FaceRig:
     """A loaded rig; everything runs without gradients on one device (CPU by default)."""
 
-    def __init__(self, G, model, estimator, rignet, info: dict | None = None, device=None):
+    def __init__(self, G, model, estimator, rignet, info: dict | None = None, device=None,
+                 trained_range: TrainedRange | None = None):
         self.device = torch.device(device or "cpu")
         self.G, self.model, self.estimator, self.rignet = G, model, estimator, rignet
         self.info = dict(info or {})
+        #: per-entry [low, high] of F's training labels (None: the bundle does not say)
+        self.trained_range = trained_range if trained_range is not None else trained_range_of(estimator)
         if (rignet.num_ws, rignet.w_dim) != (G.num_ws, G.w_dim):
             raise RigError(f"RigNet expects latents ({rignet.num_ws}, {rignet.w_dim}), "
                            f"the generator has ({G.num_ws}, {G.w_dim})")
@@ -50,7 +54,8 @@ class FaceRig:
         model = bundle.load_morphable(manifest["morphable"], folder, device)
         est = load_estimator(folder / manifest["estimator"]).eval().requires_grad_(False).to(device or "cpu")
         rig = load_rignet(folder / manifest["rignet"], device)
-        return cls(G, model, est, rig, manifest.get("info"), device)
+        return cls(G, model, est, rig, manifest.get("info"), device,
+                   bundle.trained_range_entry(manifest, str(folder / bundle.MANIFEST)))
 
     # ---- latents and params -----------------------------------------------------------------
     @property
@@ -129,6 +134,30 @@ class FaceRig:
         ws = self.check_ws(ws)
         tgt = self.target(ws, yaw, pitch, roll, expression, light, identity, relative)
         return self.rignet(ws, tgt)
+
+    def range_warning(self, yaw: float | None = None, pitch: float | None = None, roll: float | None = None,
+                      expression: dict | None = None) -> str | None:
+        """One line naming the absolute commands outside the trained range (None when all are inside).
+
+        Such edits are still made; they extrapolate beyond what F was trained on and tend to change the person.
+        """
+        if self.trained_range is None:
+            return None
+        lo_pct, hi_pct = self.trained_range.percentiles
+        out = []
+        for name, value in [("yaw", yaw), ("pitch", pitch), ("roll", roll), *(expression or {}).items()]:
+            if value is None:
+                continue
+            try:
+                low, high = self.trained_range.bounds(name)
+            except (MorphableError, ValueError, KeyError):
+                continue  # unknown names are reported by target()
+            if not low - 1e-6 <= float(value) <= high + 1e-6:
+                out.append(f"{name}={float(value):g} (trained {low:.3g}..{high:.3g})")
+        if not out:
+            return None
+        return (f"warning: outside the range the rig was trained on ({lo_pct:g}th..{hi_pct:g}th percentile of "
+                f"F's labels), the edit extrapolates: {', '.join(out)}")
 
     @torch.no_grad()
     def frames(self, ws: torch.Tensor, targets: FaceParams, batch: int = 16, progress: bool = False,

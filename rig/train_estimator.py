@@ -25,7 +25,7 @@ from morphable.errors import MorphableError
 from morphable.params import FaceParams
 
 from .errors import RigError
-from .estimator import Estimator, save_estimator
+from .estimator import Estimator, TrainedRange, save_estimator
 
 #: expressions reported one by one (the ones a landmark fit sees best)
 REPORTED_EXPRESSIONS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight")
@@ -130,6 +130,33 @@ def evaluate(est: Estimator, ws: torch.Tensor, params: torch.Tensor, baseline_me
 
 
 
+def range_summary(trained: TrainedRange) -> dict[str, list[float]]:
+    """[low, high] of the pose angles and the reported expressions (the report's readable part)."""
+    names = ("yaw", "pitch", "roll") + REPORTED_EXPRESSIONS
+    return {n: [round(v, 4) for v in trained.bounds(n)] for n in names}
+
+
+def bundle_range(bundle: str, pairs: list[str] | None, seed: int = 0, samples: int = 10_000) -> TrainedRange:
+    """A bundle's trained range: the training split of its pairs' ok labels (as train_estimator splits
+    them with `seed`), or without pairs F's own predictions on `samples` generated latents."""
+    from .estimator_data import concat_pairs, load_pairs, sample_latents
+    from .facerig import FaceRig
+
+    rig = FaceRig.load(bundle)
+    if pairs:
+        data = concat_pairs([load_pairs(p) for p in pairs])
+        ok = data["ok"].astype(bool)
+        labels = torch.from_numpy(data["params"][ok])
+        tr, _ = split_indices(len(labels), 0.1, seed)
+        return TrainedRange.from_labels(labels[tr], rig.k_id, source=f"training labels: {len(tr)} fitted pairs "
+                                        f"(ok rows of {', '.join(pairs)}, split seed {seed})")
+    ws = sample_latents(rig.G, samples, seed)
+    with torch.no_grad():
+        pred = torch.cat([rig.estimator(ws[s:s + 1024]) for s in range(0, len(ws), 1024)])
+    return TrainedRange.from_labels(pred, rig.k_id, source=f"F's predictions on {samples} generated latents "
+                                    f"(seed {seed}; no pairs file)")
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m rig.train_estimator", description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="dcgan", help="'dcgan' (gan-face-generate weights) or a checkpoint path")
@@ -148,6 +175,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--linear-skip", action="store_true", help="add a linear path beside the MLP")
     ap.add_argument("--weights", default="", help="per-block loss weights, e.g. pose=2,expression=1")
+    ap.add_argument("--range-for", metavar="BUNDLE", help="only store the trained range in BUNDLE's manifest: "
+                    "from --pairs (the estimator's training pairs), else from F's predictions on 10,000 samples")
     return ap
 
 
@@ -192,8 +221,12 @@ def run(args: argparse.Namespace) -> dict:
                   "best_epoch": hist["best_epoch"], "best_val_loss": hist["best_val_loss"],
                   "seconds": hist["seconds"], "config": est.config, "weights": weights},
         "val_errors": errors}
+    trained = TrainedRange.from_labels(params[tr], est.k_id, source=f"training labels: {len(tr)} fitted pairs "
+                                       f"(ok rows of {', '.join(args.pairs) if args.pairs else 'generated pairs'})")
+    report["trained_range"] = range_summary(trained)
     save_estimator(est, out / "estimator.safetensors",
-                   info={"generator": args.generator, "val_errors": errors["estimator"]})
+                   info={"generator": args.generator, "val_errors": errors["estimator"],
+                         "trained_range": trained.to_dict()})
     from morphable.fileio import atomic_output
     with atomic_output(out / "report.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2))
@@ -203,6 +236,14 @@ def run(args: argparse.Namespace) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.range_for:
+            from .bundle import set_trained_range
+
+            trained = bundle_range(args.range_for, args.pairs, args.seed)
+            set_trained_range(args.range_for, trained)
+            print(json.dumps(range_summary(trained)))
+            print(f"stored the trained range ({trained.source}) in {args.range_for}")
+            return 0
         report = run(args)
     except (RigError, GanError, MorphableError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -138,6 +138,18 @@ def test_cli_trains_from_pairs(pairs, tmp_path, capsys):
     assert report["pairs"]["ok"] == 2 * int(pairs["ok"].sum())       # two files joined
     assert len(load_pairs(out / "pairs.npz")["ws"]) == 2 * N_PAIRS
     assert set(report["val_errors"]) == {"estimator", "mean_predictor"}
-    assert load_estimator(out / "estimator.safetensors").config["hidden"] == 64
+    est = load_estimator(out / "estimator.safetensors")
+    assert est.config["hidden"] == 64
+    # the training labels' 5th..95th percentile range travels in the estimator's metadata
+    from rig.estimator import trained_range_of
+
+    tr = trained_range_of(est)
+    ok_yaw = pairs["params"][pairs["ok"].astype(bool), 104]
+    assert tr is not None and tr.n == report["train"]["n_train"]
+    assert tr.bounds("yaw") == pytest.approx(tuple(np.percentile(ok_yaw, [5, 95])), abs=2.0)
+    assert report["trained_range"]["yaw"] == pytest.approx(list(tr.bounds("yaw")), abs=1e-3)
+    # a joined pairs file can itself be joined again (its seeds are an array)
+    assert main(["--pairs", str(out / "pairs.npz"), "--out", str(tmp_path / "again"), "--epochs", "1",
+                 "--hidden", "16", "--depth", "1"]) == 0
     assert main(["--pairs", str(src), "--out", str(out), "--weights", "pose"]) == 2
     assert "bad --weights" in capsys.readouterr().err
