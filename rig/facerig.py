@@ -136,16 +136,20 @@ class FaceRig:
         return self.rignet(ws, tgt)
 
     def range_warning(self, yaw: float | None = None, pitch: float | None = None, roll: float | None = None,
-                      expression: dict | None = None) -> str | None:
+                      expression: dict | None = None, sweep: tuple[str, list[float]] | None = None) -> str | None:
         """One line naming the absolute commands outside the trained range (None when all are inside).
 
-        Such edits are still made; they extrapolate beyond what F was trained on and tend to change the person.
+        `sweep` = (name, values) as `facerig edit --sweep` parses it. Such edits are still made; they
+        extrapolate beyond what F was trained on and tend to change the person.
         """
         if self.trained_range is None:
             return None
         lo_pct, hi_pct = self.trained_range.percentiles
+        commands = [("yaw", yaw), ("pitch", pitch), ("roll", roll), *(expression or {}).items()]
+        if sweep is not None:
+            commands += [(sweep[0], v) for v in (min(sweep[1]), max(sweep[1]))]
         out = []
-        for name, value in [("yaw", yaw), ("pitch", pitch), ("roll", roll), *(expression or {}).items()]:
+        for name, value in commands:
             if value is None:
                 continue
             try:

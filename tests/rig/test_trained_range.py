@@ -82,6 +82,8 @@ def test_default_bundle_stores_its_training_labels_range(rig):
     line = rig.range_warning(yaw=50.0, expression={"jawOpen": 0.1, "eyeBlinkLeft": 1.0})
     assert line.startswith("warning:") and "\n" not in line
     assert "yaw=50" in line and "eyeBlinkLeft=1" in line and "jawOpen" not in line
+    assert rig.range_warning(sweep=("yaw", [-10.0, 0.0, 10.0])) is None
+    assert "jawOpen=1 " in rig.range_warning(sweep=("jawOpen", [0.0, 0.5, 1.0]))
 
 
 @needs_bundle
