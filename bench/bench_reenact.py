@@ -7,6 +7,7 @@ landmark-only fit: identity kept (dlib descriptor vs the source image), transfer
 yaw/pitch/jawOpen/smile change since frame 0 vs the driver's known change, landmark jitter,
 and speed. Writes docs/reenact_measured.json and docs/img/reenact_strip.png.
 Usage: python -m bench.bench_reenact [--sources 8]
+       python -m bench.bench_reenact --sources 16 --clamp-compare docs/reenact_clamp.json
 """
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_rig import DlibIdentity, fit_backend_name  # noqa: E402
 from bench.common import machine_info, stats  # noqa: E402
 from morphable.arkit import expression_index  # noqa: E402
 from morphable.clip import demo_tracks, render_clip  # noqa: E402
 from morphable.fileio import atomic_output  # noqa: E402
 from morphable.fit import Fitter  # noqa: E402
 from morphable.fit.track import track_frames  # noqa: E402
-from morphable.landmarks import descriptor_distance, face_descriptor  # noqa: E402
+from morphable.landmarks import descriptor_distance  # noqa: E402
 from morphable.params import FaceParams  # noqa: E402
 from rig.facerig import FaceRig, default_bundle  # noqa: E402
 from rig.reenact import reenact  # noqa: E402
@@ -50,15 +52,17 @@ def quantities(p: FaceParams) -> dict[str, np.ndarray]:
 
 
 def measure_frames(fitter: Fitter, frames: list[np.ndarray]) -> dict:
-    """Landmark-only fits, ok mask, dlib landmarks and descriptors of frames (NaN where missed)."""
+    """Landmark-only fits, ok mask, the fit's 68 landmarks and dlib descriptors of frames (NaN where missed).
+
+    Descriptors use dlib's own detector and points (bench_rig.DlibIdentity), whichever backend the fit uses.
+    """
     res = fitter(frames, photometric=False)
     n = len(frames)
     pts = np.full((n, 68, 2), np.nan)
-    desc = np.full((n, 128), np.nan)
+    desc = DlibIdentity()(np.stack(frames))
     for i, d in enumerate(res.diagnostics):
         if d.detected is not None:
             pts[i] = d.detected
-            desc[i] = face_descriptor(frames[i], d.detected)
     ok = np.array(res.ok)
     q = quantities(res.params)
     for k in q:
@@ -121,7 +125,15 @@ def summarize(values: list[dict], key: str) -> dict:
     return stats([v[key] for v in values if v.get(key) is not None])
 
 
-def run(sources: int, bundle: Path, out_json: Path, out_png: Path, strip_rows: int = 3) -> dict:
+def landmark_backend(name: str):
+    """None (morphable.fit's default) for 'auto', dlib's backend for 'dlib' (the committed numbers' instrument)."""
+    from morphable.landmarks import DlibBackend
+
+    return DlibBackend() if name == "dlib" else None
+
+
+def run(sources: int, bundle: Path, out_json: Path, out_png: Path, strip_rows: int = 3, clamp: bool = True,
+        landmarks: str = "auto") -> dict:
     torch.set_num_threads(1)
     t_start = time.perf_counter()
     rig = FaceRig.load(bundle)
@@ -129,11 +141,11 @@ def run(sources: int, bundle: Path, out_json: Path, out_png: Path, strip_rows: i
     drv_frames, known = render_clip(model, demo_tracks(), size=128, identity_seed=0)
     known_q = quantities(known)
     t0 = time.perf_counter()
-    track = track_frames(model, list(drv_frames), fps=10.0)
+    track = track_frames(model, list(drv_frames), fps=10.0, backend=landmark_backend(landmarks))
     t_track = time.perf_counter() - t0
     driver = track.stacked()
     tracked_q = quantities(driver)
-    fitter = Fitter(model)
+    fitter = Fitter(model, backend=landmark_backend(landmarks))
     drv_meas = measure_frames(fitter, list(drv_frames))
     result: dict = {
         "driver": {"frames": len(drv_frames), "size": 128, "fps": 10,
@@ -150,7 +162,7 @@ def run(sources: int, bundle: Path, out_json: Path, out_png: Path, strip_rows: i
         seed = SEED0 + s
         ws = rig.sample(seed)
         t0 = time.perf_counter()
-        rec = reenact(rig, ws, driver, BLOCKS, relative=True, progress=False)
+        rec = reenact(rig, ws, driver, BLOCKS, relative=True, progress=False, clamp=clamp)
         t_rig = time.perf_counter() - t0
         t_rig_all.append(t_rig)
         src_img = rig.to_uint8(rig.image(ws))[0]
@@ -217,6 +229,8 @@ def run(sources: int, bundle: Path, out_json: Path, out_png: Path, strip_rows: i
                        "source; excludes model loading and the bench's re-measurement fits"}
     result["setup"] = {"bundle": str(bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle),
                        "blocks": BLOCKS, "relative": True, "seeds": [SEED0, SEED0 + sources - 1],
+                       "clamp_to_trained_range": bool(clamp and rig.trained_range is not None),
+                       "fit_and_track_landmarks": fit_backend_name() if landmarks == "auto" else landmarks,
                        "same_person_threshold": SAME_PERSON, "machine": machine_info(),
                        "total_s": time.perf_counter() - t_start}
     with atomic_output(out_json) as tmp:
@@ -234,7 +248,7 @@ def utk_photos(zip_path: Path, count: int) -> tuple[list[str], list[np.ndarray]]
 
 
 def run_photos(rig: FaceRig, zip_path: Path, sources: int, pool: int = 300, picks: int = 12,
-               out_png: Path | None = None) -> dict:
+               out_png: Path | None = None, clamp: bool = True) -> dict:
     """Part (b): a driver of real photos ordered neutral -> smiling; only the smile is transferred.
 
     The first `pool` photos (sorted names) are fitted (landmark stage); among the fitted ones, the
@@ -260,7 +274,7 @@ def run_photos(rig: FaceRig, zip_path: Path, sources: int, pool: int = 300, pick
     rows, outputs = [], []
     for s in range(sources):
         ws = rig.sample(SEED0 + s)
-        rec = reenact(rig, ws, driver, ["expression"], relative=True, progress=False)
+        rec = reenact(rig, ws, driver, ["expression"], relative=True, progress=False, clamp=clamp)
         src_img = rig.to_uint8(rig.image(ws))[0]
         meas = measure_frames(fitter, [src_img] + list(rec.frames))
         src_desc = meas["desc"][0]
@@ -289,6 +303,53 @@ def run_photos(rig: FaceRig, zip_path: Path, sources: int, pool: int = 300, pick
             "sources": rows}
 
 
+def clamp_comparison(bundle: Path, sources: int, landmarks: str = "auto") -> dict:
+    """The demo-clip driver reenacted by `sources` faces with and without the trained-range clamp.
+
+    Same driver, tracking, sources and measurement as run(); per setting: identity over all frames
+    and at the blink frame, pooled transfer (change since the source image's fit vs the known change).
+    """
+    torch.set_num_threads(1)
+    t_start = time.perf_counter()
+    rig = FaceRig.load(bundle)
+    if rig.trained_range is None:
+        raise SystemExit(f"error: {bundle} stores no trained range; nothing to compare")
+    drv_frames, known = render_clip(rig.model, demo_tracks(), size=128, identity_seed=0)
+    known_q = quantities(known)
+    driver = track_frames(rig.model, list(drv_frames), fps=10.0, backend=landmark_backend(landmarks)).stacked()
+    blink = known.expression[:, expression_index("eyeBlinkLeft")].double().numpy()
+    blink_frame = int(np.argmax(blink))
+    fitter = Fitter(rig.model, backend=landmark_backend(landmarks))
+    out: dict = {}
+    for clamp in (False, True):
+        dist_all, clamped, pooled = [], [], {k: [] for k in QUANTITIES}
+        for s in range(sources):
+            ws = rig.sample(SEED0 + s)
+            rec = reenact(rig, ws, driver, BLOCKS, relative=True, progress=False, clamp=clamp)
+            clamped.append(rec.clamped)
+            meas = measure_frames(fitter, [rig.to_uint8(rig.image(ws))[0]] + list(rec.frames))
+            src = meas["desc"][0]
+            dist_all.append([descriptor_distance(src, d) if np.isfinite(d).all() and np.isfinite(src).all()
+                             else np.nan for d in meas["desc"][1:]])
+            for k in QUANTITIES:
+                start = meas["q"][k][0]
+                if np.isfinite(start):
+                    pooled[k] += list(zip(meas["q"][k][1:] - start, known_q[k] - known_q[k][0]))
+        d = np.array(dist_all)
+        fin = d[np.isfinite(d)]
+        out["clamped" if clamp else "not_clamped"] = {
+            "identity": {**stats(fin), "share_below": float((fin < SAME_PERSON).mean()) if len(fin) else None,
+                         "frames_both_found": int(len(fin)), "frames_total": int(d.size)},
+            "identity_at_blink_frame": {"frame": blink_frame, **stats(d[:, blink_frame])},
+            "pooled_vs_known": {k: pooled_error(np.array(pooled[k]).reshape(-1, 2)) for k in QUANTITIES},
+            "share_of_frames_clamped": stats(clamped)}
+    out["setup"] = {"bundle": str(bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle),
+                    "blocks": BLOCKS, "relative": True, "seeds": [SEED0, SEED0 + sources - 1],
+                    "trained_range": rig.trained_range.source, "fit_and_track_landmarks": fit_backend_name() if landmarks == "auto" else landmarks, "percentiles": list(rig.trained_range.percentiles),
+                    "machine": machine_info(), "total_s": time.perf_counter() - t_start}
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sources", type=int, default=8)
@@ -297,12 +358,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "reenact_strip.png")
     ap.add_argument("--utkface", type=Path, default=ROOT.parent / "shared" / "data" / "utkface" / "utkface-128-webp.zip",
                     help="UTKFace zip for part (b), a real-photo smile driver (skipped when absent)")
+    ap.add_argument("--landmarks", choices=("auto", "dlib"), default="auto",
+                    help="landmarks for tracking the driver and re-fitting the outputs (part a, clamp comparison)")
+    ap.add_argument("--no-clamp", dest="clamp", action="store_false", help="reenact without the trained-range clamp")
+    ap.add_argument("--clamp-compare", type=Path, metavar="JSON", help="instead: identity and transfer with and "
+                    "without the trained-range clamp (demo-clip driver, --sources faces), written to JSON")
     args = ap.parse_args(argv)
-    r = run(args.sources, args.bundle, args.out, args.png)
+    if args.clamp_compare:
+        r = clamp_comparison(args.bundle, args.sources, args.landmarks)
+        with atomic_output(args.clamp_compare) as tmp:
+            tmp.write_text(json.dumps(r, indent=1))
+        print(json.dumps({k: v for k, v in r.items() if k != "setup"}, indent=1))
+        return
+    r = run(args.sources, args.bundle, args.out, args.png, clamp=args.clamp, landmarks=args.landmarks)
     if args.utkface.is_file():
         torch.set_num_threads(1)
         r["photo_smile_driver"] = run_photos(FaceRig.load(args.bundle), args.utkface, args.sources,
-                                             out_png=args.png.with_name("reenact_utk_strip.png"))
+                                             out_png=args.png.with_name("reenact_utk_strip.png"), clamp=args.clamp)
         with atomic_output(args.out) as tmp:
             tmp.write_text(json.dumps(r, indent=1))
         print(json.dumps({k: v for k, v in r["photo_smile_driver"].items() if k != "sources"}, indent=1))
