@@ -60,6 +60,9 @@ def test_bad_options_and_failed_stages_are_one_line(tmp_path):
     res = _run(tmp_path / "empty", "--stages", "bundle")                # nothing trained there yet
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines()[-1].startswith("error: no rig bundle")
+    res = subprocess.run([sys.executable, "-m", "rig.estimator_data", "--n", "2", "--out", str(tmp_path / "p.txt")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stderr.strip() == f"error: --out must end in .npz, got {tmp_path / 'p.txt'}"
 
 
 @pytest.mark.slow
