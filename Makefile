@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml requirements-pinned.txt Makefile
 	$(VPY) -m pip install --quiet --no-build-isolation -e '.[test]'
 	# the 64 px DCGAN face generator (rig development backend); its declared deps are not needed
 	$(VPY) -m pip install --quiet --no-deps gan-face-generate==1.1.1
+	# MediaPipe's face mesh (default landmark backend; Apache-2.0); runtime deps are in pyproject.toml
+	$(VPY) -m pip install --quiet --no-deps mediapipe==0.10.21
 	touch $(STAMP)
 
 venv: $(STAMP)

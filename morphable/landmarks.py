@@ -27,12 +27,18 @@ MOUTH = range(48, 68)
 
 @dataclass(frozen=True)
 class Detection:
-    """One face: box (x0, y0, x1, y1) px, 68 points (68,2) float x,y px, detector score, attempt."""
+    """One face: box (x0, y0, x1, y1) px, 68 points (68,2) float x,y px, detector score, attempt.
+
+    `mesh` (468,2) px is the dense MediaPipe face mesh where the backend gives one (else None),
+    `mesh_z` (468,) its relative depth in the same px scale (MediaPipe's sign: negative = nearer).
+    """
 
     box: tuple[float, float, float, float]
     points: np.ndarray
     score: float
     attempt: str
+    mesh: np.ndarray | None = None
+    mesh_z: np.ndarray | None = None
 
     @property
     def area(self) -> float:
@@ -192,6 +198,21 @@ def default_backend() -> LandmarkBackend:
     if _DEFAULT_BACKEND is None:
         _DEFAULT_BACKEND = DlibBackend()
     return _DEFAULT_BACKEND
+
+
+_AUTO_BACKEND: LandmarkBackend | None = None
+
+
+def auto_backend() -> LandmarkBackend:
+    """The fitting default: MediaPipe's face mesh when importable (pose-faithful), else dlib."""
+    global _AUTO_BACKEND
+    from .landmarks_mp import MediaPipeBackend, mediapipe_importable
+
+    if not mediapipe_importable():
+        return default_backend()
+    if not isinstance(_AUTO_BACKEND, MediaPipeBackend):
+        _AUTO_BACKEND = MediaPipeBackend()
+    return _AUTO_BACKEND
 
 
 def detect_faces(image: np.ndarray, backend: LandmarkBackend | None = None) -> list[Detection]:

@@ -8,6 +8,9 @@ from pathlib import Path
 from .cli_args import bounded_int, check_output
 from .errors import RigError
 
+#: --landmarks choices (morphable.landmarks_fa.BACKEND_NAMES; kept literal so --help needs no imports)
+LANDMARK_BACKENDS = ("auto", "mediapipe", "dlib", "face-alignment")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     fit = sub.add_parser("fit", help="fit the 3D morphable model to a photo (params JSON, overlay, mesh)")
@@ -22,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "it is square and the face is large)")
     fit.add_argument("--allow-unreliable", action="store_true",
                      help="write the fit even when the landmark residual is over the threshold (flagged)")
-    fit.add_argument("--landmarks", choices=("dlib", "face-alignment"), default="dlib",
-                     help="landmark detector (face-alignment only where its weights are already cached)")
+    fit.add_argument("--landmarks", choices=LANDMARK_BACKENDS, default="auto",
+                     help="landmark detector (auto: MediaPipe's face mesh when installed, else dlib; "
+                          "face-alignment only where its weights are already cached)")
     fit.set_defaults(func=cmd_fit)
 
     track = sub.add_parser("track", help="track a face through a video or a folder of frames (JSONL)")
@@ -38,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     track.add_argument("--max-frames", type=bounded_int(1, 10**7), default=None)
     track.add_argument("--photometric", action="store_true",
                        help="per-frame photometric refinement (slow on a CPU; default: landmarks + closed-form light)")
-    track.add_argument("--landmarks", choices=("dlib", "face-alignment"), default="dlib")
+    track.add_argument("--landmarks", choices=LANDMARK_BACKENDS, default="auto",
+                       help="landmark detector (auto: MediaPipe's face mesh when installed, else dlib)")
     track.set_defaults(func=cmd_track)
 
 

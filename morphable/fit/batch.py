@@ -3,7 +3,9 @@
 `fit_images` works on many images at once (the solver and renderer are batched); `fit_image`
 fits one and raises on failure. Failures are explicit: no face -> flag "no_face" (error in
 fit_image), several faces -> the largest is fitted and a warning says so, a landmark residual
-above RESIDUAL_THRESHOLD -> flag "unreliable_landmarks" (error in fit_image unless allowed).
+above the landmark set's threshold -> flag "unreliable_landmarks" (error in fit_image unless
+allowed). Detections that carry MediaPipe's dense mesh are fitted with the mesh point set
+(morphable.fit.landmark_set), dlib's with iBUG-68.
 """
 from __future__ import annotations
 
@@ -16,12 +18,13 @@ import torch
 
 from ..camera import Camera
 from ..errors import MorphableError
-from ..landmarks import LandmarkBackend, as_rgb_uint8, default_backend
+from ..landmarks import LandmarkBackend, as_rgb_uint8, auto_backend
 from ..model import MorphableModel
 from ..params import FaceParams
 from .crop import Frame, choose_frame, crop_frames
 from .geometry import landmark_error_iod
-from .landmark_fit import LandmarkFitConfig, LandmarkFitter, ndc_to_pixels, pixels_to_ndc
+from .landmark_fit import LandmarkFitConfig, LandmarkFitter, ndc_to_pixels
+from .landmark_set import LandmarkSet, set_for
 from .photometric import PhotometricConfig, PhotometricRefiner
 
 #: mean landmark residual (% of inter-ocular distance) above which a fit is flagged unreliable.
@@ -30,6 +33,12 @@ from .photometric import PhotometricConfig, PhotometricRefiner
 #: 20 % of the inter-ocular distance to every detected point gives 15-24 %, and misassigned
 #: points (eyes <-> mouth) 50 % or more. 12 % sits above every good fit and below broken input.
 RESIDUAL_THRESHOLD = 12.0
+#: the same for MediaPipe's dense mesh set (% of the mesh's outer-eye-corner distance; x, y only).
+#: Measured the same way (docs/fitting.md): 99 UTKFace photos reach at most 4.6 % (median 2.0 %),
+#: renders at up to +-40 deg yaw/pitch (default model and ICT, 40 each) at most 4.0 %; Gaussian
+#: noise of 10 % of the IOD on every mesh point gives 9.6-19.5 %, 10 % of the points swapped
+#: among themselves 8.5 % or more. 7 % sits above every good fit and below broken input.
+MESH_RESIDUAL_THRESHOLD = 7.0
 #: smallest inter-ocular distance (px) we trust the detector at
 MIN_INTER_OCULAR_PX = 6.0
 FLAGS = ("no_face", "multiple_faces", "unreliable_landmarks", "tiny_face", "extreme_pose")
@@ -49,12 +58,14 @@ class FitDiagnostics:
     box: list[float] = field(default_factory=list)
     detected: np.ndarray | None = None       # (68,2)
     fitted: np.ndarray | None = None         # (68,2)
+    landmark_set: str = ""                   # "ibug68" or "mediapipe": what landmark_error is over
 
     def to_dict(self) -> dict:
         """JSON-ready summary (landmarks as lists)."""
         d = {"ok": self.ok, "flags": list(self.flags), "warnings": list(self.warnings),
              "num_faces": self.num_faces, "landmark_error_iod_pct": _num(self.landmark_error),
-             "photometric_error": _num(self.photometric_error), "frame": self.frame, "box": self.box}
+             "photometric_error": _num(self.photometric_error), "frame": self.frame, "box": self.box,
+             "landmark_set": self.landmark_set}
         for key in ("detected", "fitted"):
             arr = getattr(self, key)
             d[f"{key}_landmarks"] = None if arr is None else np.round(arr, 3).tolist()
@@ -85,12 +96,19 @@ class Detected:
     frame: Frame
     box: tuple[float, float, float, float]
     num_faces: int
+    mesh: np.ndarray | None = None   # (468,2) source px (MediaPipe) or None
+    mesh_z: np.ndarray | None = None  # (468,) MediaPipe's relative depth, px scale
+
+
+def threshold_for(landmark_set: LandmarkSet) -> float:
+    """The residual threshold (% of IOD) calibrated for a landmark set."""
+    return MESH_RESIDUAL_THRESHOLD if landmark_set.dense else RESIDUAL_THRESHOLD
 
 
 def detect(images: Sequence[np.ndarray], backend: LandmarkBackend | None = None,
            frame_mode: str = "auto") -> list[Detected | None]:
     """Largest face's landmarks and fitting frame for each image (None where no face)."""
-    be = backend or default_backend()
+    be = backend or auto_backend()
     out: list[Detected | None] = []
     for img in images:
         faces = be.detect(img)
@@ -98,8 +116,9 @@ def detect(images: Sequence[np.ndarray], backend: LandmarkBackend | None = None,
             out.append(None)
             continue
         f = faces[0]
+        mesh = None if f.mesh is None else np.asarray(f.mesh, np.float64)
         out.append(Detected(np.asarray(f.points, np.float64), choose_frame(img.shape, f.box, frame_mode),
-                            tuple(f.box), len(faces)))
+                            tuple(f.box), len(faces), mesh, f.mesh_z))
     return out
 
 
@@ -128,16 +147,33 @@ class Fitter:
         self.model = model
         self.chunk = int(chunk)
         self.camera = camera or Camera()
+        self.landmark_config = landmark_config
         self.landmarks = LandmarkFitter(model, self.camera, landmark_config)
         self.photometric_config = photometric_config or PhotometricConfig()
-        self._photo: PhotometricRefiner | None = None
+        self._fitters: dict[str, LandmarkFitter] = {"ibug68": self.landmarks}
+        self._photos: dict[str, PhotometricRefiner] = {}
         self.backend = backend
+
+    def fitter_for(self, found: Sequence[Detected]) -> LandmarkFitter:
+        """The landmark fitter for these detections: the dense mesh set when all have a mesh, else iBUG-68."""
+        if not all(d.mesh is not None for d in found):
+            return self.landmarks
+        if "mediapipe" not in self._fitters:
+            self._fitters["mediapipe"] = LandmarkFitter(self.model, self.camera, self.landmark_config,
+                                                        set_for(self.model, found))
+        return self._fitters["mediapipe"]
+
+    def photometric_for(self, fitter: LandmarkFitter) -> PhotometricRefiner:
+        """The photometric refiner whose landmark term uses `fitter`'s points."""
+        name = fitter.set.name
+        if name not in self._photos:
+            self._photos[name] = PhotometricRefiner(self.model, self.camera, self.photometric_config,
+                                                    None if name == "ibug68" else fitter.set)
+        return self._photos[name]
 
     @property
     def photometric(self) -> PhotometricRefiner:
-        if self._photo is None:
-            self._photo = PhotometricRefiner(self.model, self.camera, self.photometric_config)
-        return self._photo
+        return self.photometric_for(self.landmarks)
 
     def fit_detected(self, images: list[np.ndarray], found: list[Detected], photometric: bool = True,
                      init: FaceParams | None = None, shared_identity: bool = False,
@@ -152,26 +188,29 @@ class Fitter:
             return (FaceParams.cat([p[0] for p in parts]), sum((p[1] for p in parts), []),
                     sum((p[2] for p in parts), []), sum((p[3] for p in parts), []))
         sizes = torch.tensor([d.frame.size for d in found], dtype=torch.float64)
-        pts = torch.tensor(np.stack([d.frame.to_frame(d.points) for d in found]))
-        target = pixels_to_ndc(pts, sizes)
-        params = self.landmarks.fit(target, init=init, shared_identity=shared_identity, iterations=iterations)
+        lmf = self.fitter_for(found)
+        target = torch.stack([lmf.set.ndc_targets(d, d.frame) for d in found])   # (B,N,2|3)
+        params = lmf.fit(target, init=init, shared_identity=shared_identity, iterations=iterations)
         photo_err = [float("nan")] * len(found)
         if photometric:
             cfg = self.photometric_config
             frames = [d.frame for d in found]
             targets = {s: crop_frames(images, frames, s) for s in cfg.sizes}
-            weights = self.landmarks.weights(params.yaw.double()).float()
-            params, err = self.photometric.refine(params, targets, target.float(), weights)
+            weights = lmf.weights(params.yaw.double()).float()
+            params, err = self.photometric_for(lmf).refine(params, targets, target[..., :2].float(), weights)
             photo_err = err.tolist()
-        fitted_ndc = self.landmarks.project(params).double()
-        lm_err = landmark_error_iod(fitted_ndc, target).tolist()
+        lm_err = landmark_error_iod(lmf.project(params).double(), target[..., :2], lmf.set.iod).tolist()
+        fitted_ndc = self.landmarks.project(params).double()   # the 68 points, for overlays
         fitted_px = ndc_to_pixels(fitted_ndc, sizes).numpy()
         fitted_src = [d.frame.to_image(p) for d, p in zip(found, fitted_px)]
         return params, lm_err, photo_err, fitted_src
 
     def __call__(self, images, photometric: bool = True, frame_mode: str = "auto",
-                 threshold: float = RESIDUAL_THRESHOLD) -> FitResult:
-        """Fit every image (list of (H,W,3) arrays or a (B,3,H,W) tensor); failures are flagged rows."""
+                 threshold: float | None = None) -> FitResult:
+        """Fit every image (list of (H,W,3) arrays or a (B,3,H,W) tensor); failures are flagged rows.
+
+        `threshold` (% of IOD) defaults to the one calibrated for the landmark set used.
+        """
         imgs = _as_images(images)
         found = detect(imgs, self.backend, frame_mode)
         diags = [FitDiagnostics(ok=False) for _ in imgs]
@@ -194,18 +233,20 @@ class Fitter:
         rows = [i for i in rows if i not in small]
         params = self.model.neutral_params(len(imgs))
         if rows:
-            fitted, lm_err, ph_err, fitted_px = self.fit_detected([imgs[i] for i in rows],
-                                                                  [found[i] for i in rows], photometric)
+            sel = [found[i] for i in rows]
+            lset = self.fitter_for(sel).set
+            limit = threshold_for(lset) if threshold is None else threshold
+            fitted, lm_err, ph_err, fitted_px = self.fit_detected([imgs[i] for i in rows], sel, photometric)
             for j, i in enumerate(rows):
                 for name in ("identity", "expression", "pose", "light", "albedo"):
                     getattr(params, name)[i] = getattr(fitted, name)[j].to(getattr(params, name).dtype)
                 dg = diags[i]
                 dg.landmark_error, dg.photometric_error, dg.fitted = lm_err[j], ph_err[j], fitted_px[j]
-                dg.ok = True
-                if lm_err[j] > threshold:
+                dg.ok, dg.landmark_set = True, lset.name
+                if lm_err[j] > limit:
                     dg.flags.append("unreliable_landmarks")
                     dg.warnings.append(f"landmark residual {lm_err[j]:.1f}% of inter-ocular distance "
-                                       f"exceeds {threshold:g}%")
+                                       f"exceeds {limit:g}%")
                     dg.ok = False
                 if abs(float(fitted.yaw[j])) > 60.0 or abs(float(fitted.pitch[j])) > 45.0:
                     dg.flags.append("extreme_pose")
@@ -215,14 +256,17 @@ class Fitter:
 
 def fit_images(model: MorphableModel, images, photometric: bool = True, frame_mode: str = "auto",
                backend: LandmarkBackend | None = None, camera: Camera | None = None,
-               threshold: float = RESIDUAL_THRESHOLD) -> FitResult:
-    """Fit the model to a batch of images; rows that failed keep neutral params and say why."""
+               threshold: float | None = None) -> FitResult:
+    """Fit the model to a batch of images; rows that failed keep neutral params and say why.
+
+    The default backend is morphable.landmarks.auto_backend (MediaPipe when importable, else dlib).
+    """
     return Fitter(model, camera, backend=backend)(images, photometric, frame_mode, threshold)
 
 
 def fit_image(model: MorphableModel, image: np.ndarray, photometric: bool = True, frame_mode: str = "auto",
               backend: LandmarkBackend | None = None, camera: Camera | None = None,
-              threshold: float = RESIDUAL_THRESHOLD, allow_unreliable: bool = False) -> FitResult:
+              threshold: float | None = None, allow_unreliable: bool = False) -> FitResult:
     """Fit one image; no face or (unless allowed) unreliable landmarks raise MorphableError."""
     result = fit_images(model, [image], photometric, frame_mode, backend, camera, threshold)
     d = result.diagnostics[0]

@@ -9,16 +9,17 @@ from ..model import MorphableModel
 OUTER_EYE_CORNERS = (36, 45)
 
 
-def inter_ocular(points: torch.Tensor) -> torch.Tensor:
-    """Distance between the outer eye corners of iBUG-68 points (B,68,2) -> (B,)."""
-    a, b = OUTER_EYE_CORNERS
+def inter_ocular(points: torch.Tensor, pair: tuple[int, int] = OUTER_EYE_CORNERS) -> torch.Tensor:
+    """Distance between the outer eye corners (rows `pair`; iBUG-68 by default) of (B,N,2) points -> (B,)."""
+    a, b = pair
     return (points[:, b] - points[:, a]).norm(dim=-1)
 
 
-def landmark_error_iod(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def landmark_error_iod(pred: torch.Tensor, target: torch.Tensor,
+                       pair: tuple[int, int] = OUTER_EYE_CORNERS) -> torch.Tensor:
     """Mean point-to-point distance (B,) as a percentage of the target's inter-ocular distance."""
     err = (pred - target).norm(dim=-1).mean(-1)
-    return 100.0 * err / inter_ocular(target).clamp_min(1e-9)
+    return 100.0 * err / inter_ocular(target, pair).clamp_min(1e-9)
 
 
 def model_landmark_bases(model: MorphableModel) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

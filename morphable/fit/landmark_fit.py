@@ -1,4 +1,4 @@
-"""Stage 1 of fitting: pose, translation, identity and expression from 2D iBUG-68 landmarks.
+"""Stage 1 of fitting: pose, translation, identity and expression from 2D landmarks.
 
 A batched Gauss-Newton / Levenberg-Marquardt solver with an analytic Jacobian. Residuals are
 the projected model landmarks minus the detected ones, in units of each face's detected
@@ -7,7 +7,8 @@ identity ~ N(0, 1) per component, expression with a small L2 + L1 pull toward 0 
 to [0, 1]. Rotation is updated multiplicatively (R <- exp(w) R), so there is no gimbal trouble
 inside the solver; Euler angles are read out at the end. With `shared_identity` the identity
 block is one vector for the whole batch (video frames of one person), solved exactly by a
-Schur complement over the per-frame blocks.
+Schur complement over the per-frame blocks. The landmark set is iBUG-68 (dlib; jaw contour
+down-weighted or marched) or MediaPipe's dense mesh points (fixed surface points, no marching).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from ..model import MorphableModel
 from ..params import FaceParams
 from ..pose import euler_to_matrix, matrix_to_euler
 from .contour import contour_candidates
-from .geometry import inter_ocular, model_landmark_bases, vertex_bases
+from .geometry import inter_ocular, vertex_bases
+from .landmark_set import LandmarkSet, ibug68_set
 
 #: iBUG-68 jaw contour: these points slide along the silhouette as the head turns
 JAW_CONTOUR = tuple(range(17))
@@ -45,6 +47,8 @@ class LandmarkFitConfig:
     occluded_jaw_weight: float = 0.1
     #: slide the turned-away jaw points along their horizontal vertex line to the silhouette
     contour_marching: bool = False  # measured worse with dlib (docs/fitting.md); opt-in
+    #: weight of the depth rows of dense (MediaPipe) targets relative to their x, y rows (docs/fitting.md)
+    depth_weight: float = 3.0
     damping: float = 1e-3
     fit_identity: bool = True
     fit_expression: bool = True
@@ -72,17 +76,23 @@ def ndc_to_pixels(ndc: torch.Tensor, size: torch.Tensor | float) -> torch.Tensor
 
 
 def initial_pose(model: MorphableModel, target_ndc: torch.Tensor, camera: Camera,
-                 identity: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotation (B,3,3) and translation (B,3) from the eye line (roll), eye distance (depth) and centroid."""
+                 identity: torch.Tensor | None = None, vertices: torch.Tensor | None = None,
+                 eyes: tuple[int, int] = (36, 45)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotation (B,3,3) and translation (B,3) from the eye line (roll), eye distance (depth) and centroid.
+
+    `vertices` (N,) are the model points of the target rows (default: the iBUG-68 landmarks) and
+    `eyes` the rows of the outer eye corners.
+    """
     b = target_ndc.shape[0]
     dt = target_ndc.dtype
     ident = torch.zeros(b, model.num_identity, dtype=dt) if identity is None else identity.to(dt)
     lm = model.shape(ident.to(model.template.dtype), torch.zeros(b, 52, dtype=model.template.dtype))
-    lm = lm[:, model.landmarks].to(dt)
-    eye = target_ndc[:, 45] - target_ndc[:, 36]
+    lm = lm[:, model.landmarks if vertices is None else vertices.to(model.landmarks.device)].to(dt)
+    ea, eb = eyes
+    eye = target_ndc[:, eb] - target_ndc[:, ea]
     roll = torch.rad2deg(torch.atan2(eye[:, 1], eye[:, 0]))
     rot = euler_to_matrix(torch.zeros_like(roll), torch.zeros_like(roll), roll)
-    iod_model = (lm[:, 45] - lm[:, 36]).norm(dim=-1)
+    iod_model = (lm[:, eb] - lm[:, ea]).norm(dim=-1)
     depth = iod_model / (eye.norm(dim=-1).clamp_min(1e-6) * camera.tan_half_fov)
     centre_ndc = target_ndc.mean(1)
     centre_model = (lm @ rot.transpose(1, 2)).mean(1)
@@ -93,24 +103,32 @@ def initial_pose(model: MorphableModel, target_ndc: torch.Tensor, camera: Camera
 
 
 class LandmarkFitter:
-    """Fits FaceParams' shape and pose blocks of one model to 2D landmarks (batched)."""
+    """Fits FaceParams' shape and pose blocks of one model to 2D landmarks (batched).
+
+    `landmark_set` picks the points (default: the model's iBUG-68 landmarks).
+    """
 
     def __init__(self, model: MorphableModel, camera: Camera | None = None,
-                 config: LandmarkFitConfig | None = None):
+                 config: LandmarkFitConfig | None = None, landmark_set: LandmarkSet | None = None):
         self.model = model
         self.camera = camera or Camera()
         self.config = config or LandmarkFitConfig()
+        self.set = landmark_set or ibug68_set(model)
+        self.n = len(self.set)
         dt = torch.float64
-        mean, id_basis, ex_basis = model_landmark_bases(model)
+        mean, id_basis, ex_basis = vertex_bases(model, self.set.vertices)
         self.expr_free = torch.nonzero(model.expression_present.cpu()).flatten()
-        self.contour = contour_candidates(model) if self.config.contour_marching else []
+        off = self.set.depth_offsets
+        self.depth_offsets = None if off is None else off.to(dt)
+        use_contour = self.config.contour_marching and not self.set.dense
+        self.contour = contour_candidates(model) if use_contour else []
         extra = torch.cat([c for _, c, _ in self.contour]) if self.contour else torch.zeros(0, dtype=torch.long)
-        # vertex table: rows 0..67 are the landmark vertices, then the contour candidates
+        # vertex table: rows 0..n-1 are the landmark vertices, then the contour candidates
         t_mean, t_id, t_ex = vertex_bases(model, extra)
         self.mean = torch.cat([mean, t_mean]).to(dt)                       # (N,3)
         self.id_basis = torch.cat([id_basis, t_id], 1).to(dt)              # (K,N,3), std folded in
         self.ex_basis = torch.cat([ex_basis, t_ex], 1)[self.expr_free].to(dt)  # (E,N,3)
-        rows, start = [], 68
+        rows, start = [], self.n
         for j, cand, side in self.contour:
             rows.append((j, torch.arange(start, start + len(cand)), side))
             start += len(cand)
@@ -118,14 +136,14 @@ class LandmarkFitter:
 
     # ---- residuals and Jacobian --------------------------------------------------------------
     def _landmarks(self, ident, expr, idx):
-        """Shape-space points (B,68,3) of the vertex-table rows idx (B,68)."""
+        """Shape-space points (B,N,3) of the vertex-table rows idx (B,N)."""
         return self.mean[idx] + torch.einsum("bk,kbic->bic", ident, self.id_basis[:, idx]) \
             + torch.einsum("be,ebic->bic", expr, self.ex_basis[:, idx])
 
     def marched_indices(self, rot, t, ident, expr, yaw) -> torch.Tensor:
-        """(B,68) vertex-table rows: the landmarks, with turned-away jaw points moved to the silhouette."""
+        """(B,N) vertex-table rows: the landmarks, with turned-away jaw points moved to the silhouette."""
         b = rot.shape[0]
-        idx = torch.arange(68).expand(b, 68).clone()
+        idx = torch.arange(self.n).expand(b, self.n).clone()
         if not self.contour_rows:
             return idx
         away = [(j, rows, side) for j, rows, side in self.contour_rows]
@@ -143,9 +161,12 @@ class LandmarkFitter:
                 idx[turned, j] = rows[best[turned]]
             offset += n
         return idx
+
     def weights(self, yaw: torch.Tensor) -> torch.Tensor:
-        """(B,68) landmark weights: jaw contour lowered, its turned-away side lowered further."""
+        """(B,N) landmark weights: iBUG-68 jaw contour lowered (its turned-away side further); dense: the set's."""
         cfg = self.config
+        if self.set.dense:
+            return self.set.weights.to(torch.float64).expand(yaw.shape[0], -1).clone()
         w = torch.ones(yaw.shape[0], 68, dtype=torch.float64)
         w[:, list(JAW_CONTOUR)] = cfg.jaw_weight
         if self.contour_rows:  # turned-away points are moved to the silhouette instead
@@ -157,55 +178,77 @@ class LandmarkFitter:
         return w
 
     def _linearise(self, rot, t, ident, expr, target, scale, idx):
-        """Residuals (B,136) and Jacobian (B,136,P) w.r.t. [w(3), t(3), id(K), expr(E)]."""
+        """Residuals (B,2N) and Jacobian (B,2N,P) w.r.t. [w(3), t(3), id(K), expr(E)]."""
         cam = self.camera
-        x = self._landmarks(ident, expr, idx)                    # (B,68,3)
+        x = self._landmarks(ident, expr, idx)                    # (B,N,3)
         rx = x @ rot.transpose(1, 2)
         y = rx + t[:, None]
-        d = (cam.distance - y[..., 2]).clamp_min(1e-4)           # (B,68)
+        d = (cam.distance - y[..., 2]).clamp_min(1e-4)           # (B,N)
         tf = cam.tan_half_fov
         proj = y[..., :2] / (d[..., None] * tf)
-        res = (proj - target) / scale[:, None, None]             # (B,68,2)
-        # d ndc / d y  (B,68,2,3)
+        res = (proj - target[..., :2]) / scale[:, None, None]    # (B,N,2)
+        # d ndc / d y  (B,N,2,3)
         inv = 1.0 / (d * tf)
         zero = torch.zeros_like(inv)
         dn = torch.stack([torch.stack([inv, zero, y[..., 0] * inv / d], -1),
                           torch.stack([zero, inv, y[..., 1] * inv / d], -1)], -2)
         dn = dn / scale[:, None, None, None]
-        blocks = [dn @ (-_skew(rx)), dn]                          # rotation, translation
+        # depth rows (targets with a third column): centred camera-space z in NDC units, the
+        # per-face depth scale held fixed within a step
+        depth = target.shape[-1] == 3
+        if depth:
+            kz = (1.0 / ((cam.distance - y[..., 2].mean(1)).clamp_min(1e-4) * tf)).detach()   # (B,)
+            rz = rx if self.depth_offsets is None else (x + self.depth_offsets) @ rot.transpose(1, 2)
+            z = rz[..., 2] * kz[:, None]
+            tz = target[..., 2]
+            res = torch.cat([res, ((z - z.mean(1, keepdim=True) - (tz - tz.mean(1, keepdim=True)))
+                                   / scale[:, None])[..., None]], -1)                          # (B,N,3)
+            dz = torch.zeros_like(dn[..., :1, :])
+            dz[..., 0, 2] = (kz[:, None] / scale[:, None]).expand_as(inv)
+            dn = torch.cat([dn, dz], -2)                                                       # (B,N,3,3)
+        rot_block = dn @ (-_skew(rx))
+        if depth and self.depth_offsets is not None:   # the depth row turns the offset point
+            rot_block[:, :, 2] = torch.einsum("bnc,bncd->bnd", dn[:, :, 2], -_skew(rz))
+        blocks = [rot_block, dn]                                  # rotation, translation
         if self.config.fit_identity and self.id_basis.shape[0]:
-            dy = torch.einsum("brc,kbic->bikr", rot, self.id_basis[:, idx])  # (B,68,K,3)
+            dy = torch.einsum("brc,kbic->bikr", rot, self.id_basis[:, idx])  # (B,N,K,3)
             blocks.append(torch.einsum("binr,bikr->bink", dn, dy))
         if self.config.fit_expression and self.ex_basis.shape[0]:
             dy = torch.einsum("brc,ebic->bier", rot, self.ex_basis[:, idx])
             blocks.append(torch.einsum("binr,bier->bine", dn, dy))
-        jac = torch.cat(blocks, -1)                                 # (B,68,2,P)
-        b = jac.shape[0]
-        return res.reshape(b, 136), jac.reshape(b, 136, -1)
+        jac = torch.cat(blocks, -1)                                 # (B,N,2|3,P)
+        if depth:  # the depth residual is centred over the points: so is its Jacobian
+            jac[:, :, 2] = jac[:, :, 2] - jac[:, :, 2].mean(1, keepdim=True)
+        b, c = jac.shape[0], jac.shape[2]
+        return res.reshape(b, c * self.n), jac.reshape(b, c * self.n, -1)
 
     # ---- the solver ------------------------------------------------------------------------
     def fit(self, target_ndc: torch.Tensor, init: FaceParams | None = None,
             shared_identity: bool = False, iterations: int | None = None,
             identity: torch.Tensor | None = None) -> FaceParams:
-        """Fit to landmarks (B,68,2) in camera NDC; `init` warm-starts (e.g. the previous frame).
+        """Fit to landmarks (B,N,2) of the set in camera NDC; `init` warm-starts (e.g. the previous frame).
+
+        Dense sets also take (B,N,3): the third column is the detector's relative depth in NDC
+        units (toward the camera positive; MediaPipe's z), fitted with weight config.depth_weight.
 
         `identity` (B,K) or (K,) starts (or, with fit_identity=False, fixes) the identity when
         there is no `init`.
         """
         cfg = self.config
-        if target_ndc.ndim != 3 or tuple(target_ndc.shape[1:]) != (68, 2):
-            raise MorphableError(f"landmarks must be (B,68,2), got {tuple(target_ndc.shape)}")
+        cols = (2, 3) if self.set.dense else (2,)
+        if target_ndc.ndim != 3 or target_ndc.shape[1] != self.n or target_ndc.shape[2] not in cols:
+            raise MorphableError(f"landmarks must be (B,{self.n},2), got {tuple(target_ndc.shape)}")
         if not torch.isfinite(target_ndc).all():
             raise MorphableError("landmarks contain NaN or inf")
         target = target_ndc.to(torch.float64)
         b, k = target.shape[0], self.id_basis.shape[0]
         e_n = self.ex_basis.shape[0]
-        scale = inter_ocular(target).clamp_min(1e-6) * cfg.sigma
+        scale = inter_ocular(target[..., :2], self.set.iod).clamp_min(1e-6) * cfg.sigma
         if init is None:
             ident = torch.zeros(b, k, dtype=torch.float64) if identity is None else \
                 identity.detach().to(torch.float64).reshape(-1, k).expand(b, -1).clone()
             expr = torch.zeros(b, e_n, dtype=torch.float64)
-            rot, t = initial_pose(self.model, target, self.camera, ident)
+            rot, t = initial_pose(self.model, target[..., :2], self.camera, ident, self.set.vertices, self.set.iod)
             init_full = self.model.neutral_params(b)
         else:
             ident = init.identity.detach().to(torch.float64).clone()
@@ -222,7 +265,11 @@ class LandmarkFitter:
         id_prior = cfg.identity_prior / b if shared_identity else cfg.identity_prior
         for _ in range(n_iter):
             yaw = matrix_to_euler(rot)[0]
-            w = self.weights(yaw).repeat_interleave(2, dim=1)      # (B,136)
+            w = self.weights(yaw)
+            if target.shape[-1] == 3:
+                w = torch.stack([w, w, w * cfg.depth_weight], -1).reshape(b, -1)   # (B,3N)
+            else:
+                w = w.repeat_interleave(2, dim=1)                    # (B,2N)
             idx = self.marched_indices(rot, t, ident, expr, yaw)
             res, jac = self._linearise(rot, t, ident, expr, target, scale, idx)
             jw = jac * w[..., None]
@@ -280,7 +327,7 @@ class LandmarkFitter:
         return step
 
     def project(self, params: FaceParams) -> torch.Tensor:
-        """Model landmarks of `params` in camera NDC (B,68,2), jaw contour marched like the fit."""
+        """Model landmarks of `params` in camera NDC (B,N,2), jaw contour marched like the fit."""
         dt = torch.float64
         rot = euler_to_matrix(*(params.pose[:, i].detach().to(dt) for i in range(3)))
         t = params.pose[:, 3:].detach().to(dt)

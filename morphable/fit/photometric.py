@@ -22,6 +22,7 @@ from ..model import MorphableModel
 from ..params import FaceParams
 from ..render import Renderer, vertex_normals
 from .geometry import inter_ocular
+from .landmark_set import LandmarkSet
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,19 @@ def cluster_faces(verts: torch.Tensor, faces: torch.Tensor, cell: float) -> torc
     return f[torch.as_tensor(np.sort(first))].to(faces.device)
 
 
-def face_submodel(model: MorphableModel, region: str = "face", cell: float | None = 0.004) -> MorphableModel:
-    """The model cut to the triangles of `region` (plus landmark vertices), decimated to `cell` metres.
+def face_submodel(model: MorphableModel, region: str = "face", cell: float | None = 0.004,
+                  keep: torch.Tensor | None = None) -> MorphableModel:
+    """The model cut to the triangles of `region` (plus landmark and `keep` vertices), decimated to `cell` metres.
 
     The CPU rasterizer's cost grows with pixels x triangles, so the photometric stage renders
     this lighter mesh; the full model is still what the returned params describe.
     """
+    return _submodel(model, region, cell, keep)[0]
+
+
+def _submodel(model: MorphableModel, region: str, cell: float | None,
+              keep: torch.Tensor | None) -> tuple[MorphableModel, torch.Tensor]:
+    """face_submodel and the old -> new vertex renumbering (V,) (-1: dropped)."""
     faces = model.faces
     if region in model.regions:
         mask = model.regions[region].bool()
@@ -86,10 +94,12 @@ def face_submodel(model: MorphableModel, region: str = "face", cell: float | Non
     mask = torch.zeros(model.num_vertices, dtype=torch.bool, device=model.device)
     mask[faces.flatten()] = True
     mask[model.landmarks] = True
+    if keep is not None:
+        mask[keep.to(model.device)] = True
     keep_v = torch.nonzero(mask).flatten()
     remap = torch.full((model.num_vertices,), -1, dtype=torch.long, device=model.device)
     remap[keep_v] = torch.arange(len(keep_v), device=model.device)
-    return MorphableModel(
+    sub = MorphableModel(
         name=f"{model.name}[{region}]", template=model.template[keep_v], faces=remap[faces],
         identity_basis=model.identity_basis[:, keep_v], identity_std=model.identity_std,
         expression_basis=model.expression_basis[:, keep_v], landmarks=remap[model.landmarks],
@@ -97,6 +107,7 @@ def face_submodel(model: MorphableModel, region: str = "face", cell: float | Non
         albedo_mean=None if model.albedo_mean is None else model.albedo_mean[keep_v],
         albedo_basis=None if model.albedo_basis is None else model.albedo_basis[:, keep_v],
         albedo_std=model.albedo_std, regions={}, meta=dict(model.meta))
+    return sub, remap
 
 
 @dataclass
@@ -174,12 +185,22 @@ class PhotometricRefiner:
     """Refines landmark-stage FaceParams against photos through a face-region renderer."""
 
     def __init__(self, model: MorphableModel, camera: Camera | None = None,
-                 config: PhotometricConfig | None = None):
+                 config: PhotometricConfig | None = None, landmark_set: LandmarkSet | None = None):
         self.model = model
-        self.sub = face_submodel(model)
+        self.set = landmark_set
+        keep = None if landmark_set is None else landmark_set.vertices
+        self.sub, remap = _submodel(model, "face", 0.004, keep)
+        #: the landmark set's vertices renumbered into the submodel (None: its iBUG-68 landmarks)
+        self.sub_points = None if keep is None else remap[keep.to(remap.device)]
         self.camera = camera or Camera()
         self.config = config or PhotometricConfig()
         self._renderers: dict[int, Renderer] = {}
+
+    def _landmarks3d(self, params: FaceParams) -> torch.Tensor:
+        """Posed landmark-set points (B,N,3) from the submodel (same vertices, far fewer to build)."""
+        if self.sub_points is None:
+            return self.sub.landmarks3d(params)
+        return self.sub.vertices(params)[:, self.sub_points]
 
     def visibility(self, params: FaceParams, size: int) -> torch.Tensor:
         """Each pixel's visible triangle of the face submodel (B,H,W), -1 for none (no gradients)."""
@@ -205,12 +226,14 @@ class PhotometricRefiner:
                weights: torch.Tensor | None = None) -> tuple[FaceParams, torch.Tensor]:
         """Adam over (pose, identity, expression, light, albedo) at each size of config.sizes.
 
-        targets: size -> (B,3,size,size) frames in [0,1]; landmarks_ndc (B,68,2) detections.
+        targets: size -> (B,3,size,size) frames in [0,1]; landmarks_ndc (B,N,2) detections of the
+        refiner's landmark set (iBUG-68 without one).
         Returns the refined params and the final mean abs colour error (B,) on the face mask.
         """
         cfg = self.config
         present = self.model.expression_present.to(params.expression.dtype)
-        scale = (inter_ocular(landmarks_ndc) * cfg.sigma).clamp_min(1e-6)
+        pair = self.set.iod if self.set is not None else (36, 45)
+        scale = (inter_ocular(landmarks_ndc, pair) * cfg.sigma).clamp_min(1e-6)
         w_lm = torch.ones(landmarks_ndc.shape[:2]) if weights is None else weights
         cur = params.detach().clone()
         err = torch.zeros(params.batch_size)
@@ -242,7 +265,7 @@ class PhotometricRefiner:
                 surf = surface_at(self.sub, p, p2f, self.camera, size)
                 diff = ((surf.image(p.light) - target) ** 2).mean(1, keepdim=True) * surf.mask
                 photo = diff.sum((1, 2, 3)) / surf.mask.sum((1, 2, 3)).clamp_min(1.0)
-                lm = self.camera.to_ndc(self.sub.landmarks3d(p))  # same 68 vertices, far fewer to build
+                lm = self.camera.to_ndc(self._landmarks3d(p))
                 lm_loss = (((lm - landmarks_ndc) / scale[:, None, None]).pow(2).sum(-1) * w_lm).sum(-1)
                 prior = cfg.identity_prior * p.identity.pow(2).sum(-1) \
                     + cfg.expression_l2 * p.expression.pow(2).sum(-1) + cfg.albedo_prior * p.albedo.pow(2).sum(-1) \

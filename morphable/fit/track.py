@@ -1,7 +1,8 @@
 """Tracking a face through video frames with one shared identity.
 
 1. Detect landmarks in every frame (the fitting frame is the whole video frame, so poses and
-   translations of all frames share one camera).
+   translations of all frames share one camera); MediaPipe's dense mesh points when the backend
+   gives them (morphable.fit.landmark_set), else iBUG-68.
 2. Identity: a joint landmark fit over up to `identity_frames` frames spread over the clip,
    one identity for all of them (Schur-complement Gauss-Newton); then it is held fixed.
 3. Per frame: pose and expression by Gauss-Newton warm-started from the previous frame (a lost
@@ -23,13 +24,14 @@ from tqdm import tqdm
 
 from ..camera import Camera
 from ..errors import MorphableError
-from ..landmarks import LandmarkBackend, as_rgb_uint8, default_backend
+from ..landmarks import LandmarkBackend, as_rgb_uint8, auto_backend
 from ..model import MorphableModel
 from ..params import FaceParams
-from .batch import RESIDUAL_THRESHOLD
+from .batch import threshold_for
 from .crop import choose_frame, crop_frames
 from .geometry import landmark_error_iod
-from .landmark_fit import LandmarkFitter, pixels_to_ndc
+from .landmark_fit import LandmarkFitter
+from .landmark_set import set_for
 from .photometric import PhotometricConfig, PhotometricRefiner
 from .smoothing import SMOOTHERS
 from .smoothing import smooth as smooth_signal
@@ -96,41 +98,43 @@ def _spread(indices: list[int], n: int) -> list[int]:
 def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float = 25.0,
                  smooth: str = "one-euro", identity_frames: int = 8, photometric: bool = False,
                  light: bool = True, backend: LandmarkBackend | None = None, camera: Camera | None = None,
-                 progress: bool = False, threshold: float = RESIDUAL_THRESHOLD) -> Track:
-    """Track every frame (an iterable of (H,W,3) images); see the module docstring for the steps."""
+                 progress: bool = False, threshold: float | None = None) -> Track:
+    """Track every frame (an iterable of (H,W,3) images); see the module docstring for the steps.
+
+    `threshold` (% of IOD) defaults to the one calibrated for the landmark set used.
+    """
     method = smooth
     if method not in SMOOTHERS:
         raise MorphableError(f"unknown smoothing {method!r}; choose one of {', '.join(SMOOTHERS)}")
     if not fps > 0:
         raise MorphableError(f"fps must be positive, got {fps}")
     cam = camera or Camera()
-    be = backend or default_backend()
+    be = backend or auto_backend()
     # 1. detect
-    dets, crops, multi = [], [], []
+    found, frames_used, crops, multi = [], [], [], []
     for img in tqdm(frames, desc="landmarks", unit="frame", disable=not progress):
         img = as_rgb_uint8(img)
         faces = be.detect(img)
-        frame = choose_frame(img.shape, (0, 0, img.shape[1], img.shape[0]), "image")
-        if faces:
-            pts = pixels_to_ndc(torch.tensor(frame.to_frame(faces[0].points))[None], frame.size)[0]
-            dets.append(pts)
-        else:
-            dets.append(None)
+        frames_used.append(choose_frame(img.shape, (0, 0, img.shape[1], img.shape[0]), "image"))
+        found.append(faces[0] if faces else None)
         multi.append(len(faces) > 1)
         if light or photometric:
-            crops.append((crop_frames([img], [frame], LIGHT_SIZE)[0] * 255).round().to(torch.uint8))
-    if not dets:
+            crops.append((crop_frames([img], [frames_used[-1]], LIGHT_SIZE)[0] * 255).round().to(torch.uint8))
+    if not found:
         raise MorphableError("no frames to track")
-    good = [i for i, d in enumerate(dets) if d is not None]
+    good = [i for i, d in enumerate(found) if d is not None]
     if not good:
         raise MorphableError("no face found in any frame")
+    lset = set_for(model, found)
+    limit = threshold_for(lset) if threshold is None else threshold
+    dets = [None if f is None else lset.ndc_targets(f, fr) for f, fr in zip(found, frames_used)]
     # 2. shared identity
-    id_fit = LandmarkFitter(model, cam)
+    id_fit = LandmarkFitter(model, cam, landmark_set=lset)
     sel = _spread(good, identity_frames)
     joint = id_fit.fit(torch.stack([dets[i] for i in sel]), shared_identity=True, iterations=12)
     identity = joint.identity[0].detach()
     # 3. per-frame pose + expression, warm-started
-    frame_fit = LandmarkFitter(model, cam, dataclasses.replace(id_fit.config, fit_identity=False))
+    frame_fit = LandmarkFitter(model, cam, dataclasses.replace(id_fit.config, fit_identity=False), lset)
     rows: list[FaceParams] = []
     prev: FaceParams | None = None
     for i, det in enumerate(tqdm(dets, desc="fitting", unit="frame", disable=not progress)):
@@ -155,13 +159,14 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
     # 5. light
     photo_err = torch.full((t,), float("nan"))
     if light or photometric:
-        refiner = PhotometricRefiner(model, cam, PhotometricConfig(sizes=(LIGHT_SIZE,), steps=(8,)))
+        refiner = PhotometricRefiner(model, cam, PhotometricConfig(sizes=(LIGHT_SIZE,), steps=(8,)),
+                                     lset if lset.dense else None)
         target = torch.stack(crops).float() / 255.0
         lights = []
         for s in range(0, t, 16):
             chunk = params[s:s + 16]
             if photometric:
-                lm = torch.stack([dets[i] if dets[i] is not None else id_fit.project(params[i]).double()[0]
+                lm = torch.stack([dets[i][:, :2] if dets[i] is not None else id_fit.project(params[i]).double()[0]
                                   for i in range(s, min(s + 16, t))]).float()
                 refined, err = refiner.refine(chunk, {LIGHT_SIZE: target[s:s + 16]}, lm)
                 lights.append(refined.light)
@@ -179,8 +184,8 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
         if not ok:
             flags.append("no_face")
         else:
-            err = float(landmark_error_iod(fitted[i:i + 1], dets[i][None])[0])
-            if err > threshold:
+            err = float(landmark_error_iod(fitted[i:i + 1], dets[i][None, :, :2], lset.iod)[0])
+            if err > limit:
                 flags.append("unreliable_landmarks")
                 ok = False
         if multi[i]:

@@ -36,5 +36,5 @@ def test_cached_weights_are_found_by_name(tmp_path, monkeypatch):
 
 def test_backend_by_name():
     assert isinstance(backend_by_name("dlib"), DlibBackend)
-    with pytest.raises(MorphableError, match="unknown landmark backend"):
-        backend_by_name("mediapipe")
+    with pytest.raises(MorphableError, match="unknown landmark backend.*auto, mediapipe, dlib"):
+        backend_by_name("openface")
