@@ -303,11 +303,25 @@ def run_photos(rig: FaceRig, zip_path: Path, sources: int, pool: int = 300, pick
             "sources": rows}
 
 
-def clamp_comparison(bundle: Path, sources: int, landmarks: str = "auto") -> dict:
+@torch.no_grad()
+def capped_frames(rig: FaceRig, ws: torch.Tensor, targets: FaceParams, cap: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Frames of RigNet's latents for targets, each offset shortened to at most cap x |ws| (None: as is);
+    also each frame's latent step |offset| / |ws| before the cap."""
+    wt = rig.rignet(ws.expand(targets.batch_size, -1, -1), targets.to_vector().to(rig.device))
+    delta = wt - ws
+    step = delta.flatten(1).norm(dim=1) / ws.flatten(1).norm(dim=1)
+    if cap is not None:
+        delta = delta * (cap / step.clamp_min(cap)).view(-1, 1, 1)
+    return rig.to_uint8(rig.image(ws + delta)), step.numpy()
+
+
+def clamp_comparison(bundle: Path, sources: int, landmarks: str = "auto", step_cap: float | None = None) -> dict:
     """The demo-clip driver reenacted by `sources` faces with and without the trained-range clamp.
 
     Same driver, tracking, sources and measurement as run(); per setting: identity over all frames
     and at the blink frame, pooled transfer (change since the source image's fit vs the known change).
+    With `step_cap`, a third setting (experimental, not in the API): clamped, and every frame's
+    latent offset shortened to at most step_cap x |ws| (the identity floor's lever).
     """
     torch.set_num_threads(1)
     t_start = time.perf_counter()
@@ -321,13 +335,18 @@ def clamp_comparison(bundle: Path, sources: int, landmarks: str = "auto") -> dic
     blink_frame = int(np.argmax(blink))
     fitter = Fitter(rig.model, backend=landmark_backend(landmarks))
     out: dict = {}
-    for clamp in (False, True):
-        dist_all, clamped, pooled = [], [], {k: [] for k in QUANTITIES}
+    settings = [("not_clamped", False, None), ("clamped", True, None)]
+    if step_cap is not None:
+        settings.append((f"clamped_step_cap_{step_cap:g}", True, step_cap))
+    for name, clamp, cap in settings:
+        dist_all, clamped, pooled, steps = [], [], {k: [] for k in QUANTITIES}, []
         for s in range(sources):
             ws = rig.sample(SEED0 + s)
             rec = reenact(rig, ws, driver, BLOCKS, relative=True, progress=False, clamp=clamp)
             clamped.append(rec.clamped)
-            meas = measure_frames(fitter, [rig.to_uint8(rig.image(ws))[0]] + list(rec.frames))
+            frames, step = capped_frames(rig, ws, rec.targets, cap)
+            steps.append(step)
+            meas = measure_frames(fitter, [rig.to_uint8(rig.image(ws))[0]] + list(frames))
             src = meas["desc"][0]
             dist_all.append([descriptor_distance(src, d) if np.isfinite(d).all() and np.isfinite(src).all()
                              else np.nan for d in meas["desc"][1:]])
@@ -337,7 +356,9 @@ def clamp_comparison(bundle: Path, sources: int, landmarks: str = "auto") -> dic
                     pooled[k] += list(zip(meas["q"][k][1:] - start, known_q[k] - known_q[k][0]))
         d = np.array(dist_all)
         fin = d[np.isfinite(d)]
-        out["clamped" if clamp else "not_clamped"] = {
+        out[name] = {
+            "latent_step_rel_before_cap": stats(np.concatenate(steps)),
+            "latent_step_rel_at_blink_frame": stats(np.array(steps)[:, blink_frame]),
             "identity": {**stats(fin), "share_below": float((fin < SAME_PERSON).mean()) if len(fin) else None,
                          "frames_both_found": int(len(fin)), "frames_total": int(d.size)},
             "identity_at_blink_frame": {"frame": blink_frame, **stats(d[:, blink_frame])},
@@ -363,9 +384,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-clamp", dest="clamp", action="store_false", help="reenact without the trained-range clamp")
     ap.add_argument("--clamp-compare", type=Path, metavar="JSON", help="instead: identity and transfer with and "
                     "without the trained-range clamp (demo-clip driver, --sources faces), written to JSON")
+    ap.add_argument("--step-cap", type=float, default=None, help="with --clamp-compare: also measure clamped "
+                    "reenactment with every latent offset capped at this fraction of |ws| (experimental)")
     args = ap.parse_args(argv)
     if args.clamp_compare:
-        r = clamp_comparison(args.bundle, args.sources, args.landmarks)
+        r = clamp_comparison(args.bundle, args.sources, args.landmarks, args.step_cap)
         with atomic_output(args.clamp_compare) as tmp:
             tmp.write_text(json.dumps(r, indent=1))
         print(json.dumps({k: v for k, v in r.items() if k != "setup"}, indent=1))
