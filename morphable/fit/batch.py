@@ -34,11 +34,12 @@ from .photometric import PhotometricConfig, PhotometricRefiner
 #: points (eyes <-> mouth) 50 % or more. 12 % sits above every good fit and below broken input.
 RESIDUAL_THRESHOLD = 12.0
 #: the same for MediaPipe's dense mesh set (% of the mesh's outer-eye-corner distance; x, y only).
-#: Measured the same way (docs/fitting.md): 99 UTKFace photos reach at most 4.6 % (median 2.0 %),
-#: renders at up to +-40 deg yaw/pitch (default model and ICT, 40 each) at most 4.0 %; Gaussian
-#: noise of 10 % of the IOD on every mesh point gives 9.6-19.5 %, 10 % of the points swapped
-#: among themselves 8.5 % or more. 7 % sits above every good fit and below broken input.
-MESH_RESIDUAL_THRESHOLD = 7.0
+#: Measured the same way (docs/fitting.md): 299 UTKFace photos stay below 4.4 % (median 2.5 %)
+#: except one near-profile face (fitted yaw -59 deg, dlib finds no face there) at 7.7 %; renders at
+#: up to +-40 deg yaw/pitch (default model and ICT, 40 each) at most 5.0 %; Gaussian noise of 10 %
+#: of the IOD on every mesh point gives 8.9 % or more, 10 % of the points swapped among themselves
+#: 8.6 % or more. 8 % sits above every good fit and below broken input.
+MESH_RESIDUAL_THRESHOLD = 8.0
 #: smallest inter-ocular distance (px) we trust the detector at
 MIN_INTER_OCULAR_PX = 6.0
 FLAGS = ("no_face", "multiple_faces", "unreliable_landmarks", "tiny_face", "extreme_pose")

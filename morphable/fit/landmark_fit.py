@@ -243,7 +243,7 @@ class LandmarkFitter:
         target = target_ndc.to(torch.float64)
         b, k = target.shape[0], self.id_basis.shape[0]
         e_n = self.ex_basis.shape[0]
-        scale = inter_ocular(target[..., :2], self.set.iod).clamp_min(1e-6) * cfg.sigma
+        scale = inter_ocular(target[..., :2], self.set.iod).clamp_min(1e-6) * cfg.sigma * self.set.sigma_factor
         if init is None:
             ident = torch.zeros(b, k, dtype=torch.float64) if identity is None else \
                 identity.detach().to(torch.float64).reshape(-1, k).expand(b, -1).clone()

@@ -232,8 +232,8 @@ class PhotometricRefiner:
         """
         cfg = self.config
         present = self.model.expression_present.to(params.expression.dtype)
-        pair = self.set.iod if self.set is not None else (36, 45)
-        scale = (inter_ocular(landmarks_ndc, pair) * cfg.sigma).clamp_min(1e-6)
+        pair, factor = (self.set.iod, self.set.sigma_factor) if self.set is not None else ((36, 45), 1.0)
+        scale = (inter_ocular(landmarks_ndc, pair) * cfg.sigma * factor).clamp_min(1e-6)
         w_lm = torch.ones(landmarks_ndc.shape[:2]) if weights is None else weights
         cur = params.detach().clone()
         err = torch.zeros(params.batch_size)

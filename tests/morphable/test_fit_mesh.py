@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from morphable.fit import fit_images
+from morphable.fit.batch import MESH_RESIDUAL_THRESHOLD
 from morphable.fit.landmark_fit import LandmarkFitter
 from morphable.fit.landmark_set import DEFAULT_TABLE, mesh_set, mesh_table, model_fingerprint
 from morphable.landmarks_mp import MediaPipeBackend, mediapipe_importable
@@ -36,7 +37,8 @@ def test_default_table_is_the_committed_asset(model):
     idx, off = mesh_table(model)
     assert np.array_equal(idx, vertices) and np.array_equal(off, offsets)
     s = mesh_set(model)
-    assert len(s) >= 400 and int(s.vertices.max()) < model.num_vertices
+    assert len(s) >= 180 and int(s.vertices.max()) < model.num_vertices
+    assert (idx >= 0).sum() >= 400   # mapped mesh points; the fit uses a spread subset of them
     assert s.mesh_rows[s.iod[0]] == 33 and s.mesh_rows[s.iod[1]] == 263
     assert float(s.depth_offsets.norm(dim=1).max()) < 0.03   # metres: small corrections
 
@@ -71,11 +73,11 @@ def test_mesh_fit_recovers_yaw_and_pitch(model, backend, single_thread):
     res = fit_images(model, imgs, photometric=False, backend=backend)
     assert all(res.ok) and all(d.landmark_set == "mediapipe" for d in res.diagnostics)
     err = np.abs(res.params.pose[:, :2].numpy() - np.array(truth))
-    # measured on 3 seeds of these 8 poses: yaw mean 1.1-2.3 (max 5.7), pitch mean 3.2-3.4 (max 9.0) deg;
+    # measured on 3 seeds of these 8 poses: yaw mean 1.1-2.3 (max 5.5), pitch mean 3.4-3.5 (max 9.8) deg;
     # dlib on the same renders: pitch mean 5.0-5.8 (max 14.8)
     assert err[:, 0].mean() < 4.0 and err[:, 1].mean() < 6.0
     assert err.max() < 14.0
-    assert max(d.landmark_error for d in res.diagnostics) < 7.0   # MESH_RESIDUAL_THRESHOLD
+    assert max(d.landmark_error for d in res.diagnostics) < MESH_RESIDUAL_THRESHOLD
 
 
 @pytest.fixture
@@ -97,7 +99,7 @@ def test_cli_fit_with_mediapipe(cli, model, tmp_path, utkface_photos):
                             "--overlay", overlay)
     assert code == 0, err
     d = json.loads(out.read_text())["diagnostics"]
-    assert d["ok"] and d["landmark_set"] == "mediapipe" and d["landmark_error_iod_pct"] < 7.0
+    assert d["ok"] and d["landmark_set"] == "mediapipe" and d["landmark_error_iod_pct"] < MESH_RESIDUAL_THRESHOLD
     assert len(d["detected_landmarks"]) == 68 and len(d["fitted_landmarks"]) == 68
     assert iio.imread(overlay).shape[:2] == (128, 128)
     noise = tmp_path / "noise.png"
