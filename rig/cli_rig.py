@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 
 from .cli_args import bounded_int, check_face_value, check_output, name_value_pairs
@@ -83,6 +84,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not kw and sweep is None:
         raise RigError("nothing to edit: give --yaw/--pitch/--roll, --expression, --light or --sweep")
     rig = load_rig(args.bundle)
+    warning = rig.range_warning(kw.get("yaw"), kw.get("pitch"), kw.get("roll"), kw.get("expression"), sweep=sweep)
+    if warning:
+        print(warning, file=sys.stderr)
     ws = source_latents(rig, args.latent, args.seed, args.truncation)
     from gan.fileio import save_image
 

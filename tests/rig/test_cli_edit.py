@@ -24,6 +24,15 @@ def test_edit_writes_the_edited_face(run_cli, tmp_path):
     assert np.array_equal(img, np.asarray(Image.open(tmp_path / "f.png")))   # deterministic
 
 
+def test_edit_warns_once_outside_the_trained_range(run_cli, tmp_path):
+    code, _, err = run_cli("edit", "--seed", "3", "--expression", "jawOpen=0.9", "-o", tmp_path / "w.png")
+    assert code == 0 and (tmp_path / "w.png").is_file()
+    lines = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and "jawOpen=0.9" in lines[0]
+    code, _, err = run_cli("edit", "--seed", "3", "--yaw", "5", "-o", tmp_path / "q.png")
+    assert code == 0 and "warning:" not in err
+
+
 def test_sweep_writes_a_grid(run_cli, tmp_path):
     out = tmp_path / "s.png"
     code, stdout, err = run_cli("edit", "--seed", "1", "--sweep", "yaw=-30:30:5", "-o", out)
