@@ -198,7 +198,7 @@ class Fitter:
             frames = [d.frame for d in found]
             targets = {s: crop_frames(images, frames, s) for s in cfg.sizes}
             weights = lmf.weights(params.yaw.double()).float()
-            params, err = self.photometric_for(lmf).refine(params, targets, target[..., :2].float(), weights)
+            params, err = self.photometric_for(lmf).refine(params, targets, target.float(), weights)
             photo_err = err.tolist()
         lm_err = landmark_error_iod(lmf.project(params).double(), target[..., :2], lmf.set.iod).tolist()
         fitted_ndc = self.landmarks.project(params).double()   # the 68 points, for overlays

@@ -20,6 +20,7 @@ from ..camera import Camera
 from ..lighting import AMBIENT_UNIT, irradiance_basis, shade
 from ..model import MorphableModel
 from ..params import FaceParams
+from ..pose import euler_to_matrix
 from ..render import Renderer, vertex_normals
 from .geometry import inter_ocular
 from .landmark_set import LandmarkSet
@@ -42,6 +43,9 @@ class PhotometricConfig:
     albedo_prior: float = 1.0
     light_ridge: float = 1e-2         # pull of the closed-form light toward plain ambient
     photo_weight: float = 200.0       # on the mean squared colour error (0..1 units)
+    #: weight of dense targets' depth rows (as LandmarkFitConfig.depth_weight); without the depth
+    #: term this stage pulled MediaPipe fits' pitch back toward the x, y-only answer (docs/fitting.md)
+    depth_weight: float = 3.0
 
 
 def cluster_faces(verts: torch.Tensor, faces: torch.Tensor, cell: float) -> torch.Tensor:
@@ -196,6 +200,18 @@ class PhotometricRefiner:
         self.config = config or PhotometricConfig()
         self._renderers: dict[int, Renderer] = {}
 
+    def _depth_residual(self, params: FaceParams, pts: torch.Tensor, tz: torch.Tensor,
+                        scale: torch.Tensor) -> torch.Tensor:
+        """(B,N) centred depth of the set's points (vertex + face-frame offset) minus the detector's, in sigma units."""
+        z = pts[..., 2]
+        off = self.set.depth_offsets
+        if off is not None:
+            rot = euler_to_matrix(params.yaw, params.pitch, params.roll)
+            z = z + torch.einsum("nc,bc->bn", off.to(pts.dtype), rot[:, 2, :].to(pts.dtype))
+        kz = (1.0 / ((self.camera.distance - z.mean(1)).clamp_min(1e-4) * self.camera.tan_half_fov)).detach()
+        zc = (z - z.mean(1, keepdim=True)) * kz[:, None]
+        return (zc - tz.to(zc.dtype)) / scale[:, None]
+
     def _landmarks3d(self, params: FaceParams) -> torch.Tensor:
         """Posed landmark-set points (B,N,3) from the submodel (same vertices, far fewer to build)."""
         if self.sub_points is None:
@@ -227,13 +243,18 @@ class PhotometricRefiner:
         """Adam over (pose, identity, expression, light, albedo) at each size of config.sizes.
 
         targets: size -> (B,3,size,size) frames in [0,1]; landmarks_ndc (B,N,2) detections of the
-        refiner's landmark set (iBUG-68 without one).
+        refiner's landmark set (iBUG-68 without one), or (B,N,3) with MediaPipe's depth (NDC units,
+        toward the camera > 0) for a dense set, fitted like the landmark stage does.
         Returns the refined params and the final mean abs colour error (B,) on the face mask.
         """
         cfg = self.config
         present = self.model.expression_present.to(params.expression.dtype)
         pair, factor = (self.set.iod, self.set.sigma_factor) if self.set is not None else ((36, 45), 1.0)
-        scale = (inter_ocular(landmarks_ndc, pair) * cfg.sigma * factor).clamp_min(1e-6)
+        scale = (inter_ocular(landmarks_ndc[..., :2], pair) * cfg.sigma * factor).clamp_min(1e-6)
+        depth = landmarks_ndc.shape[-1] == 3
+        if depth:
+            tz = landmarks_ndc[..., 2] - landmarks_ndc[..., 2].mean(1, keepdim=True)
+        landmarks_ndc = landmarks_ndc[..., :2]
         w_lm = torch.ones(landmarks_ndc.shape[:2]) if weights is None else weights
         cur = params.detach().clone()
         err = torch.zeros(params.batch_size)
@@ -265,8 +286,11 @@ class PhotometricRefiner:
                 surf = surface_at(self.sub, p, p2f, self.camera, size)
                 diff = ((surf.image(p.light) - target) ** 2).mean(1, keepdim=True) * surf.mask
                 photo = diff.sum((1, 2, 3)) / surf.mask.sum((1, 2, 3)).clamp_min(1.0)
-                lm = self.camera.to_ndc(self._landmarks3d(p))
+                pts = self._landmarks3d(p)
+                lm = self.camera.to_ndc(pts)
                 lm_loss = (((lm - landmarks_ndc) / scale[:, None, None]).pow(2).sum(-1) * w_lm).sum(-1)
+                if depth:
+                    lm_loss = lm_loss + cfg.depth_weight * (self._depth_residual(p, pts, tz, scale).pow(2) * w_lm).sum(-1)
                 prior = cfg.identity_prior * p.identity.pow(2).sum(-1) \
                     + cfg.expression_l2 * p.expression.pow(2).sum(-1) + cfg.albedo_prior * p.albedo.pow(2).sum(-1) \
                     + 2.0 * cfg.expression_l1 * p.expression.sum(-1)   # halved below like the rest
