@@ -118,6 +118,12 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 def cmd_rig_train(args: argparse.Namespace) -> int:
     """Train RigNet against a frozen estimator and write a bundle into --out."""
+    if (args.identity_proxy is None) != (args.identity_weight is None):
+        raise RigError("--identity-proxy and --identity-weight go together")
+    if args.identity_weight is not None and not 0 < args.identity_weight <= 1000:
+        raise RigError(f"--identity-weight must be in (0, 1000], got {args.identity_weight:g}")
+    if args.identity_proxy is not None and not Path(args.identity_proxy).is_file():
+        raise RigError(f"no identity proxy at {args.identity_proxy}")
     from morphable.formats import load_model
 
     from .bundle import generator_kind, write_bundle
@@ -129,8 +135,11 @@ def cmd_rig_train(args: argparse.Namespace) -> int:
     G = load_any_generator(args.generator)
     est = load_estimator(args.estimator)
     model = load_model("default")
+    from .rig_losses import RigLossWeights
+
     config = RigTrainConfig(seed=args.seed, batch=args.batch, lr=args.lr, truncation=args.truncation,
-                            render_batch=args.render_batch)
+                            render_batch=args.render_batch, identity_proxy=args.identity_proxy,
+                            weights=RigLossWeights(identity=args.identity_weight or 0.0))
     rignet, history = train_rignet(G, est, model, args.out, config, resume=args.resume, pairs=args.pairs,
                                    steps=args.steps)
     from gan import distributed as dist_utils
@@ -163,6 +172,9 @@ def register(sub) -> None:
     t.add_argument("--truncation", type=float, default=1.0)
     t.add_argument("--render-batch", type=bounded_int(0, 4096), default=4, help="faces per step rendered for the image losses")
     t.add_argument("--pairs", default=None, help="optional .npz with training latents 'ws' (else sampled from G)")
+    t.add_argument("--identity-proxy", default=None,
+                   help="identity proxy .safetensors (python -m rig.identity_proxy) for an identity-keeping loss")
+    t.add_argument("--identity-weight", type=float, default=None, help="weight of that loss (with --identity-proxy)")
     t.set_defaults(func=cmd_rig_train)
 
     e = sub.add_parser("edit", help="edit a generated or inverted face: pose, expression, light")

@@ -9,6 +9,8 @@ For latent pairs (v, w):
                   face region + 2D landmarks, pytorch3d at `size` px)
   consistency     the non-edited dims of F(v') stay those of F(v)
   latent          ||delta||^2 (whitened) and keeping |v'| on the shell of |v| (in distribution).
+  identity        (optional) the edit keeps the face's dlib descriptor as predicted from the latent by
+                  an identity proxy (rig/identity_proxy.py): |P(v') - P(v)|^2 in units of 0.45^2.
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ ANGLE_SCALE = 5.0
 ACTIVE_EXPRESSION_STD = 0.05
 #: uniform targets stay within F's own range: mean +- this many of its stds (and the ranges above)
 UNIFORM_STDS = 2.5
+#: descriptor distance the identity term is measured in (the rig's same-person goal)
+IDENTITY_SCALE = 0.45
 
 
 @dataclass
@@ -47,6 +51,7 @@ class RigLossWeights:
     landmarks: float = 2.0
     delta: float = 0.01
     shell: float = 0.1
+    identity: float = 0.0
 
 
 def block_dims(k_id: int, block: str) -> slice:
@@ -63,8 +68,12 @@ class RigLoss:
     def __init__(self, estimator: torch.nn.Module, model: MorphableModel, k_id: int,
                  blocks: tuple[str, ...] = ("pose", "expression", "light"), size: int = 64,
                  render_batch: int = 8, weights: RigLossWeights | None = None,
-                 subset_prob: float = 0.5, uniform_prob: float = 0.3, cell: float = 0.012):
+                 subset_prob: float = 0.5, uniform_prob: float = 0.3, cell: float = 0.012,
+                 identity_proxy: torch.nn.Module | None = None):
         self.F = estimator.eval().requires_grad_(False)
+        self.proxy = identity_proxy.eval().requires_grad_(False) if identity_proxy is not None else None
+        if self.proxy is None and (weights or RigLossWeights()).identity:
+            raise ValueError("an identity loss weight needs an identity proxy")
         self.k_id, self.blocks = k_id, tuple(blocks)
         self.weights = weights or RigLossWeights()
         self.render_batch, self.subset_prob, self.uniform_prob = render_batch, subset_prob, uniform_prob
@@ -159,6 +168,12 @@ class RigLoss:
         total = (wt.recon * recon + wt.edit * edit + wt.consistency * consistency
                  + wt.delta * delta_reg + wt.shell * shell)
         terms = {"recon": recon, "edit": edit, "consistency": consistency, "delta": delta_reg, "shell": shell}
+        if self.proxy is not None:
+            with torch.no_grad():
+                d_v = self.proxy(v)
+            identity = (self.proxy(v_edit) - d_v).pow(2).sum(-1).mean() / IDENTITY_SCALE ** 2
+            total = total + wt.identity * identity
+            terms["identity"] = identity
         if self.renderer is not None and (wt.photometric or wt.landmarks):
             photo, lmk = self.render_terms(p_e, target)
             total = total + wt.photometric * photo + wt.landmarks * lmk

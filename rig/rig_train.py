@@ -47,6 +47,8 @@ class RigTrainConfig:
     uniform_prob: float = 0.3
     checkpoint_every: int = 100
     log_every: int = 50
+    #: identity proxy .safetensors (rig/identity_proxy.py) for the identity loss; None: no identity term
+    identity_proxy: str | None = None
     weights: RigLossWeights = field(default_factory=RigLossWeights)
 
     def to_json(self) -> str:
@@ -147,8 +149,16 @@ def train_rignet(G, estimator, model, out_dir: str | os.PathLike, config: RigTra
         gen.set_state(ckpt["generator_state"])
         step, history = int(ckpt["step"]), list(ckpt["history"])
     dist_utils.broadcast_module(rignet)
+    proxy = None
+    if config.identity_proxy:
+        from .identity_proxy import load_proxy
+
+        proxy = load_proxy(config.identity_proxy)
+        if (proxy.num_ws, proxy.w_dim) != (G.num_ws, G.w_dim):
+            raise RigError(f"the identity proxy expects latents ({proxy.num_ws}, {proxy.w_dim}), "
+                           f"the generator makes ({G.num_ws}, {G.w_dim})")
     loss_fn = RigLoss(estimator, model, k_id, config.blocks, config.size, config.render_batch,
-                      config.weights, config.subset_prob, config.uniform_prob, config.cell)
+                      config.weights, config.subset_prob, config.uniform_prob, config.cell, proxy)
 
     from tqdm import tqdm
 

@@ -43,6 +43,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--rig-batch", type=int, default=32)
     ap.add_argument("--render-batch", type=int, default=4)
     ap.add_argument("--resume", action="store_true", help="continue the RigNet run in WORK/rig_run")
+    ap.add_argument("--identity-proxy", default=None, help="identity proxy for RigNet's identity loss (rig.identity_proxy)")
+    ap.add_argument("--identity-weight", type=float, default=None, help="its weight (with --identity-proxy)")
     ap.add_argument("--bench-n", type=int, default=200, help="faces for bench_rig (0: skip it)")
     ap.add_argument("--floor-n", type=int, default=100, help="faces for the identity floor (0: skip it)")
     ap.add_argument("--speed-reps", type=int, default=30)
@@ -75,7 +77,9 @@ def commands(args: argparse.Namespace) -> dict[str, list[list[str]]]:
     out["rignet"] = [[py, "-m", "rig.cli", "rig", "train", "--generator", args.generator,
                       "--estimator", str(est / "estimator.safetensors"), "--out", str(args.work / "rig_run"),
                       "--steps", str(args.rig_steps), "--batch", str(args.rig_batch),
-                      "--render-batch", str(args.render_batch)] + (["--resume"] if args.resume else [])]
+                      "--render-batch", str(args.render_batch)] + (["--resume"] if args.resume else [])
+                     + (["--identity-proxy", str(args.identity_proxy), "--identity-weight", str(args.identity_weight)]
+                        if args.identity_proxy else [])]
     bench = args.work / "bench"
     out["bench"] = []
     if args.bench_n > 0:

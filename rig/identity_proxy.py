@@ -1,0 +1,243 @@
+"""A differentiable stand-in for dlib's face descriptor, as a function of the latent.
+
+dlib's ResNet descriptor (what the rig is measured with) runs in C++ on images and gives no
+gradient. RigNet never runs the generator, so an identity loss must live in latent space: this
+module labels generated faces with their dlib descriptors and fits an MLP latent -> descriptor.
+The data mixes independent faces with nearby latents (random steps and rig edits of the same
+faces), so the MLP learns which latent directions change the descriptor. It is only used while
+training RigNet; the rig is still measured with the real descriptor on the generated images.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import RigError
+
+FORMAT = "facerig-identity-proxy"
+DESCRIPTOR_DIM = 128
+
+
+class IdentityProxy(nn.Module):
+    """MLP: whitened flat latent -> dlib descriptor (128)."""
+
+    def __init__(self, num_ws: int, w_dim: int, hidden: int = 512, depth: int = 3):
+        super().__init__()
+        self.num_ws, self.w_dim, self.hidden, self.depth = num_ws, w_dim, hidden, depth
+        dims = [num_ws * w_dim] + [hidden] * depth
+        layers: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), nn.SiLU()]
+        layers.append(nn.Linear(dims[-1], DESCRIPTOR_DIM))
+        self.net = nn.Sequential(*layers)
+        self.register_buffer("input_mean", torch.zeros(num_ws * w_dim))
+        self.register_buffer("input_std", torch.ones(num_ws * w_dim))
+
+    def forward(self, ws: torch.Tensor) -> torch.Tensor:
+        x = ws.reshape(ws.shape[0], -1)
+        return self.net((x - self.input_mean) / self.input_std)
+
+    def config(self) -> dict:
+        return {"num_ws": self.num_ws, "w_dim": self.w_dim, "hidden": self.hidden, "depth": self.depth}
+
+
+def save_proxy(proxy: IdentityProxy, path: str | os.PathLike, report: dict | None = None) -> None:
+    """Write the proxy as safetensors with its config and training report in the metadata."""
+    from safetensors.torch import save_file
+
+    from morphable.fileio import atomic_output
+
+    meta = {"format": FORMAT, "config": json.dumps(proxy.config()), "report": json.dumps(report or {})}
+    tensors = {k: v.detach().contiguous() for k, v in proxy.state_dict().items()}
+    with atomic_output(Path(path)) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def load_proxy(path: str | os.PathLike) -> IdentityProxy:
+    """Read a proxy written by save_proxy; a file of another kind is a RigError."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise RigError(f"{path} is not an identity proxy ({FORMAT})")
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (OSError, ValueError) as exc:
+        raise RigError(f"cannot read identity proxy {path}: {exc}") from None
+    proxy = IdentityProxy(**json.loads(meta["config"]))
+    proxy.load_state_dict(state)
+    return proxy.eval()
+
+
+def descriptors_of(images: np.ndarray) -> np.ndarray:
+    """(N,128) dlib descriptors on dlib's own 68 points (NaN rows where dlib finds no face)."""
+    from morphable.landmarks import DlibBackend, face_descriptor
+
+    backend = DlibBackend()
+    out = np.full((len(images), DESCRIPTOR_DIM), np.nan, dtype=np.float32)
+    for i, img in enumerate(images):
+        faces = backend.detect(img)
+        if faces:
+            out[i] = face_descriptor(img, faces[0].points)
+    return out
+
+
+def make_latents(rig, base: torch.Tensor, gen: torch.Generator, step_range=(0.1, 0.6)) -> dict[str, torch.Tensor]:
+    """Base latents, a random step of each (length a random share of |v - w_mean|), and a random rig edit of each."""
+    n = base.shape[0]
+    centred = base - rig.rignet.w_mean
+    length = centred.flatten(1).norm(dim=1)
+    direction = torch.randn(base.shape, generator=gen)
+    direction = direction / direction.flatten(1).norm(dim=1).view(-1, 1, 1)
+    share = step_range[0] + (step_range[1] - step_range[0]) * torch.rand(n, generator=gen)
+    stepped = base + direction * (share * length).view(-1, 1, 1)
+    edited = torch.empty_like(base)
+    kinds = torch.randint(5, (n,), generator=gen)
+    angle = (torch.rand(n, generator=gen) * 60 - 30).tolist()
+    weight = torch.rand(n, generator=gen).tolist()
+    with torch.no_grad():
+        for i in range(n):
+            k, a, x = int(kinds[i]), angle[i], weight[i]
+            kw = [{"yaw": a}, {"pitch": a}, {"expression": {"jawOpen": x}},
+                  {"expression": {"mouthSmileLeft": x, "mouthSmileRight": x}},
+                  {"expression": {"eyeBlinkLeft": x, "eyeBlinkRight": x}}][k]
+            edited[i] = rig.edit(base[i:i + 1], **kw)[0]
+    return {"base": base, "step": stepped, "edit": edited}
+
+
+def label(rig, latents: dict[str, torch.Tensor], batch: int = 256) -> dict[str, np.ndarray]:
+    """dlib descriptors of the generated image of every latent group."""
+    out = {}
+    for name, ws in latents.items():
+        parts = []
+        for s in range(0, ws.shape[0], batch):
+            with torch.no_grad():
+                parts.append(descriptors_of(rig.to_uint8(rig.image(ws[s:s + batch]))))
+        out[name] = np.concatenate(parts)
+    return out
+
+
+def fit_proxy(ws: np.ndarray, desc: np.ndarray, groups: np.ndarray, epochs: int = 300, lr: float = 1e-3,
+              hidden: int = 512, depth: int = 3, val_share: float = 0.1, seed: int = 0,
+              progress: bool = True) -> tuple[IdentityProxy, dict]:
+    """Fit the proxy on (N, num_ws, w_dim) latents and their descriptors; `groups` keeps a face and its
+    neighbours on the same side of the train/validation split. Returns the proxy and a report."""
+    ok = np.isfinite(desc).all(1)
+    rng = np.random.default_rng(seed)
+    ids = np.unique(groups)
+    val_ids = set(rng.choice(ids, max(1, int(len(ids) * val_share)), replace=False).tolist())
+    val = np.array([g in val_ids for g in groups]) & ok
+    train = ~np.array([g in val_ids for g in groups]) & ok
+    torch.manual_seed(seed)
+    x = torch.from_numpy(ws).float()
+    y = torch.from_numpy(np.nan_to_num(desc)).float()
+    proxy = IdentityProxy(x.shape[1], x.shape[2], hidden, depth)
+    flat = x[train].flatten(1)
+    proxy.input_mean.copy_(flat.mean(0))
+    proxy.input_std.copy_(flat.std(0).clamp_min(1e-6))
+    opt = torch.optim.Adam(proxy.parameters(), lr=lr, weight_decay=1e-5)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    tr = torch.from_numpy(np.nonzero(train)[0])
+    from tqdm import tqdm
+
+    for _ in tqdm(range(epochs), desc="identity proxy", disable=not progress):
+        proxy.train()
+        for idx in tr[torch.randperm(len(tr))].split(256):
+            loss = (proxy(x[idx]) - y[idx]).pow(2).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        sched.step()
+    proxy.eval()
+    with torch.no_grad():
+        pred = proxy(x).numpy()
+    report = {"train": int(train.sum()), "validation": int(val.sum()), "epochs": epochs}
+    resid = ((pred - desc) ** 2).sum(1)
+    total = ((desc - desc[train].mean(0)) ** 2).sum(1)
+    report["r2_validation"] = float(1 - resid[val].sum() / total[val].sum())
+    report["r2_train"] = float(1 - resid[train].sum() / total[train].sum())
+    return proxy, report
+
+
+def pair_agreement(proxy: IdentityProxy, ws_a: np.ndarray, ws_b: np.ndarray, da: np.ndarray, db: np.ndarray) -> dict:
+    """How well proxy distances track true descriptor distances over latent pairs (Pearson r, n)."""
+    ok = np.isfinite(da).all(1) & np.isfinite(db).all(1)
+    with torch.no_grad():
+        pa = proxy(torch.from_numpy(ws_a[ok]).float()).numpy()
+        pb = proxy(torch.from_numpy(ws_b[ok]).float()).numpy()
+    true = np.linalg.norm(da[ok] - db[ok], axis=1)
+    est = np.linalg.norm(pa - pb, axis=1)
+    r = float(np.corrcoef(true, est)[0, 1]) if ok.sum() > 2 else float("nan")
+    return {"n": int(ok.sum()), "pearson_r": r, "true_median": float(np.median(true)),
+            "proxy_median": float(np.median(est))}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m rig.identity_proxy", description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", default=None, help="rig bundle whose generator and RigNet make the data (default: packaged)")
+    ap.add_argument("--pairs", required=True, help="estimator pairs .npz: its first --n latents are the base faces")
+    ap.add_argument("--n", type=int, default=4000, help="base faces (each adds a random step and a rig edit)")
+    ap.add_argument("--out", required=True, help="folder for descriptors.npz and identity_proxy.safetensors")
+    ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--part", default="0/1", help="label only part K of M of the base faces (K/M), for parallel jobs")
+    args = ap.parse_args(argv)
+    from .facerig import FaceRig, default_bundle
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        k, m = (int(x) for x in args.part.split("/"))
+    except ValueError:
+        print(f"error: --part must be K/M, got {args.part!r}", file=sys.stderr)
+        return 2
+    rig = FaceRig.load(args.bundle or default_bundle())
+    all_ws = torch.from_numpy(np.load(args.pairs)["ws"][:args.n]).float()
+    rows = np.arange(len(all_ws))
+    labels_path = out / "descriptors.npz"
+    if m > 1 or not labels_path.exists():
+        mine = rows[k::m]
+        gen = torch.Generator().manual_seed(args.seed * 7919 + k)
+        lat = make_latents(rig, all_ws[mine], gen)
+        desc = label(rig, lat)
+        part_path = out / (f"descriptors_part{k}of{m}.npz" if m > 1 else "descriptors.npz")
+        np.savez(part_path, rows=mine, **{f"ws_{g}": v.numpy() for g, v in lat.items()},
+                 **{f"desc_{g}": v for g, v in desc.items()})
+        if m > 1:
+            print(f"wrote {part_path}; run again without --part to join and fit")
+            return 0
+    parts = sorted(out.glob("descriptors_part*of*.npz"))
+    data = [np.load(p) for p in parts] if parts and not labels_path.exists() else [np.load(labels_path)]
+    groups = np.concatenate([d["rows"] for d in data])
+    ws = {g: np.concatenate([d[f"ws_{g}"] for d in data]) for g in ("base", "step", "edit")}
+    desc = {g: np.concatenate([d[f"desc_{g}"] for d in data]) for g in ("base", "step", "edit")}
+    if parts and not labels_path.exists():
+        np.savez(labels_path, rows=groups, **{f"ws_{g}": v for g, v in ws.items()},
+                 **{f"desc_{g}": v for g, v in desc.items()})
+    proxy, report = fit_proxy(np.concatenate([ws[g] for g in ws]), np.concatenate([desc[g] for g in desc]),
+                              np.tile(groups, 3), epochs=args.epochs, seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    ids = np.unique(groups)
+    val_ids = set(rng.choice(ids, max(1, int(len(ids) * 0.1)), replace=False).tolist())
+    val = np.array([g in val_ids for g in groups])
+    for g in ("step", "edit"):
+        report[f"pairs_{g}_validation"] = pair_agreement(proxy, ws["base"][val], ws[g][val], desc["base"][val], desc[g][val])
+    report["found"] = {g: float(np.isfinite(d).all(1).mean()) for g, d in desc.items()}
+    save_proxy(proxy, out / "identity_proxy.safetensors", report)
+    (out / "identity_proxy_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
