@@ -3,7 +3,10 @@
 Writes docs/fitting.json and docs/img/fit_*.png (docs/fitting.md quotes the numbers).
 Ground truth by synthesis: random identity, a few expressions, yaw/pitch in +-40 deg, random
 light, rendered with the ICT-FaceKit model and with the default model; everything is fitted
-with the DEFAULT model. Usage: python bench/bench_fit.py [--n 40] [--photos 100] [--threads 1] [--pitch-diagnosis]
+with the DEFAULT model, once per landmark backend (dlib and MediaPipe in the same run, same
+images; "common" rows use only the images where every backend found a face).
+Usage: python bench/bench_fit.py [--n 40] [--photos 100] [--threads 1] [--backends dlib,mediapipe]
+       [--pitch-diagnosis]
 """
 from __future__ import annotations
 
@@ -65,8 +68,8 @@ def synth(model, n: int, seed: int):
     return imgs, params
 
 
-def eval_synthetic(name, source, fitter, n, seed):
-    imgs, truth = synth(source, n, seed)
+def eval_synthetic(name, source, fitter, n, seed, data=None):
+    imgs, truth = synth(source, n, seed) if data is None else data
     tp = {k: torch.cat([getattr(p, k) for p in truth]) for k in ("pose", "expression")}
     cam = Camera()
     gt_ndc = torch.cat([cam.to_ndc(source.landmarks3d(p)) for p in truth]).double()
@@ -95,20 +98,44 @@ def eval_synthetic(name, source, fitter, n, seed):
     slope = lambda j: float(np.polyfit(tp["pose"][sel, j].numpy(), fp.pose[sel, j].numpy(), 1)[0])  # noqa: E731
     out = {
         "renders": n, "detected": int(found.sum()), "ok": int(ok.sum()),
-        "pose_error_deg_dlib": {k: stats(err[sel, j]) for j, k in enumerate(("yaw", "pitch", "roll"))},
-        "pose_error_deg_dlib_pitch_within_20": {k: stats(err[sel & pitch_ok, j]) for j, k in enumerate(("yaw", "pitch", "roll"))},
+        "pose_error_deg": {k: stats(err[sel, j]) for j, k in enumerate(("yaw", "pitch", "roll"))},
+        "pose_error_deg_pitch_within_20": {k: stats(err[sel & pitch_ok, j]) for j, k in enumerate(("yaw", "pitch", "roll"))},
         "fitted_vs_true_slope": {"yaw": slope(0), "pitch": slope(1)},
         "pose_error_deg_exact_landmarks": {k: stats(orc_err[:, j]) for j, k in enumerate(("yaw", "pitch", "roll"))},
         "landmark_error_iod_pct_fit_vs_truth": stats(lm_gt[sel]),
         "landmark_error_iod_pct_fit_vs_detected": stats([d.landmark_error for d in res.diagnostics]),
-        "landmark_error_iod_pct_dlib_vs_truth": stats(det_err),
+        "landmark_error_iod_pct_detected68_vs_truth": stats(det_err),
         "expression_shared_names": len(shared),
         "expression_abs_error_shared": stats(ex_err[sel]),
         "jawOpen_abs_error": stats(jaw[sel]),
         "seconds_per_image_detect_and_fit": t_lm,
         "seconds_per_image_solver_only_batched": t_solve,
     }
-    return out, imgs, res
+    per_image = {"found": found, "pose_err": err, "expr_err": ex_err, "jaw_err": jaw,
+                 "true_pose": tp["pose"][:, :3].numpy(), "fitted_pose": fp.pose[:, :3].numpy()}
+    return out, imgs, res, per_image
+
+
+def common_rows(per: dict) -> dict:
+    """Pose / expression errors and slopes of every backend over the images all of them found."""
+    both = np.logical_and.reduce([v["found"] for v in per.values()])
+    out = {"images": int(both.sum())}
+    for name, v in per.items():
+        t, f = v["true_pose"][both], v["fitted_pose"][both]
+        out[name] = {
+            "pose_error_deg": {k: stats(v["pose_err"][both, j]) for j, k in enumerate(("yaw", "pitch", "roll"))},
+            "fitted_vs_true_slope": {"yaw": float(np.polyfit(t[:, 0], f[:, 0], 1)[0]),
+                                     "pitch": float(np.polyfit(t[:, 1], f[:, 1], 1)[0])},
+            "expression_abs_error_shared": stats(v["expr_err"][both]),
+            "jawOpen_abs_error": stats(v["jaw_err"][both])}
+    return out
+
+
+def make_backend(name: str):
+    """A landmark backend by name (morphable.landmarks_fa.backend_by_name)."""
+    from morphable.landmarks_fa import backend_by_name
+
+    return backend_by_name(name)
 
 
 def montage(tiles, cols, path):
@@ -287,6 +314,8 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "docs" / "fitting.json"))
+    ap.add_argument("--backends", default="dlib,mediapipe",
+                    help="landmark backends to compare, comma-separated (morphable.landmarks_fa names)")
     ap.add_argument("--pitch-diagnosis", action="store_true",
                     help="only run the pitch-bias diagnosis and update its key in --out")
     args = ap.parse_args()
@@ -301,61 +330,77 @@ def main() -> None:
         return
     results: dict = {"torch_threads": args.threads, "load_average_start": os.getloadavg(), "cpu_count": os.cpu_count()}
     default = load_model("default")
-    fitter = Fitter(default)
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    fitters = {b: Fitter(default, backend=make_backend(b)) for b in names}
+    results["backends"] = names
+    shown = names[-1]   # pictures: the last backend (mediapipe by default)
     img_dir = ROOT / "docs" / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
     sources = [("default", default)] + ([("ict", load_model(ICT))] if ICT.exists() else [])
     for name, src in sources:
         print(f"synthetic renders of {name} ...", flush=True)
-        r, imgs, res = eval_synthetic(name, src, fitter, args.n, seed=1 if name == "default" else 2)
-        results[f"synthetic_{name}"] = r
-        tiles = [overlay_image(default, im, res.params[i:i + 1], d) for i, (im, d) in enumerate(zip(imgs[:8], res.diagnostics))]
-        montage(tiles, 4, img_dir / f"fit_synthetic_{name}.png")
-        print(json.dumps(r["pose_error_deg_dlib"]), flush=True)
+        data = synth(src, args.n, seed=1 if name == "default" else 2)
+        results[f"synthetic_{name}"], per = {}, {}
+        for b, fitter in fitters.items():
+            r, imgs, res, per[b] = eval_synthetic(name, src, fitter, args.n, 0, data)
+            results[f"synthetic_{name}"][b] = r
+            if b == shown:
+                tiles = [overlay_image(default, im, res.params[i:i + 1], d)
+                         for i, (im, d) in enumerate(zip(imgs[:8], res.diagnostics))]
+                montage(tiles, 4, img_dir / f"fit_synthetic_{name}.png")
+            print(b, json.dumps(r["pose_error_deg"]), flush=True)
+        results[f"synthetic_{name}"]["common"] = common_rows(per)
     # photometric on a few renders of the default model
     imgs, truth = synth(default, 12, seed=3)
-    t0 = time.perf_counter()
-    res = fitter(imgs, photometric=True)
-    dt = (time.perf_counter() - t0) / len(imgs)
-    lm_only = fitter(imgs, photometric=False)
-    found = torch.tensor(["no_face" not in d.flags for d in res.diagnostics])
     tpose = torch.cat([p.pose for p in truth])
-    results["photometric_default"] = {
-        "renders": len(imgs), "detected": int(found.sum()), "seconds_per_image": dt,
-        "photometric_abs_error": stats([d.photometric_error for d in res.diagnostics]),
-        "yaw_pitch_roll_error_deg_photometric": (res.params.pose[found, :3] - tpose[found, :3]).abs().mean(0).tolist(),
-        "yaw_pitch_roll_error_deg_landmarks_only": (lm_only.params.pose[found, :3] - tpose[found, :3]).abs().mean(0).tolist()}
     texpr = torch.cat([p.expression for p in truth])
-    for key, r in (("photometric", res), ("landmarks_only", lm_only)):
-        diff = (r.params.expression[found] - texpr[found]).abs()
-        results["photometric_default"][f"jawOpen_abs_error_{key}"] = float(diff[:, 17].mean())
-        results["photometric_default"][f"expression_abs_error_all52_{key}"] = float(diff.mean())
-    print(json.dumps(results["photometric_default"]), flush=True)
+    results["photometric_default"] = {}
+    for b, fitter in fitters.items():
+        t0 = time.perf_counter()
+        res = fitter(imgs, photometric=True)
+        dt = (time.perf_counter() - t0) / len(imgs)
+        lm_only = fitter(imgs, photometric=False)
+        found = torch.tensor(["no_face" not in d.flags for d in res.diagnostics])
+        r = {"renders": len(imgs), "detected": int(found.sum()), "seconds_per_image": dt,
+             "photometric_abs_error": stats([d.photometric_error for d in res.diagnostics]),
+             "yaw_pitch_roll_error_deg_photometric": (res.params.pose[found, :3] - tpose[found, :3]).abs().mean(0).tolist(),
+             "yaw_pitch_roll_error_deg_landmarks_only": (lm_only.params.pose[found, :3] - tpose[found, :3]).abs().mean(0).tolist()}
+        for key, rr in (("photometric", res), ("landmarks_only", lm_only)):
+            diff = (rr.params.expression[found] - texpr[found]).abs()
+            r[f"jawOpen_abs_error_{key}"] = float(diff[:, 17].mean())
+            r[f"expression_abs_error_all52_{key}"] = float(diff.mean())
+        results["photometric_default"][b] = r
+        print(b, json.dumps(r), flush=True)
     # real photos
     if UTK.exists():
         import imageio.v3 as iio
 
         with zipfile.ZipFile(UTK) as z:
-            names = sorted(x for x in z.namelist() if x.endswith(".webp"))
-            names = names[:: max(1, len(names) // args.photos)][:args.photos]
-            photos = [iio.imread(io.BytesIO(z.read(x))) for x in names]
-        t0 = time.perf_counter()
-        res = fitter(photos, photometric=False)
-        dt = (time.perf_counter() - t0) / len(photos)
-        errs = [d.landmark_error for d in res.diagnostics]
-        results["utkface"] = {
-            "photos": len(photos), "no_face": sum("no_face" in d.flags for d in res.diagnostics),
-            "flagged_unreliable": sum("unreliable_landmarks" in d.flags for d in res.diagnostics),
-            "landmark_error_iod_pct": stats(errs),
-            "p99": float(np.nanpercentile(errs, 99)),
-            "seconds_per_photo_detect_and_fit": dt}
-        tiles = [overlay_image(default, p, res.params[i:i + 1], d) for i, (p, d) in enumerate(zip(photos[:16], res.diagnostics))]
-        montage(tiles, 4, img_dir / "fit_utkface_montage.png")
-        t0 = time.perf_counter()
-        res4 = fitter(photos[:4], photometric=True)
-        results["utkface"]["seconds_per_photo_photometric"] = (time.perf_counter() - t0) / 4
-        results["utkface"]["photometric_abs_error"] = stats([d.photometric_error for d in res4.diagnostics])
-        print(json.dumps(results["utkface"]), flush=True)
+            names_utk = sorted(x for x in z.namelist() if x.endswith(".webp"))
+            names_utk = names_utk[:: max(1, len(names_utk) // args.photos)][:args.photos]
+            photos = [iio.imread(io.BytesIO(z.read(x))) for x in names_utk]
+        results["utkface"] = {}
+        for b, fitter in fitters.items():
+            t0 = time.perf_counter()
+            res = fitter(photos, photometric=False)
+            dt = (time.perf_counter() - t0) / len(photos)
+            errs = [d.landmark_error for d in res.diagnostics]
+            r = {"photos": len(photos), "no_face": sum("no_face" in d.flags for d in res.diagnostics),
+                 "flagged_unreliable": sum("unreliable_landmarks" in d.flags for d in res.diagnostics),
+                 "landmark_set": next((d.landmark_set for d in res.diagnostics if d.landmark_set), ""),
+                 "landmark_error_iod_pct": stats(errs),
+                 "p99": float(np.nanpercentile(errs, 99)),
+                 "seconds_per_photo_detect_and_fit": dt}
+            if b == shown:
+                tiles = [overlay_image(default, p, res.params[i:i + 1], d)
+                         for i, (p, d) in enumerate(zip(photos[:16], res.diagnostics))]
+                montage(tiles, 4, img_dir / "fit_utkface_montage.png")
+            t0 = time.perf_counter()
+            res4 = fitter(photos[:4], photometric=True)
+            r["seconds_per_photo_photometric"] = (time.perf_counter() - t0) / 4
+            r["photometric_abs_error"] = stats([d.photometric_error for d in res4.diagnostics])
+            results["utkface"][b] = r
+            print(b, json.dumps(r), flush=True)
     # tracking speed: a 24-frame yaw sweep at 128 px
     rend = Renderer(default, size=SIZE, background=0.35)
     base = default.random_params(1, seed=99).replace(light=lighting.preset("front"))
@@ -363,25 +408,25 @@ def main() -> None:
     with torch.no_grad():
         frames = [to_uint8(rend(base.with_pose(yaw=float(y)).with_expression({"jawOpen": 0.4 * abs(np.sin(i / 4))})).image)
                   for i, y in enumerate(yaws)]
-    for light in (False, True):
+    for b, fitter in fitters.items():
+        for light in (False, True):
+            t0 = time.perf_counter()
+            tr = track_frames(default, frames, fps=24.0, light=light, backend=fitter.backend)
+            dt = (time.perf_counter() - t0) / len(frames)
+            yaw = np.array([float(f.params.yaw[0]) for f in tr.frames])
+            results.setdefault(f"track_{'light' if light else 'landmarks'}", {})[b] = {
+                "frames": len(frames), "seconds_per_frame": dt, "yaw_abs_error": stats(np.abs(yaw - yaws))}
         t0 = time.perf_counter()
-        tr = track_frames(default, frames, fps=24.0, light=light)
-        dt = (time.perf_counter() - t0) / len(frames)
-        yaw = np.array([float(f.params.yaw[0]) for f in tr.frames])
-        results[f"track_{'light' if light else 'landmarks'}"] = {
-            "frames": len(frames), "seconds_per_frame": dt, "yaw_abs_error": stats(np.abs(yaw - yaws))}
-    t0 = time.perf_counter()
-    from morphable.landmarks import detect_faces
-    for f in frames:
-        detect_faces(f)
-    results["dlib_seconds_per_frame_128px"] = (time.perf_counter() - t0) / len(frames)
+        for f in frames:
+            fitter.backend.detect(f)
+        results.setdefault("detector_seconds_per_frame_128px", {})[b] = (time.perf_counter() - t0) / len(frames)
     results["load_average_end"] = os.getloadavg()
     previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
     if "pitch_diagnosis" in previous:  # kept: refreshed by --pitch-diagnosis
         results["pitch_diagnosis"] = previous["pitch_diagnosis"]
     with atomic_output(args.out) as tmp:
         Path(tmp).write_text(json.dumps(results, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in results.items() if k.startswith("track") or k.startswith("dlib")}, indent=1))
+    print(json.dumps({k: v for k, v in results.items() if k.startswith("track") or k.startswith("detector")}, indent=1))
     print(f"wrote {args.out}")
 
 
