@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -159,7 +160,8 @@ def select_mesh_vertices(model: MorphableModel, backend, size: int = 256, camera
     if not found[0]:
         raise MorphableError("MediaPipe found no face on the frontal render of the mean head")
     seen = np.isfinite(hits[..., 0])
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # points seen in no view: NaN, dropped below
         med = np.nanmedian(hits, axis=0)
         spread = np.nanmedian(np.linalg.norm(hits - med[None], axis=-1), axis=0)
     tmpl = model.template.double().numpy()

@@ -43,6 +43,17 @@ def test_default_table_is_the_committed_asset(model):
     assert float(s.depth_offsets.norm(dim=1).max()) < 0.03   # metres: small corrections
 
 
+def test_other_models_get_their_table_on_demand(ict_dir):
+    from morphable.formats import load_model
+
+    ict = load_model(str(ict_dir))
+    s = mesh_set(ict)   # rendered and mapped now (no asset for ICT)
+    assert len(s) >= 180 and int(s.vertices.max()) < ict.num_vertices
+    idx, _ = mesh_table(ict)
+    assert (idx >= 0).sum() >= 380   # measured: 422 of 468 map
+    assert mesh_table(ict)[0] is idx  # cached for the process
+
+
 @pytest.mark.parametrize("yaw,pitch", [(20.0, 10.0), (-25.0, -10.0)])
 def test_table_vertices_project_onto_mediapipe_points(model, backend, yaw, pitch):
     from morphable import lighting
