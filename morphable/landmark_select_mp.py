@@ -113,7 +113,8 @@ def depth_offsets(rot: np.ndarray, model_z: np.ndarray, mp_z: np.ndarray, ridge:
     offset o solves sum_v ((R_v o)_z - e_v)^2 + ridge * |o|^2 * V by least squares.
     """
     e = mp_z - model_z
-    e = e - np.nanmean(e, axis=1, keepdims=True)
+    seen = np.isfinite(e).any(axis=1)            # views where MediaPipe found the face
+    e[seen] = e[seen] - np.nanmean(e[seen], axis=1, keepdims=True)
     out = np.zeros((e.shape[1], 3))
     for k in range(e.shape[1]):
         ok = np.isfinite(e[:, k])
