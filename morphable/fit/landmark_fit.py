@@ -193,11 +193,11 @@ class LandmarkFitter:
         dn = torch.stack([torch.stack([inv, zero, y[..., 0] * inv / d], -1),
                           torch.stack([zero, inv, y[..., 1] * inv / d], -1)], -2)
         dn = dn / scale[:, None, None, None]
-        # depth rows (targets with a third column): centred camera-space z in NDC units, the
-        # per-face depth scale held fixed within a step
+        # depth rows (targets with a third column): centred camera-space z in NDC units, scaled by
+        # the face's mean depth kz = 1 / ((distance - mean z) * tan(fov/2))
         depth = target.shape[-1] == 3
         if depth:
-            kz = (1.0 / ((cam.distance - y[..., 2].mean(1)).clamp_min(1e-4) * tf)).detach()   # (B,)
+            kz = 1.0 / ((cam.distance - y[..., 2].mean(1)).clamp_min(1e-4) * tf)            # (B,)
             rz = rx if self.depth_offsets is None else (x + self.depth_offsets) @ rot.transpose(1, 2)
             z = rz[..., 2] * kz[:, None]
             tz = target[..., 2]
@@ -207,6 +207,7 @@ class LandmarkFitter:
             dz[..., 0, 2] = (kz[:, None] / scale[:, None]).expand_as(inv)
             dn = torch.cat([dn, dz], -2)                                                       # (B,N,3,3)
         rot_block = dn @ (-_skew(rx))
+        jy_rot = rot_block[:, :, 2].clone() if depth else None   # kz/scale * d y_z / d w (no offsets)
         if depth and self.depth_offsets is not None:   # the depth row turns the offset point
             rot_block[:, :, 2] = torch.einsum("bnc,bncd->bnd", dn[:, :, 2], -_skew(rz))
         blocks = [rot_block, dn]                                  # rotation, translation
@@ -217,8 +218,14 @@ class LandmarkFitter:
             dy = torch.einsum("brc,ebic->bier", rot, self.ex_basis[:, idx])
             blocks.append(torch.einsum("binr,bier->bine", dn, dy))
         jac = torch.cat(blocks, -1)                                 # (B,N,2|3,P)
-        if depth:  # the depth residual is centred over the points: so is its Jacobian
-            jac[:, :, 2] = jac[:, :, 2] - jac[:, :, 2].mean(1, keepdim=True)
+        if depth:
+            # d(kz * zc) = kz * d(zc) + zc * kz^2 * tan * d(mean y_z): the first part is centred over
+            # the points like the residual; jy holds kz/scale * d y_z for the second
+            jy = jac[:, :, 2].clone()
+            jy[..., :3] = jy_rot
+            zc = rz[..., 2] - rz[..., 2].mean(1, keepdim=True)
+            jac[:, :, 2] = jac[:, :, 2] - jac[:, :, 2].mean(1, keepdim=True) \
+                + zc[..., None] * (kz * tf)[:, None, None] * jy.mean(1, keepdim=True)
         b, c = jac.shape[0], jac.shape[2]
         return res.reshape(b, c * self.n), jac.reshape(b, c * self.n, -1)
 
