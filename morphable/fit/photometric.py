@@ -208,6 +208,7 @@ class PhotometricRefiner:
         if off is not None:
             rot = euler_to_matrix(params.yaw, params.pitch, params.roll)
             z = z + torch.einsum("nc,bc->bn", off.to(pts.dtype), rot[:, 2, :].to(pts.dtype))
+        # the face's depth scale is held fixed per step (a constant factor on these rows)
         kz = (1.0 / ((self.camera.distance - z.mean(1)).clamp_min(1e-4) * self.camera.tan_half_fov)).detach()
         zc = (z - z.mean(1, keepdim=True)) * kz[:, None]
         return (zc - tz.to(zc.dtype)) / scale[:, None]
