@@ -205,7 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     all_ws = torch.from_numpy(np.load(args.pairs)["ws"][:args.n]).float()
     rows = np.arange(len(all_ws))
     labels_path = out / "descriptors.npz"
-    if m > 1 or not labels_path.exists():
+    parts = sorted(out.glob("descriptors_part*of*.npz"))
+    if m > 1 or not (labels_path.exists() or parts):
         mine = rows[k::m]
         gen = torch.Generator().manual_seed(args.seed * 7919 + k)
         lat = make_latents(rig, all_ws[mine], gen)
@@ -216,7 +217,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if m > 1:
             print(f"wrote {part_path}; run again without --part to join and fit")
             return 0
-    parts = sorted(out.glob("descriptors_part*of*.npz"))
     data = [np.load(p) for p in parts] if parts and not labels_path.exists() else [np.load(labels_path)]
     groups = np.concatenate([d["rows"] for d in data])
     ws = {g: np.concatenate([d[f"ws_{g}"] for d in data]) for g in ("base", "step", "edit")}
