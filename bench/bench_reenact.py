@@ -25,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_rig import DlibIdentity, fit_backend_name  # noqa: E402
+from bench.bench_rig import DlibIdentity, recorded_name  # noqa: E402
 from bench.common import machine_info, stats  # noqa: E402
 from morphable.arkit import expression_index  # noqa: E402
 from morphable.clip import demo_tracks, render_clip  # noqa: E402
@@ -125,18 +125,24 @@ def summarize(values: list[dict], key: str) -> dict:
     return stats([v[key] for v in values if v.get(key) is not None])
 
 
-def landmark_backend(name: str):
-    """None (morphable.fit's default) for 'auto', dlib's backend for 'dlib' (the committed numbers' instrument)."""
-    from morphable.landmarks import DlibBackend
+def bench_landmarks(rig: FaceRig, name: str | None) -> str:
+    """The backend that tracks the driver and re-fits outputs: `name`, else the bundle's (its estimator's labels)."""
+    return name or rig.landmarks
 
-    return DlibBackend() if name == "dlib" else None
+
+def landmark_backend(name: str):
+    """The backend instance for a backend_by_name name."""
+    from morphable.landmarks_fa import backend_by_name
+
+    return backend_by_name(name)
 
 
 def run(sources: int, bundle: Path, out_json: Path, out_png: Path, strip_rows: int = 3, clamp: bool = True,
-        landmarks: str = "auto") -> dict:
+        landmarks: str | None = None) -> dict:
     torch.set_num_threads(1)
     t_start = time.perf_counter()
     rig = FaceRig.load(bundle)
+    landmarks = bench_landmarks(rig, landmarks)
     model = rig.model
     drv_frames, known = render_clip(model, demo_tracks(), size=128, identity_seed=0)
     known_q = quantities(known)
@@ -230,7 +236,7 @@ def run(sources: int, bundle: Path, out_json: Path, out_png: Path, strip_rows: i
     result["setup"] = {"bundle": str(bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle),
                        "blocks": BLOCKS, "relative": True, "seeds": [SEED0, SEED0 + sources - 1],
                        "clamp_to_trained_range": bool(clamp and rig.trained_range is not None),
-                       "fit_and_track_landmarks": fit_backend_name() if landmarks == "auto" else landmarks,
+                       "fit_and_track_landmarks": recorded_name(landmarks), "bundle_landmarks": rig.landmarks,
                        "same_person_threshold": SAME_PERSON, "machine": machine_info(),
                        "total_s": time.perf_counter() - t_start}
     with atomic_output(out_json) as tmp:
@@ -248,7 +254,7 @@ def utk_photos(zip_path: Path, count: int) -> tuple[list[str], list[np.ndarray]]
 
 
 def run_photos(rig: FaceRig, zip_path: Path, sources: int, pool: int = 300, picks: int = 12,
-               out_png: Path | None = None, clamp: bool = True) -> dict:
+               out_png: Path | None = None, clamp: bool = True, landmarks: str | None = None) -> dict:
     """Part (b): a driver of real photos ordered neutral -> smiling; only the smile is transferred.
 
     The first `pool` photos (sorted names) are fitted (landmark stage); among the fitted ones, the
@@ -256,7 +262,7 @@ def run_photos(rig: FaceRig, zip_path: Path, sources: int, pool: int = 300, pick
     is taken (no repeats). The driver is neutral params carrying only those fitted smiles.
     """
     model = rig.model
-    fitter = Fitter(model)
+    fitter = Fitter(model, backend=landmark_backend(bench_landmarks(rig, landmarks)))
     names, photos = utk_photos(zip_path, pool)
     res = fitter(photos, photometric=False)
     smile = quantities(res.params)["smile"]
@@ -315,7 +321,7 @@ def capped_frames(rig: FaceRig, ws: torch.Tensor, targets: FaceParams, cap: floa
     return rig.to_uint8(rig.image(ws + delta)), step.numpy()
 
 
-def clamp_comparison(bundle: Path, sources: int, landmarks: str = "auto", step_cap: float | None = None) -> dict:
+def clamp_comparison(bundle: Path, sources: int, landmarks: str | None = None, step_cap: float | None = None) -> dict:
     """The demo-clip driver reenacted by `sources` faces with and without the trained-range clamp.
 
     Same driver, tracking, sources and measurement as run(); per setting: identity over all frames
@@ -328,6 +334,7 @@ def clamp_comparison(bundle: Path, sources: int, landmarks: str = "auto", step_c
     rig = FaceRig.load(bundle)
     if rig.trained_range is None:
         raise SystemExit(f"error: {bundle} stores no trained range; nothing to compare")
+    landmarks = bench_landmarks(rig, landmarks)
     drv_frames, known = render_clip(rig.model, demo_tracks(), size=128, identity_seed=0)
     known_q = quantities(known)
     driver = track_frames(rig.model, list(drv_frames), fps=10.0, backend=landmark_backend(landmarks)).stacked()
@@ -366,7 +373,8 @@ def clamp_comparison(bundle: Path, sources: int, landmarks: str = "auto", step_c
             "share_of_frames_clamped": stats(clamped)}
     out["setup"] = {"bundle": str(bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle),
                     "blocks": BLOCKS, "relative": True, "seeds": [SEED0, SEED0 + sources - 1],
-                    "trained_range": rig.trained_range.source, "fit_and_track_landmarks": fit_backend_name() if landmarks == "auto" else landmarks, "percentiles": list(rig.trained_range.percentiles),
+                    "trained_range": rig.trained_range.source, "fit_and_track_landmarks": recorded_name(landmarks),
+                    "bundle_landmarks": rig.landmarks, "percentiles": list(rig.trained_range.percentiles),
                     "machine": machine_info(), "total_s": time.perf_counter() - t_start}
     return out
 
@@ -379,8 +387,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "reenact_strip.png")
     ap.add_argument("--utkface", type=Path, default=ROOT.parent / "shared" / "data" / "utkface" / "utkface-128-webp.zip",
                     help="UTKFace zip for part (b), a real-photo smile driver (skipped when absent)")
-    ap.add_argument("--landmarks", choices=("auto", "dlib"), default="auto",
-                    help="landmarks for tracking the driver and re-fitting the outputs (part a, clamp comparison)")
+    ap.add_argument("--landmarks", choices=("auto", "mediapipe", "dlib"), default=None,
+                    help="landmarks for tracking the driver and re-fitting the outputs (default: the bundle's, "
+                         "the backend its estimator was labelled with)")
     ap.add_argument("--no-clamp", dest="clamp", action="store_false", help="reenact without the trained-range clamp")
     ap.add_argument("--clamp-compare", type=Path, metavar="JSON", help="instead: identity and transfer with and "
                     "without the trained-range clamp (demo-clip driver, --sources faces), written to JSON")
@@ -397,7 +406,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.utkface.is_file():
         torch.set_num_threads(1)
         r["photo_smile_driver"] = run_photos(FaceRig.load(args.bundle), args.utkface, args.sources,
-                                             out_png=args.png.with_name("reenact_utk_strip.png"), clamp=args.clamp)
+                                             out_png=args.png.with_name("reenact_utk_strip.png"), clamp=args.clamp,
+                                             landmarks=args.landmarks)
         with atomic_output(args.out) as tmp:
             tmp.write_text(json.dumps(r, indent=1))
         print(json.dumps({k: v for k, v in r["photo_smile_driver"].items() if k != "sources"}, indent=1))

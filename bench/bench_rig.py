@@ -98,9 +98,13 @@ def apply_edit(method: str, rig: FaceRig, editor: LinearEditor, ws: torch.Tensor
 class Measure:
     """Fits, estimator readings and dlib descriptors of generated images."""
 
-    def __init__(self, rig: FaceRig, chunk: int = 50):
+    def __init__(self, rig: FaceRig, chunk: int = 50, landmarks: str | None = None):
+        from morphable.landmarks_fa import backend_by_name
+
         self.rig, self.chunk = rig, chunk
-        self.fitter = Fitter(rig.model)
+        #: the fit's backend: the bundle's (its estimator was labelled with it) unless overridden
+        self.landmarks = landmarks or rig.landmarks
+        self.fitter = Fitter(rig.model, backend=backend_by_name(self.landmarks))
         self.identity = DlibIdentity()  # descriptors on dlib's own points, whichever backend the fit uses
 
     @torch.no_grad()
@@ -360,11 +364,12 @@ class DlibIdentity:
         return out
 
 
-def fit_backend_name() -> str:
-    """Class name of the landmark backend morphable.fit uses by default (auto_backend where it exists)."""
-    import morphable.landmarks as lm
+def recorded_name(landmarks: str) -> str:
+    """The backend a backend_by_name name resolves to ('auto' -> 'mediapipe' or 'dlib'), as results record it."""
+    from morphable.landmarks_fa import backend_by_name
+    from rig.estimator_data import landmarks_name
 
-    return type(getattr(lm, "auto_backend", lm.default_backend)()).__name__
+    return landmarks_name(backend_by_name(landmarks)) if landmarks == "auto" else landmarks
 
 
 def descriptor_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -412,9 +417,9 @@ def identity_row(d: np.ndarray, step: torch.Tensor | None = None, ws: torch.Tens
 
 
 @torch.no_grad()
-def identity_floor(rig: FaceRig, n: int, seed: int) -> dict:
+def identity_floor(rig: FaceRig, n: int, seed: int, landmarks: str | None = None) -> dict:
     """dlib distance original vs null edit, re-encodings, rig edits by size and equal-length random steps."""
-    meas, desc_of = Measure(rig), DlibIdentity()
+    meas, desc_of = Measure(rig, landmarks=landmarks), DlibIdentity()
     ws0 = rig.sample(list(range(seed, seed + n)))
     img0 = meas.images(ws0)
     d0 = desc_of(img0)
@@ -475,6 +480,7 @@ def run(args) -> dict:
     t_start = time.perf_counter()
     rig = FaceRig.load(args.bundle)
     k_id = rig.k_id
+    meas = Measure(rig, landmarks=args.landmarks)
     pairs = Path(args.pairs) if args.pairs else None
     editor, std, source = baseline_and_std(rig, pairs, args.labels, 4000, args.seed + 77)
     if args.save_baseline:
@@ -482,15 +488,15 @@ def run(args) -> dict:
     results: dict = {
         "bundle": str(args.bundle), "bundle_info": rig.info, "bundle_sha256": bundle_hashes(Path(args.bundle)), "n_samples": args.n, "seed": args.seed,
         "torch_threads": args.threads, "cpu_count": os.cpu_count(), "load_average_start": os.getloadavg(),
-        "re_estimate": f"morphable.fit landmark stage ({fit_backend_name()} landmarks), as the estimator pairs were "
-                       "labelled; plus the estimator on the edited latent",
+        "landmarks": recorded_name(meas.landmarks), "bundle_landmarks": rig.landmarks,
+        "re_estimate": f"morphable.fit landmark stage ({recorded_name(meas.landmarks)} landmarks; the bundle's "
+                       f"estimator was labelled with {rig.landmarks}); plus the estimator on the edited latent",
         "identity_descriptor": "dlib ResNet 128-D on dlib's own 68 points, whatever backend the fit uses",
         "baseline": {**source, "names": list(editor.names), "r2": dict(zip(editor.names, editor.r2.round(4).tolist())),
                      "slope_per_unit_latent": dict(zip(editor.names, editor.slopes.round(4).tolist())),
                      "current_values_from": "the estimator (as FaceRig.edit)", "conditional": True,
                      "max_step": {k: v for k, v in METHODS.items() if k != "rig" and v != float("inf")}},
     }
-    meas = Measure(rig)
     seeds = list(range(args.seed, args.seed + args.n))
     ws0 = rig.sample(seeds)
     est0 = meas.estimate(ws0)
@@ -676,6 +682,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the baseline's regression labels: the estimator's reading or the pairs' fits")
     ap.add_argument("--save-baseline", default=str(ROOT / "out" / "rig" / "baseline_linear.npz"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--landmarks", choices=("auto", "mediapipe", "dlib"), default=None,
+                    help="backend of the re-estimating fit (default: the bundle's, the one its estimator was "
+                         "labelled with; fitting with another measures the detectors' disagreement too)")
     ap.add_argument("--speed-reps", type=int, default=30)
     ap.add_argument("--sweep-faces", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "docs" / "rig_measured.json"))
@@ -691,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.identity_floor:
         torch.set_num_threads(args.threads)
         t0 = time.perf_counter()
-        res = identity_floor(FaceRig.load(args.bundle), args.n, args.seed)
+        res = identity_floor(FaceRig.load(args.bundle), args.n, args.seed, args.landmarks)
         res.update(bundle=shown(Path(args.bundle)), bundle_sha256=bundle_hashes(Path(args.bundle)), torch_threads=args.threads,
                    seconds_total=time.perf_counter() - t0, load_average_end=os.getloadavg())
         with atomic_output(args.identity_floor) as tmp:

@@ -4,8 +4,11 @@ manifest.json = {"format": "facerig-rig-bundle", "version": 1,
                  "generator": {"kind": "dcgan" | "stylegan2", "path": relative path or "package:gan_face_generate"},
                  "morphable": "default" or a relative path, "estimator": "estimator.safetensors",
                  "rignet": "rignet.safetensors", "info": {...},
-                 "trained_range": {"percentiles": [5, 95], "low": [...], "high": [...], "source": ...}}
-(trained_range is optional: the estimator's label range per flat parameter, see TrainedRange.)
+                 "trained_range": {"percentiles": [5, 95], "low": [...], "high": [...], "source": ...},
+                 "landmarks": "mediapipe" | "dlib"}
+(trained_range is optional: the estimator's label range per flat parameter, see TrainedRange.
+landmarks is the backend that labelled the estimator's training pairs; FaceRig reads a missing
+entry as "dlib", which labelled every bundle written before the entry existed.)
 Relative paths resolve against the bundle folder, so a bundle can be moved with what it names.
 """
 from __future__ import annotations
@@ -110,6 +113,8 @@ def write_bundle(folder: str | os.PathLike, generator: str | os.PathLike, estima
                 "rignet": "rignet.safetensors", "info": info or {}}
     if "trained_range" in est_info:  # the estimator's label range travels with the bundle
         manifest["trained_range"] = est_info["trained_range"]
+    if est_info.get("landmarks"):  # the detector the estimator was labelled with: drivers are tracked with it
+        manifest["landmarks"] = str(est_info["landmarks"])
     _write_manifest(folder, manifest)
     return folder
 

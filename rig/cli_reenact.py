@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli_args import bounded_int, check_output
+from .cli_fit import LANDMARK_BACKENDS
 from .errors import RigError
 
 
@@ -28,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--side-by-side", action="store_true", help="driver frame | result in each frame")
     r.add_argument("--tracks-out", default=None, help="also write the commanded parameters as tracks (.json/.yaml)")
     r.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
+    r.add_argument("--landmarks", choices=LANDMARK_BACKENDS, default=None,
+                   help="landmark backend that tracks the driver (default: the one the bundle's estimator was "
+                        "labelled with, its manifest's 'landmarks'; dlib for bundles that do not say)")
     r.add_argument("--steps", type=bounded_int(1, 5000), default=300, help="inversion steps for --photo")
     r.add_argument("--max-frames", type=bounded_int(1, 100000), default=None)
     r.add_argument("--fps", type=float, default=None, help="frame rate of a frame folder (default 25)")
@@ -53,6 +57,7 @@ def source_latent(rig, args, photo: np.ndarray | None = None):
 def cmd_reenact(args: argparse.Namespace) -> int:
     from morphable.fit.track import track_frames
     from morphable.fit.video_io import open_frames
+    from morphable.landmarks_fa import backend_by_name
     from morphable.params import FaceParams
 
     from .cli_rig import load_rig
@@ -76,7 +81,8 @@ def cmd_reenact(args: argparse.Namespace) -> int:
     driver_frames = list(frames_iter)
     if not driver_frames:
         raise RigError(f"no frames in {args.driver}")
-    track = track_frames(rig.model, driver_frames, fps=fps, progress=True)
+    landmarks = args.landmarks or rig.landmarks
+    track = track_frames(rig.model, driver_frames, fps=fps, backend=backend_by_name(landmarks), progress=True)
     ok = sum(f.ok for f in track.frames)
     if ok == 0:
         raise RigError(f"no face found in any frame of {args.driver}")
@@ -87,7 +93,7 @@ def cmd_reenact(args: argparse.Namespace) -> int:
     if args.side_by_side:
         frames = np.concatenate([upscale(_square(driver_frames), args.size), frames], axis=2)
     write_video(out, frames, fps)
-    print(f"wrote {out}: {len(frames)} frames at {fps:g} fps; driver face found in {ok}/{len(frames)} frames; "
+    print(f"wrote {out}: {len(frames)} frames at {fps:g} fps; driver face found in {ok}/{len(frames)} frames ({landmarks}); "
           f"{'relative' if args.relative else 'absolute'} {', '.join(blocks)}; {clamp_note(rig, args.clamp, result)}")
     if tracks_out is not None:
         from morphable.animation import tracks_from_params

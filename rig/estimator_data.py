@@ -1,12 +1,14 @@
 """Training pairs for the estimator: sample the generator, fit the 3DMM to each image.
 
 For each latent the image is fitted with morphable.fit's landmark stage (identity, expression,
-pose from dlib's 68 points); the SH light is then solved in closed form on the fitted geometry
+pose from the detected landmarks); the SH light is then solved in closed form on the fitted geometry
 (the photometric stage's first step, one rasterization per batch, no Adam), which gives a real
 light estimate at a fraction of the full photometric refinement's cost. Rows whose fit failed
 (no face, unreliable landmarks) are kept with ok=False so the share of usable samples is known.
 Latents come from one seeded stream, so the same --n/--seed reproduce the same latents and only
 the labels change when the fitter does: `python -m rig.estimator_data --n 1000 --seed 3 --out P.npz`.
+The landmark backend that labelled the pairs ("mediapipe" or "dlib") is stored in the file as
+`landmarks`: labels from different detectors differ systematically, so they are never mixed.
 """
 from __future__ import annotations
 
@@ -28,7 +30,12 @@ from morphable.model import MorphableModel
 
 from .errors import RigError
 
+#: --landmarks choices (morphable.landmarks_fa.BACKEND_NAMES, kept literal so --help needs no imports)
+LANDMARK_BACKENDS = ("auto", "mediapipe", "dlib", "face-alignment")
+
 PAIRS_FORMAT = "facerig-estimator-pairs"
+#: the recorded backend of pairs files written before the `landmarks` entry existed
+UNKNOWN_LANDMARKS = "unknown"
 #: resolution of the closed-form light solve (the DCGAN's own size; larger images are resampled)
 LIGHT_SIZE = 64
 
@@ -40,6 +47,20 @@ def sample_latents(G: nn.Module, n: int, seed: int, truncation: float = 1.0) -> 
     with torch.no_grad():
         c = torch.zeros(n, G.c_dim) if getattr(G, "c_dim", 0) else None
         return G.mapping(z, c, truncation_psi=truncation).float()
+
+
+def landmarks_name(backend) -> str:
+    """The recorded name of a landmark backend instance: 'mediapipe', 'dlib' or 'face-alignment'."""
+    name = type(backend).__name__
+    known = {"MediaPipeBackend": "mediapipe", "DlibBackend": "dlib", "FaceAlignmentBackend": "face-alignment"}
+    if name not in known:
+        raise RigError(f"cannot record the landmark backend {name!r} (known: {', '.join(known.values())})")
+    return known[name]
+
+
+def pairs_landmarks(pairs: dict[str, np.ndarray]) -> str:
+    """The landmark backend that labelled a pairs set ('unknown' for files without the entry)."""
+    return str(pairs["landmarks"]) if "landmarks" in pairs else UNKNOWN_LANDMARKS
 
 
 def fit_latents(G: nn.Module, model: MorphableModel, ws: torch.Tensor, fitter: Fitter | None = None,
@@ -65,11 +86,12 @@ def fit_latents(G: nn.Module, model: MorphableModel, ws: torch.Tensor, fitter: F
 
 
 def make_pairs(G: nn.Module, model: MorphableModel, n: int, seed: int, batch: int = 64, truncation: float = 1.0,
-               light: bool = True, progress: bool = True) -> dict[str, np.ndarray]:
+               light: bool = True, progress: bool = True, landmarks: str = "auto") -> dict[str, np.ndarray]:
     """n (ws, fitted params) pairs: ws (N,num_ws,w_dim), params (N,137), ok (N,), landmark_error (N,).
 
     Also light_error (mean abs colour error of the light solve, NaN without a face) and the
-    seconds spent per sample. Deterministic for a given seed (the fit is deterministic on CPU).
+    seconds spent per sample, and `landmarks`: the backend `landmarks` (a backend_by_name name,
+    'auto' resolved) that labelled them. Deterministic for a given seed (the fit is deterministic on CPU).
     """
     if n < 1 or batch < 1:
         raise RigError(f"n and batch must be >= 1, got n={n}, batch={batch}")
@@ -77,7 +99,10 @@ def make_pairs(G: nn.Module, model: MorphableModel, n: int, seed: int, batch: in
         raise RigError("the estimator's pairs use a model without an albedo basis (the default model)")
     t0 = time.perf_counter()
     ws = sample_latents(G, n, seed, truncation)
-    fitter = Fitter(model)
+    from morphable.landmarks_fa import backend_by_name
+
+    backend = backend_by_name(landmarks)
+    fitter = Fitter(model, backend=backend)
     parts: list[dict[str, np.ndarray]] = []
     for s in tqdm(range(0, n, batch), desc="fit pairs", unit="batch", disable=not progress, leave=False):
         parts.append(fit_latents(G, model, ws[s:s + batch], fitter, light))
@@ -85,6 +110,7 @@ def make_pairs(G: nn.Module, model: MorphableModel, n: int, seed: int, batch: in
     out["ws"] = ws.numpy().astype(np.float32)
     out["seconds_per_sample"] = np.float32((time.perf_counter() - t0) / n)
     out["seed"], out["truncation"] = np.int64(seed), np.float32(truncation)
+    out["landmarks"] = np.array(landmarks_name(backend))
     return out
 
 
@@ -113,9 +139,17 @@ def load_pairs(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def concat_pairs(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Join pairs made in several runs (e.g. chunks with different seeds) into one set."""
+    """Join pairs made in several runs (e.g. chunks with different seeds) into one set.
+
+    All parts must have been labelled by the same landmark backend (files without the entry count
+    as 'unknown' and only join other 'unknown' ones).
+    """
     if not parts:
         raise RigError("no pairs to join")
+    backends = [pairs_landmarks(p) for p in parts]
+    if len(set(backends)) > 1:
+        raise RigError(f"pairs labelled by different landmark backends cannot be joined: {', '.join(backends)} "
+                       f"(files without a recorded backend count as {UNKNOWN_LANDMARKS!r})")
     rows = ("ws", "params", "ok", "landmark_error", "light_error")
     out = {k: np.concatenate([p[k] for p in parts]) for k in rows if all(k in p for p in parts)}
     n = [len(p["ws"]) for p in parts]
@@ -123,6 +157,8 @@ def concat_pairs(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     # a part may itself be a joined set (an array of seeds): flatten
     out["seed"] = np.concatenate([np.atleast_1d(p["seed"]).astype(np.int64) for p in parts])
     out["truncation"] = np.float32(parts[0]["truncation"])
+    if backends[0] != UNKNOWN_LANDMARKS:
+        out["landmarks"] = np.array(backends[0])
     return out
 
 
@@ -134,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="latent stream seed (chunk k of the default set: seed k)")
     ap.add_argument("--batch", type=int, default=64, help="images fitted per batch")
     ap.add_argument("--truncation", type=float, default=1.0)
+    ap.add_argument("--landmarks", choices=LANDMARK_BACKENDS, default="auto",
+                    help="landmark backend that labels the pairs (auto: MediaPipe when importable, else dlib)")
     ap.add_argument("--out", required=True, help="output .npz")
     args = ap.parse_args(argv)
     from gan.checkpoint import load_any_generator
@@ -145,13 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not str(args.out).endswith(".npz"):
             raise RigError(f"--out must end in .npz, got {args.out}")
         G = load_any_generator(args.generator).eval().requires_grad_(False)
-        pairs = make_pairs(G, load_model("default"), args.n, args.seed, args.batch, args.truncation)
+        pairs = make_pairs(G, load_model("default"), args.n, args.seed, args.batch, args.truncation,
+                           landmarks=args.landmarks)
         save_pairs(pairs, args.out)
     except (RigError, GanError, MorphableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     ok = pairs["ok"].astype(bool)
-    print(f"wrote {args.out}: {len(ok)} pairs, {ok.mean():.1%} fitted, "
+    print(f"wrote {args.out}: {len(ok)} pairs labelled with {pairs_landmarks(pairs)}, {ok.mean():.1%} fitted, "
           f"{float(pairs['seconds_per_sample']):.3f} s per sample")
     return 0
 

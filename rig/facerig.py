@@ -20,15 +20,22 @@ from morphable.params import FaceParams
 from .errors import RigError
 from .estimator import TrainedRange, trained_range_of
 
+#: backend of bundles written before the manifest recorded one (their estimators were labelled with dlib)
+LEGACY_LANDMARKS = "dlib"
+#: the backends a manifest may name (morphable.landmarks_fa.backend_by_name names, 'auto' resolved)
+RECORDED_LANDMARKS = ("mediapipe", "dlib", "face-alignment")
+
 
 class FaceRig:
     """A loaded rig; everything runs without gradients on one device (CPU by default)."""
 
     def __init__(self, G, model, estimator, rignet, info: dict | None = None, device=None,
-                 trained_range: TrainedRange | None = None):
+                 trained_range: TrainedRange | None = None, landmarks: str = LEGACY_LANDMARKS):
         self.device = torch.device(device or "cpu")
         self.G, self.model, self.estimator, self.rignet = G, model, estimator, rignet
         self.info = dict(info or {})
+        #: the landmark backend that labelled F's training pairs: drivers are tracked with the same one
+        self.landmarks = str(landmarks)
         #: per-entry [low, high] of F's training labels (None: the bundle does not say)
         self.trained_range = trained_range if trained_range is not None else trained_range_of(estimator)
         if (rignet.num_ws, rignet.w_dim) != (G.num_ws, G.w_dim):
@@ -54,8 +61,13 @@ class FaceRig:
         model = bundle.load_morphable(manifest["morphable"], folder, device)
         est = load_estimator(folder / manifest["estimator"]).eval().requires_grad_(False).to(device or "cpu")
         rig = load_rignet(folder / manifest["rignet"], device)
-        return cls(G, model, est, rig, manifest.get("info"), device,
-                   bundle.trained_range_entry(manifest, str(folder / bundle.MANIFEST)))
+        trained = bundle.trained_range_entry(manifest, str(folder / bundle.MANIFEST))
+        for where, tr in (("manifest", trained), ("estimator metadata", trained_range_of(est))):
+            if tr is not None and (tr.k_id != est.k_id or len(tr.low) != est.param_dim):
+                raise RigError(f"bundle {folder}: the trained range in its {where} is for k_id={tr.k_id} "
+                               f"({len(tr.low)} params), its estimator has k_id={est.k_id} ({est.param_dim} params)")
+        return cls(G, model, est, rig, manifest.get("info"), device, trained,
+                   manifest_landmarks(manifest, folder))
 
     # ---- latents and params -----------------------------------------------------------------
     @property
@@ -188,6 +200,14 @@ class FaceRig:
         from gan.fileio import to_uint8
 
         return to_uint8(images)
+
+
+def manifest_landmarks(manifest: dict, folder: Path | str = "") -> str:
+    """The manifest's landmark backend; LEGACY_LANDMARKS when absent (bundles before the field used dlib)."""
+    value = manifest.get("landmarks", LEGACY_LANDMARKS)
+    if value not in RECORDED_LANDMARKS:
+        raise RigError(f"bundle {folder}: 'landmarks' must be one of {', '.join(RECORDED_LANDMARKS)}, got {value!r}")
+    return value
 
 
 def default_bundle() -> Path:

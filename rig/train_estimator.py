@@ -158,6 +158,8 @@ def bundle_range(bundle: str, pairs: list[str] | None, seed: int = 0, samples: i
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .estimator_data import LANDMARK_BACKENDS
+
     ap = argparse.ArgumentParser(prog="python -m rig.train_estimator", description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="dcgan", help="'dcgan' (gan-face-generate weights) or a checkpoint path")
     ap.add_argument("--n", type=int, default=4000, help="pairs to generate (ignored with --pairs)")
@@ -167,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=64, help="images fitted per batch")
     ap.add_argument("--truncation", type=float, default=1.0)
+    ap.add_argument("--landmarks", choices=LANDMARK_BACKENDS, default="auto",
+                    help="landmark backend that labels generated pairs (ignored with --pairs: their files say)")
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=400)
@@ -193,7 +197,7 @@ def _parse_weights(text: str) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> dict:
     """Generate (or read) pairs, train, evaluate, write the three outputs; returns the report."""
-    from .estimator_data import concat_pairs, load_pairs, make_pairs, save_pairs
+    from .estimator_data import concat_pairs, load_pairs, make_pairs, pairs_landmarks, save_pairs
 
     out = Path(args.out)
     weights = _parse_weights(args.weights)
@@ -204,7 +208,7 @@ def run(args: argparse.Namespace) -> dict:
     else:
         from morphable.formats import load_model
         pairs = make_pairs(load_any_generator(args.generator), load_model("default"), args.n, args.seed,
-                           args.batch, args.truncation)
+                           args.batch, args.truncation, landmarks=getattr(args, "landmarks", "auto"))
         save_pairs(pairs, out / "pairs.npz")
     ok = pairs["ok"].astype(bool)
     ws, params = torch.from_numpy(pairs["ws"][ok]), torch.from_numpy(pairs["params"][ok])
@@ -213,7 +217,8 @@ def run(args: argparse.Namespace) -> dict:
                                 linear_skip=args.linear_skip, dropout=args.dropout, progress=True)
     va, tr = hist["val_index"], hist["train_index"]
     errors = evaluate(est, ws[va], params[va], params[tr].mean(0))
-    report = {"generator": args.generator, "pairs": {
+    landmarks = pairs_landmarks(pairs)
+    report = {"generator": args.generator, "landmarks": landmarks, "pairs": {
         "n": int(len(ok)), "ok": int(ok.sum()), "ok_share": float(ok.mean()),
         "seconds_per_sample": float(pairs["seconds_per_sample"]), "seeds": np.atleast_1d(pairs["seed"]).tolist(),
         "landmark_error_median_iod_pct": float(np.nanmedian(pairs["landmark_error"][ok]))},
@@ -225,7 +230,7 @@ def run(args: argparse.Namespace) -> dict:
                                        f"(ok rows of {', '.join(args.pairs) if args.pairs else 'generated pairs'})")
     report["trained_range"] = range_summary(trained)
     save_estimator(est, out / "estimator.safetensors",
-                   info={"generator": args.generator, "val_errors": errors["estimator"],
+                   info={"generator": args.generator, "landmarks": landmarks, "val_errors": errors["estimator"],
                          "trained_range": trained.to_dict()})
     from morphable.fileio import atomic_output
     with atomic_output(out / "report.json") as tmp:

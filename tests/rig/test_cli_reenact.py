@@ -48,6 +48,7 @@ def test_reenact_writes_video_and_tracks(run_cli, tmp_path, driver_dir):
     code, msg, err = run_cli("reenact", "--seed", "4", "--driver", folder, "-o", out, "--side-by-side",
                              "--tracks-out", tracks, "--fps", "10", "--size", "64")
     assert code == 0, err
+    assert "frames (dlib)" in msg        # the default bundle was labelled with dlib: the driver is tracked with it
     frames = np.stack(list(iio.imiter(out)))
     assert frames.shape == (12, 64, 128, 3)                 # driver | result
     t = load_tracks(tracks)
@@ -55,6 +56,21 @@ def test_reenact_writes_video_and_tracks(run_cli, tmp_path, driver_dir):
     # the driver opens its jaw around frame 5: the commanded jawOpen follows
     jaw = t.channel("jawOpen").values
     assert jaw[4:7].max() > jaw[0] + 0.3
+
+
+@needs_bundle
+@pytest.mark.usefixtures("single_thread")
+def test_reenact_landmarks_flag_overrides_the_bundles_backend(run_cli, tmp_path, driver_dir):
+    from morphable.landmarks_mp import mediapipe_importable
+
+    if not mediapipe_importable():
+        pytest.skip("mediapipe not importable")
+    folder, _ = driver_dir
+    code, msg, err = run_cli("reenact", "--seed", "4", "--driver", folder, "-o", tmp_path / "frames",
+                             "--max-frames", "3", "--size", "32", "--landmarks", "mediapipe")
+    assert code == 0, err
+    assert "driver face found in 3/3 frames (mediapipe)" in msg
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 3
 
 
 @needs_bundle

@@ -46,6 +46,35 @@ def test_pairs_are_real_fits(pairs):
     assert light.std(0).max() > 0.05                         # solved light, not the ambient constant
     assert np.all(np.isfinite(pairs["light_error"][ok]))
     assert np.nanmax(pairs["landmark_error"][ok]) <= 12.0    # ok means under the fit's threshold
+    from morphable.landmarks_mp import mediapipe_importable
+
+    # 'auto' resolved and recorded: MediaPipe when importable, else dlib
+    assert str(pairs["landmarks"]) == ("mediapipe" if mediapipe_importable() else "dlib")
+
+
+def _tiny(n: int, landmarks: str | None) -> dict:
+    out = {"ws": np.zeros((n, 1, 4), np.float32), "params": np.zeros((n, 137), np.float32),
+           "ok": np.ones(n, bool), "landmark_error": np.zeros(n, np.float32),
+           "seconds_per_sample": np.float32(1.0), "seed": np.int64(n), "truncation": np.float32(1.0)}
+    if landmarks is not None:
+        out["landmarks"] = np.array(landmarks)
+    return out
+
+
+def test_concat_pairs_refuses_mixed_landmark_backends(tmp_path):
+    from rig.estimator_data import concat_pairs, pairs_landmarks
+
+    joined = concat_pairs([_tiny(2, "dlib"), _tiny(3, "dlib")])
+    assert len(joined["ws"]) == 5 and pairs_landmarks(joined) == "dlib"
+    with pytest.raises(RigError, match="different landmark backends cannot be joined: dlib, mediapipe"):
+        concat_pairs([_tiny(2, "dlib"), _tiny(3, "mediapipe")])
+    # files written before the entry are 'unknown': they join each other only
+    assert pairs_landmarks(concat_pairs([_tiny(2, None), _tiny(1, None)])) == "unknown"
+    with pytest.raises(RigError, match="without a recorded backend count as 'unknown'"):
+        concat_pairs([_tiny(2, None), _tiny(3, "mediapipe")])
+    # the entry survives the file round trip
+    save_pairs(_tiny(2, "mediapipe"), tmp_path / "p.npz")
+    assert pairs_landmarks(load_pairs(tmp_path / "p.npz")) == "mediapipe"
 
 
 def test_pairs_file_round_trip(pairs, tmp_path):
@@ -140,6 +169,8 @@ def test_cli_trains_from_pairs(pairs, tmp_path, capsys):
     assert set(report["val_errors"]) == {"estimator", "mean_predictor"}
     est = load_estimator(out / "estimator.safetensors")
     assert est.config["hidden"] == 64
+    # the backend that labelled the pairs travels into the estimator's info (and from there the bundle)
+    assert est.info["landmarks"] == report["landmarks"] == str(pairs["landmarks"])
     # the training labels' 5th..95th percentile range travels in the estimator's metadata
     from rig.estimator import trained_range_of
 

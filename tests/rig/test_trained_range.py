@@ -126,6 +126,34 @@ def test_write_bundle_carries_the_estimator_range(tmp_path):
 
 
 @needs_bundle
+def test_bundle_records_the_landmark_backend_and_checks_the_range_size(tmp_path):
+    from rig.bundle import write_bundle
+    from rig.estimator import Estimator
+    from rig.facerig import FaceRig
+    from rig.rignet import RigNet
+
+    assert json.loads((BUNDLE / "manifest.json").read_text())["landmarks"] == "dlib"   # what it was trained on
+    est = Estimator(1, 100, hidden=8, depth=1)
+    est.info = {"landmarks": "mediapipe"}
+    write_bundle(tmp_path / "b", "dcgan", est, RigNet(1, 100, code=4, hidden=8), kind="dcgan")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["landmarks"] == "mediapipe" and FaceRig.load(tmp_path / "b").landmarks == "mediapipe"
+    del manifest["landmarks"]                                   # bundles before the field: dlib
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    assert FaceRig.load(tmp_path / "b").landmarks == "dlib"
+    manifest["landmarks"] = "auto"                              # must name the backend that was used
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RigError, match="'landmarks' must be one of"):
+        FaceRig.load(tmp_path / "b")
+    del manifest["landmarks"]
+    k40 = torch.zeros(20, FaceParams.flat_size(40))            # a range for another identity basis
+    manifest["trained_range"] = TrainedRange.from_labels(k40, k_id=40, source="other").to_dict()
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RigError, match=r"bundle .*b: the trained range in its manifest is for k_id=40"):
+        FaceRig.load(tmp_path / "b")
+
+
+@needs_bundle
 def test_range_for_stores_predictions_range_without_pairs(tmp_path, capsys):
     from rig.facerig import FaceRig
     from rig.train_estimator import main
