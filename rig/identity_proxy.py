@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -62,19 +63,27 @@ def save_proxy(proxy: IdentityProxy, path: str | os.PathLike, report: dict | Non
 
 
 def load_proxy(path: str | os.PathLike) -> IdentityProxy:
-    """Read a proxy written by save_proxy; a file of another kind is a RigError."""
+    """Read a proxy written by save_proxy; a file of another kind or a damaged one is a RigError."""
     from safetensors import safe_open
 
+    if not Path(path).is_file():
+        raise RigError(f"no identity proxy at {path}")
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
-            if meta.get("format") != FORMAT:
-                raise RigError(f"{path} is not an identity proxy ({FORMAT})")
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (OSError, ValueError) as exc:
-        raise RigError(f"cannot read identity proxy {path}: {exc}") from None
-    proxy = IdentityProxy(**json.loads(meta["config"]))
-    proxy.load_state_dict(state)
+            state = {k: f.get_tensor(k) for k in f.keys()} if meta.get("format") == FORMAT else {}
+    except Exception as exc:  # noqa: BLE001 -- safetensors raises its own error type for bad files
+        raise RigError(f"cannot read identity proxy {path}: {type(exc).__name__}: {exc}") from None
+    if meta.get("format") != FORMAT:
+        raise RigError(f"{path} is not an identity proxy ({FORMAT})")
+    try:
+        proxy = IdentityProxy(**json.loads(meta["config"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RigError(f"{path}: identity proxy metadata is missing or damaged ({type(exc).__name__}: {exc})") from None
+    try:
+        proxy.load_state_dict(state)
+    except RuntimeError as exc:
+        raise RigError(f"{path}: identity proxy tensors do not match its config: {str(exc).splitlines()[0]}") from None
     return proxy.eval()
 
 
@@ -181,7 +190,62 @@ def pair_agreement(proxy: IdentityProxy, ws_a: np.ndarray, ws_b: np.ndarray, da:
             "proxy_median": float(np.median(est))}
 
 
+def parse_part(text: str) -> tuple[int, int]:
+    """--part K/M as (K, M) with M >= 1 and 0 <= K < M; RigError otherwise."""
+    try:
+        k, m = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise RigError(f"--part must be K/M, got {text!r}") from None
+    if m < 1 or not 0 <= k < m:
+        raise RigError(f"--part K/M needs M >= 1 and 0 <= K < M, got {text!r}")
+    return k, m
+
+
+PART_NAME = re.compile(r"descriptors_part(\d+)of(\d+)\.npz")
+GROUPS = ("base", "step", "edit")
+
+
+def part_files(folder: Path) -> list[Path]:
+    """The part files in `folder`, K = 0..M-1 of one M; RigError for a missing part or mixed M."""
+    found: dict[int, dict[int, Path]] = {}
+    for path in folder.glob("descriptors_part*of*.npz"):
+        match = PART_NAME.fullmatch(path.name)
+        if match:
+            found.setdefault(int(match[2]), {})[int(match[1])] = path
+    if not found:
+        return []
+    if len(found) > 1:
+        raise RigError(f"{folder}: part files of different splits ({', '.join(f'of{m}' for m in sorted(found))}); "
+                       "keep one --part K/M run")
+    (m, parts), = found.items()
+    missing = sorted(set(range(m)) - set(parts))
+    extra = sorted(set(parts) - set(range(m)))
+    if missing or extra:
+        raise RigError(f"{folder}: parts of {m} are incomplete (missing {missing or 'none'}, "
+                       f"out of range {extra or 'none'}); run the missing --part K/{m}")
+    return [parts[k] for k in range(m)]
+
+
+def read_labels(paths: list[Path]) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Joined (rows, ws per group, descriptors per group) of descriptor files; the rows must be 0..N-1 once."""
+    data = []
+    for path in paths:
+        try:
+            with np.load(path, allow_pickle=False) as d:
+                data.append({k: d[k] for k in ["rows"] + [f"{a}_{g}" for a in ("ws", "desc") for g in GROUPS]})
+        except (OSError, ValueError, KeyError) as exc:
+            raise RigError(f"cannot read descriptors {path}: {exc}") from None
+    rows = np.concatenate([d["rows"] for d in data])
+    if not np.array_equal(np.sort(rows), np.arange(len(rows))):
+        raise RigError(f"descriptor files {', '.join(p.name for p in paths)} do not cover base faces 0..N-1 "
+                       "exactly once (parts made with different --n?)")
+    ws = {g: np.concatenate([d[f"ws_{g}"] for d in data]) for g in GROUPS}
+    desc = {g: np.concatenate([d[f"desc_{g}"] for d in data]) for g in GROUPS}
+    return rows, ws, desc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Label faces (optionally one --part of them) and, once all parts are there, join them and fit the proxy."""
     ap = argparse.ArgumentParser(prog="python -m rig.identity_proxy", description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", default=None, help="rig bundle whose generator and RigNet make the data (default: packaged)")
     ap.add_argument("--pairs", required=True, help="estimator pairs .npz: its first --n latents are the base faces")
@@ -191,23 +255,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--part", default="0/1", help="label only part K of M of the base faces (K/M), for parallel jobs")
     args = ap.parse_args(argv)
-    from .facerig import FaceRig, default_bundle
+    from gan.errors import GanError
+    from morphable.errors import MorphableError
 
     torch.set_num_threads(1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     try:
-        k, m = (int(x) for x in args.part.split("/"))
-    except ValueError:
-        print(f"error: --part must be K/M, got {args.part!r}", file=sys.stderr)
+        return _run(args)
+    except (RigError, GanError, MorphableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    rig = FaceRig.load(args.bundle or default_bundle())
-    all_ws = torch.from_numpy(np.load(args.pairs)["ws"][:args.n]).float()
-    rows = np.arange(len(all_ws))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .estimator_data import load_pairs
+    from .facerig import FaceRig, default_bundle
+
+    k, m = parse_part(args.part)
+    if args.n < 1:
+        raise RigError(f"--n must be >= 1, got {args.n}")
+    out = Path(args.out)
     labels_path = out / "descriptors.npz"
-    parts = sorted(out.glob("descriptors_part*of*.npz"))
+    # without --part: reuse descriptors.npz, else join the part files (all of them), else label everything
+    parts = part_files(out) if m == 1 and out.is_dir() and not labels_path.exists() else []
     if m > 1 or not (labels_path.exists() or parts):
-        mine = rows[k::m]
+        all_ws = torch.from_numpy(load_pairs(args.pairs)["ws"][:args.n]).float()
+        rig = FaceRig.load(args.bundle or default_bundle())
+        out.mkdir(parents=True, exist_ok=True)
+        mine = np.arange(len(all_ws))[k::m]
         gen = torch.Generator().manual_seed(args.seed * 7919 + k)
         lat = make_latents(rig, all_ws[mine], gen)
         desc = label(rig, lat)
@@ -217,13 +291,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if m > 1:
             print(f"wrote {part_path}; run again without --part to join and fit")
             return 0
-    data = [np.load(p) for p in parts] if parts and not labels_path.exists() else [np.load(labels_path)]
-    groups = np.concatenate([d["rows"] for d in data])
-    ws = {g: np.concatenate([d[f"ws_{g}"] for d in data]) for g in ("base", "step", "edit")}
-    desc = {g: np.concatenate([d[f"desc_{g}"] for d in data]) for g in ("base", "step", "edit")}
-    if parts and not labels_path.exists():
+    joining = bool(parts)
+    groups, ws, desc = read_labels(parts if joining else [labels_path])
+    if joining:
         np.savez(labels_path, rows=groups, **{f"ws_{g}": v for g, v in ws.items()},
                  **{f"desc_{g}": v for g, v in desc.items()})
+        print(f"joined {len(parts)} part files ({len(groups)} base faces) into {labels_path}")
     proxy, report = fit_proxy(np.concatenate([ws[g] for g in ws]), np.concatenate([desc[g] for g in desc]),
                               np.tile(groups, 3), epochs=args.epochs, seed=args.seed)
     rng = np.random.default_rng(args.seed)
