@@ -38,12 +38,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed0", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2, help="pairs chunks fitted at the same time (one thread each)")
     ap.add_argument("--fit-batch", type=int, default=64, help="images per fit batch")
+    ap.add_argument("--landmarks", choices=("auto", "mediapipe", "dlib"), default="auto",
+                    help="landmark backend that labels the pairs (recorded in them, F and the bundle)")
     ap.add_argument("--estimator-args", default="", help="extra arguments for rig.train_estimator, e.g. '--epochs 5'")
     ap.add_argument("--rig-steps", type=int, default=2400)
     ap.add_argument("--rig-batch", type=int, default=32)
     ap.add_argument("--render-batch", type=int, default=4)
     ap.add_argument("--resume", action="store_true", help="continue the RigNet run in WORK/rig_run")
-    ap.add_argument("--identity-proxy", default=None, help="identity proxy for RigNet's identity loss (rig.identity_proxy)")
+    ap.add_argument("--identity-proxy", type=Path, default=None, help="identity proxy for RigNet's identity loss (rig.identity_proxy)")
     ap.add_argument("--identity-weight", type=float, default=None, help="its weight (with --identity-proxy)")
     ap.add_argument("--bench-n", type=int, default=200, help="faces for bench_rig (0: skip it)")
     ap.add_argument("--floor-n", type=int, default=100, help="faces for the identity floor (0: skip it)")
@@ -57,8 +59,35 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for name in ("chunks", "pairs_per_chunk", "jobs", "rig_steps", "threads"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1")
-    args.bundle = args.bundle or args.work / "bundle"
+    # every stage runs with cwd=ROOT: paths given relative to the caller's folder are made absolute here
+    args.work = args.work.resolve()
+    args.bundle = (args.bundle or args.work / "bundle").resolve()
+    if args.generator not in ("dcgan", "package:gan_face_generate"):
+        if not Path(args.generator).is_file():
+            ap.error(f"--generator: no generator checkpoint at {args.generator}")
+        args.generator = str(Path(args.generator).resolve())
+    if (args.identity_proxy is None) != (args.identity_weight is None):
+        ap.error("--identity-proxy and --identity-weight go together")
+    if args.identity_proxy is not None:
+        if not 0 < args.identity_weight <= 1000:
+            ap.error(f"--identity-weight must be in (0, 1000], got {args.identity_weight:g}")
+        args.identity_proxy = args.identity_proxy.resolve()
+        check_proxy(ap, args.identity_proxy)
     return args
+
+
+def check_proxy(ap: argparse.ArgumentParser, path: Path) -> None:
+    """Fail now (not after hours of pairs and F) when the identity proxy file is missing or unreadable."""
+    if not path.is_file():
+        ap.error(f"--identity-proxy: no identity proxy at {path}")
+    sys.path.insert(0, str(ROOT))
+    from rig.errors import RigError
+    from rig.identity_proxy import load_proxy
+
+    try:
+        load_proxy(path)
+    except RigError as exc:
+        ap.error(f"--identity-proxy: {exc}")
 
 
 def chunk_paths(args: argparse.Namespace) -> list[Path]:
@@ -70,7 +99,8 @@ def commands(args: argparse.Namespace) -> dict[str, list[list[str]]]:
     py, est = sys.executable, args.work / "estimator"
     out: dict[str, list[list[str]]] = {"pairs": [
         [py, "-m", "rig.estimator_data", "--generator", args.generator, "--n", str(args.pairs_per_chunk),
-         "--seed", str(args.seed0 + k), "--batch", str(args.fit_batch), "--out", str(p)]
+         "--seed", str(args.seed0 + k), "--batch", str(args.fit_batch), "--landmarks", args.landmarks,
+         "--out", str(p)]
         for k, p in enumerate(chunk_paths(args))]}
     out["estimator"] = [[py, "-m", "rig.train_estimator", "--generator", args.generator, "--out", str(est),
                          "--pairs", *map(str, chunk_paths(args)), *shlex.split(args.estimator_args)]]

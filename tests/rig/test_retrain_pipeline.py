@@ -49,6 +49,8 @@ def test_stages_produce_a_loadable_bundle_with_its_trained_range(work):
                                                                   "rignet.safetensors"]
     rig = FaceRig.load(work / "bundle")
     assert rig.info["final"]["step"] == 3
+    # the backend that labelled the pairs reached the bundle (reenact tracks drivers with it)
+    assert rig.landmarks == str(pairs["landmarks"]) and rig.landmarks in ("mediapipe", "dlib")
     assert rig.trained_range is not None and "fitted pairs" in rig.trained_range.source
     ws = rig.sample(0)
     assert rig.edit(ws, yaw=10).shape == ws.shape
@@ -63,6 +65,43 @@ def test_bad_options_and_failed_stages_are_one_line(tmp_path):
     res = subprocess.run([sys.executable, "-m", "rig.estimator_data", "--n", "2", "--out", str(tmp_path / "p.txt")],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and res.stderr.strip() == f"error: --out must end in .npz, got {tmp_path / 'p.txt'}"
+
+
+def _script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("retrain_rig_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_parse_args_resolves_paths_and_checks_the_identity_options(tmp_path, monkeypatch, capsys):
+    from rig.identity_proxy import IdentityProxy, save_proxy
+
+    script = _script()
+    monkeypatch.chdir(tmp_path)
+    save_proxy(IdentityProxy(1, 8, hidden=8, depth=1), tmp_path / "p.safetensors")
+    args = script.parse_args(["w", "--bundle", "b", "--identity-proxy", "p.safetensors", "--identity-weight", "2",
+                              "--landmarks", "dlib"])
+    assert args.work == tmp_path / "w" and args.bundle == tmp_path / "b"
+    assert args.identity_proxy == tmp_path / "p.safetensors"
+    cmds = script.commands(args)
+    assert str(tmp_path / "p.safetensors") in cmds["rignet"][0]           # absolute: the stage runs in ROOT
+    assert "--landmarks dlib" in " ".join(cmds["pairs"][0])
+    assert script.parse_args(["w"]).bundle == tmp_path / "w" / "bundle"
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    for extra, message in ((["--identity-weight", "1"], "go together"),
+                           (["--identity-proxy", "p.safetensors"], "go together"),
+                           (["--identity-proxy", "none.safetensors", "--identity-weight", "1"], "no identity proxy at"),
+                           (["--identity-proxy", "junk.safetensors", "--identity-weight", "1"],
+                            "cannot read identity proxy"),
+                           (["--identity-proxy", "p.safetensors", "--identity-weight", "0"], "--identity-weight must"),
+                           (["--generator", "none.pkl"], "no generator checkpoint")):
+        with pytest.raises(SystemExit) as exc:
+            script.parse_args(["w", *extra])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and message in err and "Traceback" not in err, err
 
 
 @pytest.mark.slow
