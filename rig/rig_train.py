@@ -7,9 +7,10 @@ with one all_reduce (gan.distributed); rank 0 writes checkpoints and the final b
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,8 @@ class RigTrainConfig:
     log_every: int = 50
     #: identity proxy .safetensors (rig/identity_proxy.py) for the identity loss; None: no identity term
     identity_proxy: str | None = None
+    #: sha256 of the proxy file when the run started (a resume refuses a changed file); None in older runs
+    identity_proxy_sha256: str | None = None
     weights: RigLossWeights = field(default_factory=RigLossWeights)
 
     def to_json(self) -> str:
@@ -108,6 +111,44 @@ def load_train_checkpoint(path: Path) -> dict:
     return ckpt
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes; RigError when it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError as exc:
+        raise RigError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _identity_options(config: RigTrainConfig) -> str:
+    if not config.identity_proxy:
+        return "no identity loss"
+    return f"--identity-proxy {config.identity_proxy} --identity-weight {config.weights.identity:g}"
+
+
+def check_identity_options(saved: RigTrainConfig, requested: RigTrainConfig, where: Path) -> None:
+    """RigError (one line) when a resume asks for another identity proxy or weight than the checkpoint used."""
+    def same_path(a: str | None, b: str | None) -> bool:
+        return (not a and not b) or (bool(a) and bool(b) and Path(a).resolve() == Path(b).resolve())
+
+    if not same_path(saved.identity_proxy, requested.identity_proxy) or (
+            saved.identity_proxy and float(saved.weights.identity) != float(requested.weights.identity)):
+        raise RigError(f"{where} was trained with {_identity_options(saved)}, this run asks for "
+                       f"{_identity_options(requested)}: resume with the same options or choose another --out")
+
+
+def check_proxy_unchanged(config: RigTrainConfig) -> None:
+    """RigError when the identity proxy file differs from the one the run started with (when it recorded one)."""
+    if not config.identity_proxy or not config.identity_proxy_sha256:
+        return  # no proxy, or a run started before the hash was recorded
+    if not Path(config.identity_proxy).is_file():
+        raise RigError(f"no identity proxy at {config.identity_proxy} (the run started with it)")
+    digest = file_sha256(config.identity_proxy)
+    if digest != config.identity_proxy_sha256:
+        raise RigError(f"the identity proxy {config.identity_proxy} changed since the run started (sha256 "
+                       f"{config.identity_proxy_sha256[:12]}... now {digest[:12]}...): restore it or choose another --out")
+
+
 def train_rignet(G, estimator, model, out_dir: str | os.PathLike, config: RigTrainConfig | None = None,
                  resume: bool = False, pairs: str | os.PathLike | None = None, progress: bool = True,
                  steps: int | None = None) -> tuple[RigNet, list]:
@@ -127,8 +168,17 @@ def train_rignet(G, estimator, model, out_dir: str | os.PathLike, config: RigTra
         if not resume:
             raise RigError(f"{ckpt_path} exists: pass --resume to continue it, or choose another --out")
         ckpt = load_train_checkpoint(ckpt_path)
-        config = RigTrainConfig.from_json(ckpt["config"])
+        saved = RigTrainConfig.from_json(ckpt["config"])
+        if config is not None:
+            check_identity_options(saved, config, ckpt_path)
+        config = saved
+        check_proxy_unchanged(config)
     config = config or RigTrainConfig()
+    if ckpt is None and config.identity_proxy:  # record which file (absolute) and which bytes the run uses
+        if not Path(config.identity_proxy).is_file():
+            raise RigError(f"no identity proxy at {config.identity_proxy}")
+        proxy_path = Path(config.identity_proxy).resolve()
+        config = replace(config, identity_proxy=str(proxy_path), identity_proxy_sha256=file_sha256(proxy_path))
     total = int(steps if steps is not None else config.steps)
     if steps is not None:
         config.steps = total

@@ -1,6 +1,7 @@
 """RigNet training: edit targets, losses through the real estimator + renderer, exact resume, CLI."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,11 +66,14 @@ def test_losses_are_finite_and_reach_rignet(parts):
     assert net.decoders[0][-1].weight.grad.abs().sum() > 0
 
 
-def _run(parts, out, steps, resume=False, seed=5):
+def _run(parts, out, steps, resume=False, seed=5, proxy=None, identity=0.0):
+    from rig.rig_losses import RigLossWeights
     from rig.rig_train import RigTrainConfig, train_rignet
 
     G, model, est = parts
-    cfg = RigTrainConfig(batch=4, render_batch=1, hidden=32, code=8, checkpoint_every=2, log_every=2, seed=seed)
+    cfg = RigTrainConfig(batch=4, render_batch=1, hidden=32, code=8, checkpoint_every=2, log_every=2, seed=seed,
+                         identity_proxy=None if proxy is None else str(proxy),
+                         weights=RigLossWeights(identity=identity))
     return train_rignet(G, est, model, out, cfg, resume=resume, progress=False, steps=steps)
 
 
@@ -87,6 +91,40 @@ def test_existing_run_needs_resume(parts, tmp_path):
     _run(parts, tmp_path, 1)
     with pytest.raises(RigError, match="--resume"):
         _run(parts, tmp_path, 2)
+
+
+def test_resume_refuses_another_identity_proxy_or_weight(parts, tmp_path, monkeypatch):
+    import hashlib
+
+    from rig.identity_proxy import IdentityProxy, save_proxy
+    from rig.rig_train import CHECKPOINT, RigTrainConfig, load_train_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    save_proxy(IdentityProxy(1, 100, hidden=8, depth=1), tmp_path / "p.safetensors")
+    _run(parts, tmp_path / "run", 1, proxy="p.safetensors", identity=0.5)        # a relative path
+    ckpt_path = tmp_path / "run" / CHECKPOINT
+    cfg = RigTrainConfig.from_json(load_train_checkpoint(ckpt_path)["config"])
+    assert cfg.identity_proxy == str(tmp_path / "p.safetensors")                 # stored absolute
+    assert cfg.identity_proxy_sha256 == hashlib.sha256((tmp_path / "p.safetensors").read_bytes()).hexdigest()
+    _, hist = _run(parts, tmp_path / "run", 2, resume=True, proxy=tmp_path / "p.safetensors", identity=0.5)
+    assert hist[-1]["step"] == 2 and "identity" in hist[-1]
+    with pytest.raises(RigError, match=r"trained with --identity-proxy .*p.safetensors --identity-weight 0.5, "
+                                       r"this run asks for .*--identity-weight 2"):
+        _run(parts, tmp_path / "run", 3, resume=True, proxy="p.safetensors", identity=2.0)
+    with pytest.raises(RigError, match="this run asks for no identity loss"):
+        _run(parts, tmp_path / "run", 3, resume=True)
+    save_proxy(IdentityProxy(1, 100, hidden=8, depth=1), tmp_path / "p.safetensors")  # other weights, same name
+    with pytest.raises(RigError, match="changed since the run started"):
+        _run(parts, tmp_path / "run", 3, resume=True, proxy="p.safetensors", identity=0.5)
+    # a checkpoint written before the hash was recorded still resumes (nothing to compare with)
+    ckpt = load_train_checkpoint(ckpt_path)
+    old = json.loads(ckpt["config"])
+    del old["identity_proxy_sha256"]
+    ckpt["config"] = json.dumps(old)
+    torch.save(ckpt, ckpt_path)
+    _, hist = _run(parts, tmp_path / "run", 3, resume=True, proxy="p.safetensors", identity=0.5)
+    assert hist[-1]["step"] == 3
 
 
 def test_cli_train_writes_a_loadable_bundle(parts, tmp_path, run_cli):
