@@ -95,6 +95,12 @@ def _quiet_native_stderr():
         os.close(devnull)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (MediaPipe's can span many lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no message"
+
+
 def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     from PIL import Image
 
@@ -116,11 +122,15 @@ class MediaPipeBackend:
         self.min_side = int(min_side)
         self.pad = float(pad)
         self._lock = threading.Lock()
-        with self._lock, _quiet_native_stderr():
-            self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=int(max_faces),
-                                            refine_landmarks=False,
-                                            min_detection_confidence=float(min_confidence))
-            self._mesh.process(np.zeros((64, 64, 3), np.uint8))   # start-up logs go here, not to the user
+        try:
+            with self._lock, _quiet_native_stderr():
+                self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=int(max_faces),
+                                                refine_landmarks=False,
+                                                min_detection_confidence=float(min_confidence))
+                self._mesh.process(np.zeros((64, 64, 3), np.uint8))   # start-up logs go here, not to the user
+        except Exception as exc:  # noqa: BLE001 -- the graph's start-up raises RuntimeError, ValueError, ...
+            raise MorphableError(f"MediaPipe's face mesh did not start ({type(exc).__name__}: "
+                                 f"{_first_line(exc)}); use the dlib backend") from None
 
     def meshes(self, image: np.ndarray) -> list[np.ndarray]:
         """The (468,3) meshes found in an RGB image: x, y in source px, z in the same px scale."""
@@ -132,8 +142,12 @@ class MediaPipeBackend:
         if scale > 1.0:
             work = _resize(work, scale)
         hh, ww = work.shape[:2]
-        with self._lock, _quiet_native_stderr():
-            res = self._mesh.process(np.ascontiguousarray(work))
+        try:
+            with self._lock, _quiet_native_stderr():
+                res = self._mesh.process(np.ascontiguousarray(work))
+        except Exception as exc:  # noqa: BLE001 -- a failing graph is one user-facing error
+            raise MorphableError(f"MediaPipe's face mesh failed on an image ({type(exc).__name__}: "
+                                 f"{_first_line(exc)})") from None
         out = []
         for face in res.multi_face_landmarks or []:
             pts = np.array([[p.x * ww, p.y * hh, p.z * ww] for p in face.landmark], dtype=np.float64)

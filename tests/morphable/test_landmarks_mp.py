@@ -79,3 +79,47 @@ def test_auto_falls_back_to_dlib_without_mediapipe(monkeypatch):
     assert isinstance(backend_by_name("auto"), DlibBackend)
     with pytest.raises(MorphableError, match="mediapipe is not importable"):
         MediaPipeBackend()
+
+
+class _FailingProcess:
+    """A FaceMesh stand-in whose graph fails when it runs (as a broken runtime does)."""
+
+    def __init__(self, **kwargs):
+        pass
+
+    def process(self, image):
+        raise RuntimeError("CalculatorGraph::Run() failed\nin a calculator")
+
+
+def _fail_on_construction(**kwargs):
+    raise ValueError("could not load the face landmark model")
+
+
+@needs_mp
+@pytest.mark.parametrize("fake, message", [(_fail_on_construction, "ValueError: could not load the face landmark"),
+                                           (_FailingProcess, "RuntimeError: CalculatorGraph::Run() failed)")])
+def test_start_up_failures_are_morphable_errors(monkeypatch, fake, message):
+    from mediapipe.python.solutions import face_mesh
+
+    monkeypatch.setattr(face_mesh, "FaceMesh", fake)
+    with pytest.raises(MorphableError, match="did not start") as exc:
+        MediaPipeBackend()
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+@needs_mp
+def test_a_failing_graph_is_a_morphable_error_and_one_cli_line(monkeypatch, mp_backend, run_cli, tmp_path):
+    import imageio.v3 as iio
+
+    from mediapipe.python.solutions import face_mesh
+
+    broken = MediaPipeBackend.__new__(MediaPipeBackend)
+    broken.__dict__.update(mp_backend.__dict__, _mesh=_FailingProcess())
+    with pytest.raises(MorphableError, match="failed on an image"):
+        broken.detect(np.zeros((64, 64, 3), np.uint8))
+    monkeypatch.setattr(face_mesh, "FaceMesh", _fail_on_construction)
+    photo = tmp_path / "face.png"
+    iio.imwrite(photo, np.full((64, 64, 3), 128, np.uint8))
+    code, _, err = run_cli("fit", photo, "--landmarks", "mediapipe", "-o", tmp_path / "p.json")
+    assert code == 2 and "did not start" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
