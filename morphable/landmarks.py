@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -211,7 +212,11 @@ def auto_backend() -> LandmarkBackend:
     if not mediapipe_importable():
         return default_backend()
     if not isinstance(_AUTO_BACKEND, MediaPipeBackend):
-        _AUTO_BACKEND = MediaPipeBackend()
+        try:
+            _AUTO_BACKEND = MediaPipeBackend()
+        except MorphableError as exc:  # installed but cannot start (e.g. a broken wheel): dlib
+            warnings.warn(f"MediaPipe face mesh unavailable ({exc}); using dlib landmarks")
+            return default_backend()
     return _AUTO_BACKEND
 
 

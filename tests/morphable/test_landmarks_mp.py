@@ -81,6 +81,19 @@ def test_auto_falls_back_to_dlib_without_mediapipe(monkeypatch):
         MediaPipeBackend()
 
 
+def test_auto_falls_back_to_dlib_when_mediapipe_cannot_start(monkeypatch):
+    import morphable.landmarks as lm
+    import morphable.landmarks_mp as lmp
+
+    def broken(self, *args, **kwargs):
+        raise MorphableError("MediaPipe face mesh failed to start: test")
+
+    monkeypatch.setattr(lmp.MediaPipeBackend, "__init__", broken)
+    monkeypatch.setattr(lm, "_AUTO_BACKEND", None)
+    with pytest.warns(UserWarning, match="using dlib"):
+        assert isinstance(auto_backend(), DlibBackend)
+
+
 class _FailingProcess:
     """A FaceMesh stand-in whose graph fails when it runs (as a broken runtime does)."""
 
