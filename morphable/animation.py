@@ -219,21 +219,31 @@ def _check_preset(name: str, where: str) -> None:
                              f"(choose {', '.join(lighting.LIGHT_PRESETS)})")
 
 
+def _check_fields(mapping: Mapping, allowed: set[str], where: str) -> None:
+    """Refuse keys a track file does not define (typos would otherwise be ignored silently)."""
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise MorphableError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
+                             f"allowed: {', '.join(sorted(allowed))}")
+
+
+def _interpolation(interp: Any, where: str) -> str:
+    """The interpolation name, checked against INTERPOLATIONS."""
+    if interp not in INTERPOLATIONS:
+        raise MorphableError(f"{where}: interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interp!r}")
+    return interp
+
+
 def _parse_track(entry: Any, i: int, default_interp: str, source: str) -> Channel:
     where = f"{source}: track {i}"
     if not isinstance(entry, Mapping):
         raise MorphableError(f"{where} must be a mapping with 'block' and 'keys'")
-    unknown = sorted(set(entry) - _TRACK_KEYS)
-    if unknown:
-        raise MorphableError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
-                             f"allowed: {', '.join(sorted(_TRACK_KEYS))}")
+    _check_fields(entry, _TRACK_KEYS, where)
     block = entry.get("block")
     if block not in BLOCKS:
         hint = did_you_mean(block, BLOCKS, n=1)
         raise MorphableError(f"{where}: bad block {block!r}{hint} (choose {', '.join(BLOCKS)})")
-    interp = entry.get("interpolation", default_interp)
-    if interp not in INTERPOLATIONS:
-        raise MorphableError(f"{where}: interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interp!r}")
+    interp = _interpolation(entry.get("interpolation", default_interp), where)
     if block == "light":
         if ("preset" in entry) == ("keys" in entry):
             raise MorphableError(f"{where}: a light track needs exactly one of 'preset' or 'keys'")
@@ -267,16 +277,11 @@ def parse_tracks(data: Any, source: str = "tracks") -> Tracks:
     """Validate a track-file dict (see module docstring) into Tracks; bad input -> MorphableError."""
     if not isinstance(data, Mapping):
         raise MorphableError(f"{source}: a track file must be a mapping with 'fps' and 'tracks'")
-    unknown = sorted(set(data) - _TOP_KEYS)
-    if unknown:
-        raise MorphableError(f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; "
-                             f"allowed: {', '.join(sorted(_TOP_KEYS))}")
+    _check_fields(data, _TOP_KEYS, source)
     fps = _num(data.get("fps", 25), f"{source}: fps")
     if fps <= 0:
         raise MorphableError(f"{source}: fps must be positive, got {fps:g}")
-    interp = data.get("interpolation", "linear")
-    if interp not in INTERPOLATIONS:
-        raise MorphableError(f"{source}: interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interp!r}")
+    interp = _interpolation(data.get("interpolation", "linear"), source)
     entries = data.get("tracks")
     if not isinstance(entries, list) or not entries:
         raise MorphableError(f"{source}: 'tracks' must be a non-empty list")
