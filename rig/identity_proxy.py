@@ -25,6 +25,8 @@ from .errors import RigError
 
 FORMAT = "facerig-identity-proxy"
 DESCRIPTOR_DIM = 128
+#: share of the base faces (with their neighbours) held out to validate the proxy
+VAL_SHARE = 0.1
 
 
 class IdentityProxy(nn.Module):
@@ -135,17 +137,21 @@ def label(rig, latents: dict[str, torch.Tensor], batch: int = 256) -> dict[str, 
     return out
 
 
+def validation_mask(groups: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Rows whose group (a base face and its neighbours) is held out: `share` of the groups, drawn by `seed`."""
+    ids = np.unique(groups)
+    held = np.random.default_rng(seed).choice(ids, max(1, int(len(ids) * share)), replace=False)
+    return np.isin(groups, held)
+
+
 def fit_proxy(ws: np.ndarray, desc: np.ndarray, groups: np.ndarray, epochs: int = 300, lr: float = 1e-3,
-              hidden: int = 512, depth: int = 3, val_share: float = 0.1, seed: int = 0,
+              hidden: int = 512, depth: int = 3, val_share: float = VAL_SHARE, seed: int = 0,
               progress: bool = True) -> tuple[IdentityProxy, dict]:
     """Fit the proxy on (N, num_ws, w_dim) latents and their descriptors; `groups` keeps a face and its
     neighbours on the same side of the train/validation split. Returns the proxy and a report."""
     ok = np.isfinite(desc).all(1)
-    rng = np.random.default_rng(seed)
-    ids = np.unique(groups)
-    val_ids = set(rng.choice(ids, max(1, int(len(ids) * val_share)), replace=False).tolist())
-    val = np.array([g in val_ids for g in groups]) & ok
-    train = ~np.array([g in val_ids for g in groups]) & ok
+    held_out = validation_mask(groups, val_share, seed)
+    val, train = held_out & ok, ~held_out & ok
     torch.manual_seed(seed)
     x = torch.from_numpy(ws).float()
     y = torch.from_numpy(np.nan_to_num(desc)).float()
@@ -255,13 +261,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--part", default="0/1", help="label only part K of M of the base faces (K/M), for parallel jobs")
     args = ap.parse_args(argv)
-    from gan.errors import GanError
-    from morphable.errors import MorphableError
+    from .cli import USER_ERRORS
 
     torch.set_num_threads(1)
     try:
         return _run(args)
-    except (RigError, GanError, MorphableError) as exc:
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -299,10 +304,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"joined {len(parts)} part files ({len(groups)} base faces) into {labels_path}")
     proxy, report = fit_proxy(np.concatenate([ws[g] for g in ws]), np.concatenate([desc[g] for g in desc]),
                               np.tile(groups, 3), epochs=args.epochs, seed=args.seed)
-    rng = np.random.default_rng(args.seed)
-    ids = np.unique(groups)
-    val_ids = set(rng.choice(ids, max(1, int(len(ids) * 0.1)), replace=False).tolist())
-    val = np.array([g in val_ids for g in groups])
+    val = validation_mask(groups, VAL_SHARE, args.seed)
     for g in ("step", "edit"):
         report[f"pairs_{g}_validation"] = pair_agreement(proxy, ws["base"][val], ws[g][val], desc["base"][val], desc[g][val])
     report["found"] = {g: float(np.isfinite(d).all(1).mean()) for g, d in desc.items()}
