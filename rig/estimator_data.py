@@ -175,8 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output .npz")
     args = ap.parse_args(argv)
     from gan.checkpoint import load_any_generator
-    from gan.errors import GanError
-    from morphable.errors import MorphableError
+    from .cli import USER_ERRORS
     from morphable.formats import load_model
 
     try:
@@ -186,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pairs = make_pairs(G, load_model("default"), args.n, args.seed, args.batch, args.truncation,
                            landmarks=args.landmarks)
         save_pairs(pairs, args.out)
-    except (RigError, GanError, MorphableError) as exc:
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     ok = pairs["ok"].astype(bool)

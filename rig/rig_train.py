@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def save_train_checkpoint(path: Path, rignet: RigNet, opt: torch.optim.Optimizer
 def load_train_checkpoint(path: Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise RigError(f"cannot read rig checkpoint {path}: {exc}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise RigError(f"{path} is not a rig training checkpoint ({CKPT_FORMAT})")

@@ -19,11 +19,10 @@ import torch
 from tqdm import tqdm
 
 from gan.checkpoint import load_any_generator
-from gan.errors import GanError
 from morphable.arkit import expression_index
-from morphable.errors import MorphableError
 from morphable.params import FaceParams
 
+from .cli import USER_ERRORS
 from .errors import RigError
 from .estimator import Estimator, TrainedRange, save_estimator
 
@@ -250,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"stored the trained range ({trained.source}) in {args.range_for}")
             return 0
         report = run(args)
-    except (RigError, GanError, MorphableError) as exc:
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     e, m = report["val_errors"]["estimator"], report["val_errors"]["mean_predictor"]

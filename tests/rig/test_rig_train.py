@@ -184,3 +184,12 @@ def test_two_gloo_ranks_train_in_lockstep(parts, tmp_path):
     # the same run on one process draws other latents, so it ends elsewhere
     single, _ = _run(parts, tmp_path / "single", 3, seed=2)
     assert any(not torch.equal(v, single.state_dict()[k]) for k, v in r0["net"].items() if k.endswith("weight"))
+
+
+def test_a_damaged_rig_checkpoint_is_one_rig_error(tmp_path):
+    from rig.rig_train import load_train_checkpoint
+
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"not a torch file at all")
+    with pytest.raises(RigError, match="cannot read rig checkpoint"):
+        load_train_checkpoint(bad)
