@@ -200,8 +200,10 @@ class Fitter:
             weights = lmf.weights(params.yaw.double()).float()
             params, err = self.photometric_for(lmf).refine(params, targets, target.float(), weights)
             photo_err = err.tolist()
-        lm_err = landmark_error_iod(lmf.project(params).double(), target[..., :2], lmf.set.iod).tolist()
-        fitted_ndc = self.landmarks.project(params).double()   # the 68 points, for overlays
+        projected = lmf.project(params).double()
+        lm_err = landmark_error_iod(projected, target[..., :2], lmf.set.iod).tolist()
+        # the 68 points, for overlays (the same projection when the fit used the 68 points)
+        fitted_ndc = projected if lmf is self.landmarks else self.landmarks.project(params).double()
         fitted_px = ndc_to_pixels(fitted_ndc, sizes).numpy()
         fitted_src = [d.frame.to_image(p) for d, p in zip(found, fitted_px)]
         return params, lm_err, photo_err, fitted_src
