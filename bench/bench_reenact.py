@@ -206,7 +206,6 @@ def run(sources: int, bundle: Path, out_json: Path, out_png: Path, strip_rows: i
     fin = all_dist[np.isfinite(all_dist)]
     rig_s = float(np.median(t_rig_all))
     by_frame = all_dist.reshape(sources, t_frames)
-    blink = quantities(known)  # known driver values, to read identity breaks against the driven expression
     blink_w = known.expression[:, expression_index("eyeBlinkLeft")].double().numpy()
     result["overall"] = {
         "identity": {**stats(fin), "share_below": float((fin < SAME_PERSON).mean()) if len(fin) else None,
@@ -221,10 +220,10 @@ def run(sources: int, bundle: Path, out_json: Path, out_png: Path, strip_rows: i
         "identity_by_frame": [{"frame": i, "median": None if not np.isfinite(by_frame[:, i]).any()
                                else round(float(np.nanmedian(by_frame[:, i])), 4),
                                "found": int(np.isfinite(by_frame[:, i]).sum()),
-                               "known_yaw": round(float(blink["yaw"][i]), 2),
-                               "known_pitch": round(float(blink["pitch"][i]), 2),
-                               "known_jawOpen": round(float(blink["jawOpen"][i]), 3),
-                               "known_smile": round(float(blink["smile"][i]), 3),
+                               "known_yaw": round(float(known_q["yaw"][i]), 2),
+                               "known_pitch": round(float(known_q["pitch"][i]), 2),
+                               "known_jawOpen": round(float(known_q["jawOpen"][i]), 3),
+                               "known_smile": round(float(known_q["smile"][i]), 3),
                                "known_blink": round(float(blink_w[i]), 3)} for i in range(t_frames)],
         "pooled_vs_known": {k: pooled_error(np.array(pooled[k]).reshape(-1, 2)) for k in QUANTITIES},
         "jitter_iod_pct_mean": summarize([r["jitter_iod_pct"] for r in result["sources"]], "mean"),
