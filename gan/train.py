@@ -68,6 +68,8 @@ class TrainConfig:
     max_images: int | None = None
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
+    channels_last: bool = False  # NHWC activations and conv weights (oneDNN's preferred layout)
+    threads: int | None = None  # torch intra-op threads for this process (None: torch's default)
     max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
     resume: bool = False
     progress: bool = True
@@ -94,6 +96,8 @@ def _check(config: TrainConfig, world: int) -> None:
         raise GanError(f"--grid must be at least 1, got {config.grid}")
     if config.snapshot_kimg < 0.001 or config.tick_kimg < 0.001:
         raise GanError("--snapshot-kimg and --tick-kimg must be at least 0.001 (one image)")
+    if config.threads is not None and config.threads < 1:
+        raise GanError(f"--threads must be at least 1, got {config.threads}")
     if config.precision not in ("auto", "bf16", "fp32"):
         raise GanError(f"unknown precision {config.precision!r} (auto, bf16, fp32)")
     aug.policy_ops(config.aug)
@@ -179,8 +183,10 @@ class Trainer:
 
         random.seed(config.seed)
         G, D = build_networks(config)
-        self.G = G.to(self.device).train()
-        self.D = D.to(self.device).train()
+        layout = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.G = G.to(self.device, memory_format=layout).train()
+        self.D = D.to(self.device, memory_format=layout).train()
+        self.layout = layout
         ddp.broadcast_module(self.G)
         ddp.broadcast_module(self.D)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -263,7 +269,7 @@ class Trainer:
     def _reals(self) -> torch.Tensor:
         idx, flips = self.sampler.next(self.config.batch)
         rows = self._rows()
-        return make_batch(self.images, idx[rows], flips[rows])
+        return make_batch(self.images, idx[rows], flips[rows]).contiguous(memory_format=self.layout)
 
     def _opt_step(self, net: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
         ddp.average_gradients(net.parameters(), self.info.world_size)
@@ -440,6 +446,8 @@ def train(config: TrainConfig) -> dict:
     device = config.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     info = ddp.init_from_env(device)
     try:
         return Trainer(config, info).run()
@@ -476,6 +484,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-images", type=int, default=None, help="use only the first N images")
     p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
     p.add_argument("--precision", default=d.precision, help="auto (bf16 on CUDA), bf16, fp32")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for G, D and images")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--no-cache", dest="cache_dataset", action="store_false",

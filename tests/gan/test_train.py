@@ -146,3 +146,25 @@ def test_max_minutes_stops_with_a_resumable_checkpoint(utkface_zip, tmp_path):
     assert record["step"] == 10  # the clock is checked every 10 steps
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 10
     assert (tmp_path / "samples-000000.png").exists()
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_one_bf16_autocast_step_on_cpu(utkface_zip, tmp_path, channels_last):
+    """bf16 autocast on the CPU: D really runs in bf16, w_avg stays fp32 and moves, weights move.
+
+    The w_avg update once crashed here (lerp of a bf16 mean with the fp32 buffer)."""
+    trainer = Trainer(tiny(utkface_zip, tmp_path, 2, precision="bf16", channels_last=channels_last))
+    seen = []
+    trainer.D.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    stats = trainer.train_step()  # step 0 also runs the lazy R1 (in fp32, outside autocast)
+    assert torch.bfloat16 in seen and torch.float32 in seen
+    assert all(torch.isfinite(v) for v in stats.values()) and "r1" in stats
+    w_avg = trainer.G.mapping.w_avg
+    assert w_avg.dtype == torch.float32 and w_avg.abs().sum() > 0
+    assert not torch.equal(before["synthesis.b32.conv1.weight"], trainer.G.state_dict()["synthesis.b32.conv1.weight"])
+    if channels_last:
+        assert trainer.G.synthesis.b32.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    trainer.run()  # the second step and a snapshot, whose G_ema loads back
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 2
+    assert load_generator(tmp_path / "G_ema.safetensors").mapping.w_avg.abs().sum() > 0
