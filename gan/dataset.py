@@ -81,6 +81,25 @@ def _list_sources(source: Path) -> tuple[list[str], Callable[[str], bytes]]:
     raise GanError(f"dataset {source} is neither a folder nor a zip file")
 
 
+def is_held_out(name: str, share: float) -> bool:
+    """True for the fixed `share` of file names kept out of training (by a hash of the base name),
+    so an evaluation can pick the same held-back photos without any list being stored."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha1(Path(name).name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0 ** 64 < share
+
+
+def list_images(source: str | os.PathLike) -> tuple[list[str], Callable[[str], bytes]]:
+    """Sorted candidate image names of a zip or folder, and a function reading one file's bytes."""
+    return _list_sources(Path(source))
+
+
+def decode_image(raw: bytes, resolution: int | None = None) -> np.ndarray:
+    """One encoded image -> uint8 HxWx3 (centre square crop, Lanczos resize), as training sees it."""
+    return _decode(raw, resolution)
+
+
 def _decode(raw: bytes, resolution: int | None) -> np.ndarray:
     """One image -> uint8 HxWx3, centre-cropped to a square and resized with Lanczos."""
     with Image.open(io.BytesIO(raw)) as im:
@@ -101,14 +120,18 @@ def load_images(
     max_images: int | None = None,
     workers: int | None = None,
     progress: bool = False,
+    holdout: float = 0.0,
 ) -> ImageSet:
     """Decode every image of a zip or folder (sorted by name) into one uint8 (N,3,R,R) tensor.
 
-    Unreadable files are skipped and listed; no readable image, or mixed sizes with no
-    `resolution` given, raises GanError.
+    `holdout` leaves out that share of the files (see is_held_out) for evaluation. Unreadable
+    files are skipped and listed; no readable image, or mixed sizes with no `resolution`
+    given, raises GanError.
     """
     source = Path(source)
     names, read = _list_sources(source)
+    if holdout > 0:
+        names = [n for n in names if not is_held_out(n, holdout)]
     if max_images is not None:
         names = names[: max(0, int(max_images))]
     if not names:
@@ -144,7 +167,7 @@ def load_images(
     return ImageSet(torch.from_numpy(np.ascontiguousarray(stack)), [n for n, _ in kept], skipped)
 
 
-def _cache_key(source: Path, resolution: int | None, max_images: int | None) -> str:
+def _cache_key(source: Path, resolution: int | None, max_images: int | None, holdout: float = 0.0) -> str:
     """Hash of what the decoded set depends on: a folder's every image name, size and mtime (a file
     replaced in a subfolder leaves the folder's own mtime alone), a zip's size and mtime, the options."""
     if source.is_dir():
@@ -152,7 +175,7 @@ def _cache_key(source: Path, resolution: int | None, max_images: int | None) -> 
     else:
         st = source.stat()
         stamp = [st.st_size, st.st_mtime_ns]
-    ident = json.dumps([str(source.resolve()), stamp, resolution, max_images])
+    ident = json.dumps([str(source.resolve()), stamp, resolution, max_images] + ([holdout] if holdout else []))
     return hashlib.sha1(ident.encode()).hexdigest()[:16]
 
 
@@ -162,19 +185,20 @@ def load_images_cached(
     resolution: int | None = None,
     max_images: int | None = None,
     progress: bool = False,
+    holdout: float = 0.0,
 ) -> ImageSet:
     """`load_images`, reusing a decoded .npy in `cache_dir` keyed by the source's files (see _cache_key)."""
     source = Path(source)
     if cache_dir is None or not source.exists():
-        return load_images(source, resolution, max_images, progress=progress)
-    key = _cache_key(source, resolution, max_images)
+        return load_images(source, resolution, max_images, progress=progress, holdout=holdout)
+    key = _cache_key(source, resolution, max_images, holdout)
     npy = Path(cache_dir) / f"dataset-{key}.npy"
     meta = npy.with_suffix(".json")
     if npy.exists() and meta.exists():
         info = json.loads(meta.read_text())
         arr = np.load(npy, allow_pickle=False)
         return ImageSet(torch.from_numpy(np.ascontiguousarray(arr)), info["names"], info["skipped"])
-    data = load_images(source, resolution, max_images, progress=progress)
+    data = load_images(source, resolution, max_images, progress=progress, holdout=holdout)
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     with atomic_output(npy) as tmp:
         np.save(tmp, data.images.numpy(), allow_pickle=False)

@@ -66,6 +66,7 @@ class TrainConfig:
     tick_kimg: float = 4.0
     grid: int = 8  # sample grid is grid x grid
     max_images: int | None = None
+    holdout: float = 0.0  # share of the files kept out of training (gan.dataset.is_held_out)
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
     channels_last: bool = False  # NHWC activations and conv weights (oneDNN's preferred layout)
@@ -96,6 +97,8 @@ def _check(config: TrainConfig, world: int) -> None:
         raise GanError(f"--grid must be at least 1, got {config.grid}")
     if config.snapshot_kimg < 0.001 or config.tick_kimg < 0.001:
         raise GanError("--snapshot-kimg and --tick-kimg must be at least 0.001 (one image)")
+    if not 0 <= config.holdout < 1:
+        raise GanError(f"--holdout must be in [0, 1), got {config.holdout:g}")
     if config.threads is not None and config.threads < 1:
         raise GanError(f"--threads must be at least 1, got {config.threads}")
     if config.precision not in ("auto", "bf16", "fp32"):
@@ -165,14 +168,14 @@ class Trainer:
         cache = self.out / "cache" if config.cache_dataset and self.info.is_main else None
         if self.info.enabled:  # rank 0 writes the cache, the others then read it
             data = load_images_cached(config.data, cache, config.resolution, config.max_images,
-                                      progress=config.progress) if self.info.is_main else None
+                                      progress=config.progress, holdout=config.holdout) if self.info.is_main else None
             torch.distributed.barrier()
             if data is None:
                 data = load_images_cached(config.data, self.out / "cache" if config.cache_dataset else None,
-                                          config.resolution, config.max_images)
+                                          config.resolution, config.max_images, holdout=config.holdout)
         else:
             data = load_images_cached(config.data, cache, config.resolution, config.max_images,
-                                      progress=config.progress)
+                                      progress=config.progress, holdout=config.holdout)
         self.skipped = data.skipped
         self.num_images = len(data)
         self.images = data.images.to(self.device)
@@ -482,6 +485,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tick-kimg", type=float, default=d.tick_kimg)
     p.add_argument("--grid", type=int, default=d.grid, help="sample grid side")
     p.add_argument("--max-images", type=int, default=None, help="use only the first N images")
+    p.add_argument("--holdout", type=float, default=d.holdout,
+                   help="share of the files (fixed by name hash) kept out of training for evaluation")
     p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
     p.add_argument("--precision", default=d.precision, help="auto (bf16 on CUDA), bf16, fp32")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for G, D and images")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,3 +132,16 @@ def test_augment_slices_share_one_draw():
     lo = aug.augment(x[:2], ops, torch.Generator().manual_seed(5), slice(0, 2), 4)
     hi = aug.augment(x[2:], ops, torch.Generator().manual_seed(5), slice(2, 4), 4)
     assert torch.allclose(torch.cat([lo, hi]), whole, atol=1e-6)
+
+
+def test_holdout_keeps_a_fixed_share_of_utkface_out_of_training(utkface_zip):
+    from gan.dataset import is_held_out, list_images, load_images
+
+    names, _ = list_images(utkface_zip)
+    held = [n for n in names if is_held_out(n, 0.05)]
+    assert 0.04 < len(held) / len(names) < 0.06
+    assert held == [n for n in names if is_held_out("some/folder/" + Path(n).name, 0.05)]  # by base name
+    assert not any(is_held_out(n, 0.0) for n in names[:100])
+    data = load_images(utkface_zip, resolution=32, max_images=300, holdout=0.05)
+    assert len(data) == 300 and not set(data.names) & set(held)
+    assert data.names == [n for n in names if n not in set(held)][:300]
