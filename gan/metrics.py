@@ -89,3 +89,23 @@ def ms_ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 2.0, levels: i
             a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
     stack = torch.stack(values, dim=1)  # (B, levels)
     return torch.prod(stack ** weights, dim=1)
+
+
+def frechet_distance(a: "np.ndarray", b: "np.ndarray") -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (N,D) and (M,D).
+
+    |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2), the FID formula on any features; the
+    matrix root comes from symmetric eigendecompositions, so only numpy is needed.
+    """
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise GanError(f"need two (N,D) feature sets with N >= 2 and one D, got {a.shape} and {b.shape}")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    vals, vecs = np.linalg.eigh(s_a)
+    root_a = (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+    middle = root_a @ s_b @ root_a  # similar to S_a S_b, symmetric PSD: its root's trace is Tr((S_a S_b)^1/2)
+    tr_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * tr_root)
