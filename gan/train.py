@@ -30,12 +30,14 @@ from .losses import d_loss, g_loss, generate, r1_penalty
 from .networks import Discriminator, Generator
 from .checkpoint import save_generator
 from .fileio import atomic_output, image_grid, save_image
-from .train_state import (CHECKPOINT_NAME, global_rng_state, load_checkpoint, save_checkpoint,
+from .train_state import (CHECKPOINT_NAME, global_rng_state, load_checkpoint, load_resume_pack, save_checkpoint,
                           set_global_rng_state)
 
 # Options a resumed run must share with its checkpoint (the rest may change, e.g. --kimg).
 ARCH_KEYS = ("resolution", "batch", "channel_base", "channel_max", "z_dim", "w_dim", "mapping_layers",
              "mbstd_group", "seed")
+# What a resume pack must share with the run it starts (batch and seed may change).
+NET_KEYS = ARCH_KEYS[:1] + ARCH_KEYS[2:-1]
 
 
 @dataclass
@@ -73,6 +75,7 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads for this process (None: torch's default)
     max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
     resume: bool = False
+    init_from: str | None = None  # a resume pack (train_state.save_resume_pack) to start a new run from
     progress: bool = True
     cache_dataset: bool = True
 
@@ -211,6 +214,8 @@ class Trainer:
         self.wall_before = 0.0
         if ckpt is not None:
             self._restore(ckpt)
+        elif config.init_from:
+            self._start_from_pack(config.init_from)
 
     # --- state -----------------------------------------------------------------------
     def state(self) -> dict:
@@ -237,6 +242,17 @@ class Trainer:
         self.sampler.load_state_dict(rng["sampler"])
         self.z_gen.set_state(rng["z"])
         self.aug_gen.set_state(rng["aug"])
+
+    def _start_from_pack(self, path: str) -> None:
+        """Weights and counters from a resume pack; fresh optimisers, RNGs seeded from this config."""
+        pack = load_resume_pack(path)
+        for key in NET_KEYS:
+            if pack["config"].get(key) != getattr(self.config, key):
+                raise GanError(f"cannot start from {path}: it was trained with {key}={pack['config'].get(key)}, "
+                               f"not {getattr(self.config, key)}")
+        for name in ("G", "D", "G_ema"):
+            getattr(self, name).load_state_dict(pack[name])
+        self.step, self.cur_nimg = pack["step"], pack["cur_nimg"]
 
     def wall_time(self) -> float:
         return self.wall_before + (time.time() - self._t0 if hasattr(self, "_t0") else 0.0)
@@ -466,6 +482,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run folder (checkpoint, samples, metrics)")
     p.add_argument("--resolution", type=int, default=d.resolution)
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint, if any")
+    p.add_argument("--init-from", default=None,
+                   help="resume pack (fp16 G, D, G_ema, kimg) to start from when the run folder has no checkpoint")
     p.add_argument("--kimg", type=float, default=d.kimg, help="train until this many thousand real images")
     p.add_argument("--batch", type=int, default=d.batch, help="global batch (split over processes)")
     p.add_argument("--channel-base", type=int, default=d.channel_base)

@@ -60,3 +60,52 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise GanError(f"{path} is not a facerig training checkpoint ({FORMAT})")
     return ckpt
+
+
+# --- resume pack: a small, portable start point (weights only, no optimiser state) -------------
+PACK_FORMAT = "facerig-gan-resume-pack/1"
+PACK_NETS = ("G", "D", "G_ema")
+
+
+def save_resume_pack(path: str | os.PathLike, ckpt: dict) -> None:
+    """Write G, D, G_ema (fp16; w_avg kept fp32), kimg, step and the run's config as one safetensors file.
+
+    The optimiser states and RNG states of the checkpoint are dropped: a run started from the
+    pack continues the weights and counters, not the exact random stream.
+    """
+    import json
+
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for net in PACK_NETS:
+        for k, v in ckpt[net].items():
+            v = v.detach().cpu()
+            if v.is_floating_point() and not k.endswith("w_avg"):
+                v = v.to(torch.float16)
+            tensors[f"{net}.{k}"] = v.contiguous().clone()
+    meta = {"format": PACK_FORMAT, "config": json.dumps(ckpt["config"]), "cur_nimg": str(int(ckpt["cur_nimg"])),
+            "step": str(int(ckpt["step"])), "network_config": json.dumps(ckpt.get("network_config", {}))}
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def load_resume_pack(path: str | os.PathLike) -> dict:
+    """Read a resume pack: {'G','D','G_ema': fp32 state dicts, 'config', 'cur_nimg', 'step'}. GanError if not one."""
+    import json
+
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            if meta.get("format") != PACK_FORMAT:
+                raise GanError(f"{path} is not a facerig GAN resume pack ({PACK_FORMAT})")
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        out = {"config": json.loads(meta["config"]), "cur_nimg": int(meta["cur_nimg"]), "step": int(meta["step"])}
+    except (OSError, SafetensorError, KeyError, ValueError) as exc:
+        raise GanError(f"cannot read resume pack {path}: {type(exc).__name__}: {exc}") from None
+    for net in PACK_NETS:
+        out[net] = {k[len(net) + 1:]: (v.float() if v.is_floating_point() else v)
+                    for k, v in tensors.items() if k.startswith(net + ".")}
+    return out

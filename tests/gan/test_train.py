@@ -168,3 +168,30 @@ def test_one_bf16_autocast_step_on_cpu(utkface_zip, tmp_path, channels_last):
     trainer.run()  # the second step and a snapshot, whose G_ema loads back
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 2
     assert load_generator(tmp_path / "G_ema.safetensors").mapping.w_avg.abs().sum() > 0
+
+
+def test_resume_pack_starts_a_new_run_where_the_old_one_stopped(utkface_zip, tmp_path):
+    """A pack (fp16 weights, fp32 w_avg, counters; no optimiser) carries a run to a new folder and on."""
+    from gan.train_state import load_resume_pack, save_resume_pack
+
+    train(tiny(utkface_zip, tmp_path / "a", 3))
+    ckpt = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
+    save_resume_pack(tmp_path / "pack.safetensors", ckpt)
+    pack = load_resume_pack(tmp_path / "pack.safetensors")
+    assert pack["cur_nimg"] == 3 * BATCH and pack["step"] == 3 and pack["config"]["channel_max"] == 32
+    trainer = Trainer(tiny(utkface_zip, tmp_path / "b", 5, init_from=str(tmp_path / "pack.safetensors")))
+    assert trainer.cur_nimg == 3 * BATCH and trainer.step == 3
+    for name in ("G", "D", "G_ema"):
+        for k, v in getattr(trainer, name).state_dict().items():
+            want = ckpt[name][k]
+            if k.endswith("w_avg"):
+                assert torch.equal(v, want), k  # kept in fp32
+            else:
+                assert torch.equal(v, want.half().float()), k
+    assert trainer.G.mapping.w_avg.abs().sum() > 0
+    record = trainer.run()
+    assert record["step"] == 5 and all(v == v for v in record.values())
+    with pytest.raises(GanError, match="channel_max=32, not 64"):
+        Trainer(tiny(utkface_zip, tmp_path / "c", 5, channel_max=64, init_from=str(tmp_path / "pack.safetensors")))
+    with pytest.raises(GanError, match="not a facerig GAN resume pack"):
+        Trainer(tiny(utkface_zip, tmp_path / "d", 5, init_from=str(tmp_path / "a" / "G_ema.safetensors")))
