@@ -1,0 +1,251 @@
+"""An invisible, tiled spread-spectrum watermark on luminance that survives JPEG, crops and resizes.
+
+The mark is one pseudo-random tile (TILE x TILE pixels, CELL-pixel cells, each cell carrying one
+chip of one payload bit) repeated over the image and added to the luminance with a strength that
+follows local texture. Detection folds the high-passed luminance onto one tile (so a crop, which only
+shifts the tiling, is found by a circular correlation over all shifts), correlates it with the known
+part of the payload, and decodes every bit at the best shift. A resize changes the tile period; the
+detector estimates it from the residual's autocorrelation and resamples back.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+TILE = 32            # tile period in pixels at embedding time
+CELL = 2             # cell size in pixels (one chip)
+MAGIC = b"facerig"   # 56 fixed bits; detection correlates with these
+PAYLOAD_BITS = 64    # MAGIC + one version byte
+Z_THRESHOLD = 6.0    # correlation peak, in standard deviations of the shift map, to call a mark present
+DEFAULT_PSNR = 40.0
+HP_SIGMA = 1.0  # embedding strength, as the PSNR the mark alone costs
+
+
+def payload_bits(version: int) -> np.ndarray:
+    """The 64 payload bits: b'facerig' then the version byte, most significant bit first."""
+    if not 0 <= int(version) <= 255:
+        raise ValueError(f"watermark version must be a byte, got {version}")
+    return np.unpackbits(np.frombuffer(MAGIC + bytes([int(version)]), dtype=np.uint8)).astype(np.int8)
+
+
+def _cells() -> tuple[np.ndarray, np.ndarray]:
+    """(bit index, chip sign) per cell of the tile, from a fixed key (the layout is the format)."""
+    n = (TILE // CELL) ** 2
+    seed = int.from_bytes(hashlib.sha256(b"facerig watermark v1").digest()[:8], "little")
+    rng = np.random.default_rng(seed)
+    bit = rng.permutation(np.arange(n) % PAYLOAD_BITS)
+    chip = rng.choice(np.array([-1.0, 1.0]), n)
+    return bit.reshape(TILE // CELL, -1), chip.reshape(TILE // CELL, -1)
+
+
+_BIT, _CHIP = _cells()
+
+
+def _upsample_cells(values: np.ndarray) -> np.ndarray:
+    """Cell values (T/CELL, T/CELL) -> a smooth periodic TILE x TILE pattern (cubic, wrapped)."""
+    n = values.shape[0]
+    padded = np.pad(values, 2, mode="wrap").astype(np.float32)
+    big = cv2.resize(padded, ((n + 4) * CELL, (n + 4) * CELL), interpolation=cv2.INTER_CUBIC)
+    return big[2 * CELL:(n + 2) * CELL, 2 * CELL:(n + 2) * CELL].astype(np.float64)
+
+
+def tile_pattern(bits: np.ndarray) -> np.ndarray:
+    """The TILE x TILE zero-mean, unit-RMS pattern for 64 payload bits."""
+    signs = 2.0 * np.asarray(bits, dtype=np.float64) - 1.0
+    pattern = _upsample_cells(_CHIP * signs[_BIT])
+    pattern -= pattern.mean()
+    return pattern / pattern.std()
+
+
+def _bit_carriers() -> np.ndarray:
+    """(64, TILE, TILE): each bit's own chips upsampled (zero elsewhere), for decoding."""
+    out = np.zeros((PAYLOAD_BITS, TILE, TILE))
+    for i in range(PAYLOAD_BITS):
+        out[i] = _upsample_cells(np.where(_BIT == i, _CHIP, 0.0))
+    return out
+
+
+_CARRIERS = _bit_carriers()
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """(H,W,3) uint8/float RGB -> (H,W) float64 BT.601 luma."""
+    img = np.asarray(image, dtype=np.float64)
+    return img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
+
+
+def _texture_mask(luma: np.ndarray) -> np.ndarray:
+    """Relative embedding strength: more in textured areas, less (not none) in flat ones."""
+    lum = luma.astype(np.float32)
+    mean = cv2.blur(lum, (5, 5))
+    std = np.sqrt(np.maximum(cv2.blur(lum * lum, (5, 5)) - mean * mean, 0.0))
+    ref = float(np.mean(std)) + 1e-3
+    mask = np.clip(std / ref, 0.35, 2.5)
+    # no room to add in saturated areas: fade the mark out near 0 and 255
+    room = np.clip(np.minimum(lum, 255.0 - lum) / 8.0, 0.0, 1.0)
+    return (mask * room).astype(np.float64)
+
+
+def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR) -> np.ndarray:
+    """Watermarked copy of an (H,W,3) uint8 RGB image; the mark alone costs about `psnr` dB."""
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"watermark needs an (H,W,3) uint8 image, got {img.shape} {img.dtype}")
+    h, w = img.shape[:2]
+    tile = tile_pattern(payload_bits(version))
+    field = np.tile(tile, (h // TILE + 1, w // TILE + 1))[:h, :w]
+    delta = field * _texture_mask(luminance(img))
+    rms = float(np.sqrt(np.mean(delta * delta))) + 1e-12
+    delta *= 255.0 * 10.0 ** (-psnr / 20.0) / rms
+    out = img.astype(np.float64) + delta[..., None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _highpass(luma: np.ndarray) -> np.ndarray:
+    """Remove the picture, keep the mark's band: luma minus a Gaussian blur, robustly clipped."""
+    lum = luma.astype(np.float32)
+    res = (lum - cv2.GaussianBlur(lum, (0, 0), HP_SIGMA)).astype(np.float64)
+    lim = 3.0 * (np.median(np.abs(res)) / 0.6745 + 1e-6)
+    return np.clip(res, -lim, lim)
+
+
+def _fold(res: np.ndarray) -> np.ndarray:
+    """Average the residual onto one TILE x TILE tile (pixel (y, x) -> (y mod TILE, x mod TILE))."""
+    h, w = res.shape
+    hh, ww = -(-h // TILE) * TILE, -(-w // TILE) * TILE
+    pad = np.zeros((hh, ww))
+    cnt = np.zeros((hh, ww))
+    pad[:h, :w] = res
+    cnt[:h, :w] = 1.0
+    s = pad.reshape(hh // TILE, TILE, ww // TILE, TILE).sum(axis=(0, 2))
+    c = cnt.reshape(hh // TILE, TILE, ww // TILE, TILE).sum(axis=(0, 2))
+    return s / np.maximum(c, 1.0)
+
+
+def _circ_highpass(tile: np.ndarray) -> np.ndarray:
+    """The detector's high-pass applied to a periodic tile (so reference and residual match)."""
+    big = np.tile(tile, (3, 3)).astype(np.float32)
+    hp = big - cv2.GaussianBlur(big, (0, 0), HP_SIGMA)
+    return hp[TILE:2 * TILE, TILE:2 * TILE].astype(np.float64)
+
+
+_REF_KNOWN = None
+
+
+def _reference() -> np.ndarray:
+    """High-passed pattern of the fixed MAGIC bits only (the version bits left out)."""
+    global _REF_KNOWN
+    if _REF_KNOWN is None:
+        bits = payload_bits(0).astype(np.float64)
+        signs = 2.0 * bits - 1.0
+        signs[len(MAGIC) * 8:] = 0.0
+        _REF_KNOWN = _circ_highpass(_upsample_cells(_CHIP * signs[_BIT]))
+    return _REF_KNOWN
+
+
+_CARRIERS_HP = np.stack([_circ_highpass(c) for c in _CARRIERS])
+
+
+@dataclass
+class Detection:
+    """What the detector found: peak z-score, the decoded bits and how many match MAGIC + version."""
+
+    z: float
+    scale: float
+    bits: np.ndarray
+    detected: bool
+
+    @property
+    def version(self) -> int:
+        """The decoded version byte (meaningful only when detected)."""
+        return int(np.packbits(self.bits[len(MAGIC) * 8:].astype(np.uint8))[0])
+
+    def bit_accuracy(self, version: int | None = None) -> float:
+        """Share of the 64 bits equal to MAGIC + version (the decoded version when None)."""
+        want = payload_bits(self.version if version is None else version)
+        return float(np.mean(self.bits == want))
+
+    @property
+    def magic_accuracy(self) -> float:
+        """Share of the 56 fixed bits decoded right."""
+        n = len(MAGIC) * 8
+        return float(np.mean(self.bits[:n] == payload_bits(0)[:n]))
+
+
+def _score_fold(fold: np.ndarray) -> tuple[float, np.ndarray]:
+    """(z-score of the best circular shift, the 64 decoded bits at that shift)."""
+    f = np.fft.fft2(fold)
+    cmap = np.real(np.fft.ifft2(f * np.conj(np.fft.fft2(_reference()))))
+    flat = cmap.ravel()
+    k = int(np.argmax(flat))
+    dy, dx = divmod(k, TILE)
+    # the shift map's spread away from the peak (the pattern's own correlation width is ~2 cells)
+    away = np.ones((TILE, TILE), bool)
+    near = np.arange(-2 * CELL, 2 * CELL + 1)
+    away[np.ix_((dy + near) % TILE, (dx + near) % TILE)] = False
+    rest = cmap[away]
+    z = (flat[k] - rest.mean()) / (rest.std() + 1e-12)
+    aligned = np.roll(fold, (-dy, -dx), axis=(0, 1))
+    corr = np.tensordot(_CARRIERS_HP, aligned, axes=([1, 2], [0, 1]))
+    return float(z), (corr > 0).astype(np.int8)
+
+
+def _candidate_periods(res: np.ndarray, top: int = 3) -> list[float]:
+    """Tile periods (pixels) suggested by peaks of the residual's autocorrelation along x and y."""
+    h, w = res.shape
+    f = np.fft.rfft2(res - res.mean())
+    ac = np.fft.irfft2(np.abs(f) ** 2, s=res.shape)
+    ac /= ac[0, 0] + 1e-12
+    prof = np.zeros(max(h, w))
+    prof[: w // 2] += ac[0, : w // 2] + ac[1, : w // 2] + ac[-1, : w // 2]
+    prof[: h // 2] += ac[: h // 2, 0] + ac[: h // 2, 1] + ac[: h // 2, -1]
+    lo, hi = TILE * 0.3, min(TILE * 3.0, max(h, w) / 2.0 - 1)
+    if hi <= lo:
+        return []
+    periods = np.arange(lo, hi, 0.05)
+    score = np.zeros_like(periods)
+    for k in (1, 2, 3):
+        lags = periods * k
+        ok = lags < len(prof) - 1
+        score[ok] += np.interp(lags[ok], np.arange(len(prof)), prof)
+    out: list[float] = []
+    for i in np.argsort(score)[::-1]:
+        p = float(periods[i])
+        if all(abs(p - q) > 0.5 for q in out):
+            out.append(p)
+        if len(out) == top:
+            break
+    return out
+
+
+def detect(image: np.ndarray, frames: list[np.ndarray] | None = None, search_scale: bool = True) -> Detection:
+    """Look for the mark in an (H,W,3) image (or, with `frames`, in several frames of one video)."""
+    images = [np.asarray(image)] if frames is None else [np.asarray(f) for f in frames]
+    lumas = [luminance(im) if im.ndim == 3 else im.astype(np.float64) for im in images]
+    best: tuple[float, float, np.ndarray] | None = None
+    scales = [1.0]
+    if search_scale:
+        res0 = _highpass(lumas[0])
+        scales += [p / TILE for p in _candidate_periods(res0)]
+    tried: list[float] = []
+    for s in scales:
+        for fine in ((1.0,) if s == 1.0 else (0.996, 0.998, 1.0, 1.002, 1.004)):
+            sc = s * fine
+            if any(abs(sc - t) < 1e-4 for t in tried):
+                continue
+            tried.append(sc)
+            fold = np.zeros((TILE, TILE))
+            for lum in lumas:
+                if sc != 1.0:
+                    h, w = lum.shape
+                    size = (max(1, int(round(w / sc))), max(1, int(round(h / sc))))
+                    lum = cv2.resize(lum.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+                fold += _fold(_highpass(lum))
+            z, bits = _score_fold(fold)
+            if best is None or z > best[0]:
+                best = (z, sc, bits)
+    z, sc, bits = best
+    return Detection(z=z, scale=sc, bits=bits, detected=z >= Z_THRESHOLD)
