@@ -104,6 +104,12 @@ def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR) -> np
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images (inf when equal)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
 def _highpass(luma: np.ndarray) -> np.ndarray:
     """Remove the picture, keep the mark's band: luma minus a Gaussian blur, robustly clipped."""
     lum = luma.astype(np.float32)
