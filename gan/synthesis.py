@@ -6,6 +6,7 @@ import math
 import torch
 from torch import nn
 
+from . import fast
 from .layers import DEFAULT_FIR, SynthesisLayer, ToRGBLayer, make_fir_filter, upsample2x
 
 
@@ -58,10 +59,19 @@ class SynthesisNetwork(nn.Module):
         self.num_ws += 1  # the last block's torgb
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "random", update_emas: bool = False,
-                **_ignored) -> torch.Tensor:
-        """ws (B, num_ws, w_dim) -> image (B, img_channels, R, R), roughly in [-1, 1]."""
+                impl: str = "auto", compute_dtype: torch.dtype = torch.float32, **_ignored) -> torch.Tensor:
+        """ws (B, num_ws, w_dim) -> image (B, img_channels, R, R), roughly in [-1, 1].
+
+        impl 'auto' takes the inference path (gan/fast.py) when autograd is off and the
+        reference layers otherwise; 'reference' / 'fast' force one. compute_dtype (fast path
+        only) may be torch.bfloat16: faster convolutions, slightly different images.
+        """
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"ws must be (B, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        if impl not in ("auto", "reference", "fast"):
+            raise ValueError(f"impl must be 'auto', 'reference' or 'fast', not {impl!r}")
+        if impl == "fast" or (impl == "auto" and not torch.is_grad_enabled()):
+            return fast.synthesize(self, ws, noise_mode=noise_mode, compute_dtype=compute_dtype)
         ws = ws.to(torch.float32)
         x = img = None
         idx = 0
