@@ -7,7 +7,7 @@
 #   bash scripts/gpu_train_default.sh            # one call = one resumable chunk of training
 # The run folder (checkpoint, decoded-dataset cache) lives in out/ (git-ignored), which stays
 # on the machine between calls while it is held, so each call continues the last one.
-# Environment overrides: DATA, RUN, MINUTES, KIMG, BATCH, GAMMA, NPROC, DEVICE, TICK, OUT, PYTHON.
+# Environment overrides: DATA, RUN, MINUTES, KIMG, BATCH, GAMMA, NPROC, DEVICE, PRECISION, TICK, OUT, PYTHON.
 set -euo pipefail
 
 PYTHON=${PYTHON:-python3}
@@ -33,9 +33,9 @@ if [[ -z "${DATA:-}" || ! -f "$DATA" ]]; then
   exit 2
 fi
 
-PRECISION=fp32
+# bf16 autocast on CUDA; fp32 on a CPU unless PRECISION=bf16 (a CPU dry run of the exact GPU recipe)
+PRECISION=${PRECISION:-$([[ "$DEVICE" == cuda* ]] && echo bf16 || echo fp32)}
 if [[ "$DEVICE" == cuda* ]]; then
-  PRECISION=bf16
   "$PYTHON" - <<'EOF'
 import torch
 assert torch.cuda.is_available(), "no CUDA device visible"
@@ -44,7 +44,7 @@ EOF
 fi
 
 ARGS=(--data "$DATA" --out "$RUN" --resolution 128 --resume --kimg "$KIMG" --batch "$BATCH"
-      --channel-base 16384 --channel-max 512 --gamma "$GAMMA" --aug diffaugment
+      --channel-base 16384 --channel-max 512 --gamma "$GAMMA" --aug diffaugment --holdout 0.05
       --precision "$PRECISION" --device "$DEVICE" --seed 0 --snapshot-kimg 100 --tick-kimg "$TICK" --grid 8
       --max-minutes "$MINUTES")
 if [[ "$NPROC" -gt 1 ]]; then

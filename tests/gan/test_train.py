@@ -10,7 +10,7 @@ from PIL import Image
 
 from gan.checkpoint import load_generator
 from gan.errors import GanError
-from gan.train import TrainConfig, Trainer, train
+from gan.training import TrainConfig, Trainer, training_loop as train
 from gan.train_state import load_checkpoint
 
 BATCH = 8
@@ -107,7 +107,7 @@ def test_user_errors(utkface_zip, tmp_path):
 def test_cli_train_subcommand(utkface_zip, tmp_path, capsys):
     """`facerig gan train ...` parses every option into the same config and trains."""
     from rig.cli import _OneLineParser
-    from rig.cli_gan_train import add_parser
+    from rig.cli.gan import add_train_parser as add_parser
 
     parser = _OneLineParser(prog="facerig gan")
     add_parser(parser.add_subparsers(dest="cmd", required=True, parser_class=_OneLineParser))
@@ -128,13 +128,13 @@ def test_cli_train_subcommand(utkface_zip, tmp_path, capsys):
 
 
 def test_cli_reports_user_error_in_one_line(run_cli, tmp_path):
-    """Through the real `facerig` entry point (rig.cli_gan registers `train` from this module)."""
+    """Through the real `facerig` entry point (rig.cli.gan registers `train` from gan.train)."""
     code, out, err = run_cli("gan", "train", "--data", tmp_path / "missing.zip", "--out", tmp_path / "r")
     assert code == 2 and err.strip().count("\n") == 0 and "does not exist" in err
 
 
 def test_nproc_relaunches_under_torchrun():
-    from rig.cli_gan_train import _torchrun_argv
+    from rig.cli.gan import _torchrun_argv
 
     cmd = _torchrun_argv(["--data", "d.zip", "--nproc", "2", "--out", "r", "--nproc=3"], 2)
     assert cmd[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gan.train",

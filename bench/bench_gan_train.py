@@ -1,0 +1,99 @@
+"""Training speed (images/s) of gan.train on this CPU: precision, memory layout and threads.
+
+    python -m bench.bench_gan_train --data ../shared/data/utkface/utkface-128-webp.zip \
+        --out docs/bench_gan_train.json [--rounds 2] [--steps 16]
+
+Each variant is one Trainer on the same decoded UTKFace images (64 px, channel_base 2048,
+channel_max 128, z/w 128, 4 mapping layers, batch 32, DiffAugment, lazy R1 every 16 steps).
+The variants run in interleaved rounds of `--steps` full training steps (one R1 step per 16),
+so each round's ratio to the fp32 baseline is measured back to back: the machine is shared.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from gan.fileio import atomic_output
+from gan.training import TrainConfig, Trainer
+
+from .common import machine_info
+
+# name -> (precision, channels_last, threads)
+VARIANTS = {
+    "fp32": ("fp32", False, 2),
+    "bf16": ("bf16", False, 2),
+    "bf16_channels_last": ("bf16", True, 2),
+    "fp32_1thread": ("fp32", False, 1),
+    "bf16_1thread": ("bf16", False, 1),
+}
+
+
+def make_trainer(data: str, cache: Path, precision: str, channels_last: bool, batch: int,
+                 max_images: int) -> Trainer:
+    """A 64 px trainer of the long-run size on `data` (decoded once into `cache`)."""
+    cfg = TrainConfig(data=data, out=str(cache), resolution=64, batch=batch, channel_base=2048,
+                      channel_max=128, z_dim=128, w_dim=128, mapping_layers=4, max_images=max_images,
+                      precision=precision, device="cpu", progress=False, kimg=1e6,
+                      channels_last=channels_last)
+    return Trainer(cfg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", default="docs/bench_gan_train.json")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=16, help="timed steps per variant per round")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--max-images", type=int, default=2000, help="speed does not depend on the count")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    args = ap.parse_args(argv)
+    names = args.variants.split(",")
+    cache = Path(tempfile.mkdtemp(prefix="bench_gan_train_"))
+    trainers = {}
+    for n in names:
+        precision, cl, _ = VARIANTS[n]
+        trainers[n] = make_trainer(args.data, cache, precision, cl, args.batch, args.max_images)
+    rates: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(args.rounds):
+        for n in names:
+            torch.set_num_threads(VARIANTS[n][2])
+            t = trainers[n]
+            t.train_step()  # warm-up (first call allocates; R1 alignment shifts, same for all)
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                t.train_step()
+            rate = args.steps * args.batch / (time.perf_counter() - t0)
+            rates[n].append(rate)
+            print(f"round {r} {n}: {rate:.2f} img/s", flush=True)
+    base = names[0]
+    rows = []
+    for n in names:
+        ratios = [a / b for a, b in zip(rates[n], rates[base])]
+        precision, cl, threads = VARIANTS[n]
+        rows.append({"variant": n, "precision": precision, "channels_last": cl, "threads": threads,
+                     "images_per_s": rates[n], "median_images_per_s": statistics.median(rates[n]),
+                     f"ratio_to_{base}": ratios, f"median_ratio_to_{base}": statistics.median(ratios)})
+    result = {"config": {"resolution": 64, "channel_base": 2048, "channel_max": 128, "batch": args.batch,
+                         "steps_per_round": args.steps, "rounds": args.rounds, "aug": "diffaugment",
+                         "r1_interval": 16},
+              "machine": machine_info(), "rows": rows}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
+    print(f"| variant | threads | img/s per round | ratio to {base} (median) |")
+    for row in rows:
+        print(f"| {row['variant']} | {row['threads']} | {', '.join(f'{x:.1f}' for x in row['images_per_s'])} "
+              f"| {row[f'median_ratio_to_{base}']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
