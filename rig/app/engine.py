@@ -1,0 +1,77 @@
+"""What the app keeps between requests: the loaded rig and 3DMM, and each page's current face source."""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RigError
+from .. import sources as S
+
+SOURCE_KINDS = ("generated", "morphable", "photo")
+#: faces kept for open pages (older pages reload theirs on the next change)
+MAX_SOURCES = 32
+
+
+class Engine:
+    """The rig bundle, the morphable model and a small store of face sources keyed by page."""
+
+    def __init__(self, bundle: str | os.PathLike | None = None, size: int = 256, inversion_steps: int = 100):
+        from morphable.formats import load_model
+        from morphable.render import Renderer
+
+        from ..pipeline import load_rig
+
+        self.rig = load_rig(bundle)
+        self.bundle = str(bundle) if bundle else "assets/rig/dcgan64 (default)"
+        self.size = int(size)
+        self.model = load_model("default")
+        self.renderer = Renderer(self.model, size=self.size)
+        self.inversion_steps = int(inversion_steps)
+        self._sources: OrderedDict[str, S.FaceSource] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def new_source(self, kind: str, seed: int = 0, truncation: float = 1.0, identity_seed: int = 0,
+                   photo: np.ndarray | None = None) -> tuple[str, S.FaceSource]:
+        """Build a source and store it; returns (key, source)."""
+        if kind == "generated":
+            src = S.generated_source(self.rig, int(seed), float(truncation), self.size)
+        elif kind == "morphable":
+            src = S.morph_source(self.model, int(identity_seed), self.size, self.renderer)
+        elif kind == "photo":
+            if photo is None:
+                raise RigError("upload a photo first")
+            src = S.photo_source(photo, self.rig, self.model, self.size, self.inversion_steps)
+        else:
+            raise RigError(f"unknown source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}")
+        key = uuid.uuid4().hex
+        with self._lock:
+            self._sources[key] = src
+            while len(self._sources) > MAX_SOURCES:
+                self._sources.popitem(last=False)
+        return key, src
+
+    def source(self, key: str | None) -> S.FaceSource:
+        """The stored source of a page; RigError when it was dropped (the page reloads it)."""
+        with self._lock:
+            src = self._sources.get(key or "")
+            if src is not None:
+                self._sources.move_to_end(key)
+        if src is None:
+            raise RigError("this page's face is no longer loaded; press 'load face' again")
+        return src
+
+
+def read_upload(path: str | os.PathLike | None) -> np.ndarray:
+    """An uploaded file as RGB uint8; RigError (one line) when it is not an image."""
+    if path is None:
+        raise RigError("upload a photo first")
+    from ..pipeline import read_photo
+
+    img = read_photo(Path(path))
+    return img
+

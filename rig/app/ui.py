@@ -1,0 +1,208 @@
+"""The page: Gradio widgets wired to rig.sources calls (no editing logic of its own)."""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from morphable.arkit import ARKIT_NAMES
+from morphable.errors import MorphableError
+from morphable.lighting import LIGHT_PRESETS
+
+from .. import sources as S
+from ..errors import RigError
+from . import downloads
+from .engine import SOURCE_KINDS, Engine, read_upload
+
+#: the ARKit weights shown outside the accordion (the most used); the accordion holds the other 40
+MAIN_EXPRESSIONS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight",
+                    "browInnerUp", "browDownLeft", "browDownRight", "mouthPucker", "mouthFunnel",
+                    "mouthFrownLeft", "mouthFrownRight")
+OTHER_EXPRESSIONS = tuple(n for n in ARKIT_NAMES if n not in MAIN_EXPRESSIONS)
+LIGHT_CHOICES = (S.LIGHT_KEEP, *LIGHT_PRESETS, S.LIGHT_DIRECTION)
+SOURCE_LABELS = {"generated": "generated face (rig bundle)", "morphable": "bare 3DMM", "photo": "uploaded photo"}
+#: errors a user can cause; shown in the page, the app keeps running
+USER_ERRORS = (RigError, MorphableError, ValueError, OSError)
+
+
+def _range_info(src: S.FaceSource, name: str) -> str:
+    rng = src.trained_range(name)
+    return "" if rng is None else f"trained {rng[0]:.3g} .. {rng[1]:.3g}"
+
+
+def _controls(values: list) -> S.Controls:
+    """Controls from the widget values in the order of `inputs` (light, az, el, yaw, pitch, roll, 52)."""
+    light, az, el, yaw, pitch, roll, *expr = values
+    names = (*MAIN_EXPRESSIONS, *OTHER_EXPRESSIONS)
+    return S.Controls(float(yaw), float(pitch), float(roll), {n: float(v) for n, v in zip(names, expr)},
+                      str(light), float(az), float(el))
+
+
+def _status(src: S.FaceSource, c: S.Controls, extra: str | None = None, ms: float | None = None) -> str:
+    lines = [f"**source:** {src.description}"]
+    note = src.range_note(c)
+    if note:
+        lines.append(f"⚠ {note}")
+    if extra:
+        lines.append(extra)
+    if ms is not None:
+        lines.append(f"<small>server time {ms:.0f} ms</small>")
+    return "\n\n".join(lines)
+
+
+def build(engine: Engine, download_dir: str | Path | None = None):
+    """The Gradio Blocks of the app (not launched)."""
+    import gradio as gr
+
+    download_dir = Path(download_dir or tempfile.mkdtemp(prefix="facerig-app-"))
+    download_dir.mkdir(parents=True, exist_ok=True)
+    rig = engine.rig
+
+    with gr.Blocks(title="facerig", analytics_enabled=False) as app:
+        key = gr.State("")
+        gr.Markdown("## facerig: steer a face with named, physical controls")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):
+                with gr.Group():
+                    kind = gr.Radio([(SOURCE_LABELS[k], k) for k in SOURCE_KINDS], value="generated",
+                                    label="source", elem_id="source")
+                    with gr.Row():
+                        seed = gr.Number(3, label="seed", precision=0, minimum=0, elem_id="seed")
+                        truncation = gr.Slider(0.0, 1.0, 0.7, step=0.05, label="truncation")
+                        identity_seed = gr.Number(0, label="3DMM identity seed", precision=0, minimum=0)
+                    photo = gr.File(label="photo (for 'uploaded photo')", file_count="single", type="filepath",
+                                    elem_id="photo")
+                    load = gr.Button("load face", variant="primary", elem_id="load")
+                image = gr.Image(label="face", type="numpy", format="png", interactive=False,
+                                 elem_id="face", height=320)
+                overlay = gr.Checkbox(False, label="fitted 3DMM overlay", elem_id="overlay")
+                status = gr.Markdown("", elem_id="status")
+                with gr.Accordion("downloads", open=True):
+                    with gr.Row():
+                        dl_png = gr.Button("PNG", size="sm", elem_id="dl-png")
+                        dl_glb = gr.Button(".glb (expression)", size="sm", elem_id="dl-glb")
+                        dl_json = gr.Button("parameters", size="sm", elem_id="dl-json")
+                    with gr.Row():
+                        sweep_name = gr.Dropdown(["yaw", "pitch", "roll", *ARKIT_NAMES], value="yaw",
+                                                 label="sweep", scale=2)
+                        sweep_from = gr.Number(-30, label="from", scale=1)
+                        sweep_to = gr.Number(30, label="to", scale=1)
+                    dl_mp4 = gr.Button("MP4 sweep", size="sm", elem_id="dl-mp4")
+                    file = gr.File(label="download", interactive=False, elem_id="download")
+            with gr.Column(scale=1, min_width=300):
+                with gr.Accordion("pose (degrees)", open=True):
+                    pose = [gr.Slider(*S.POSE_LIMITS[n], 0.0, step=0.5, label=n, elem_id=f"s-{n}")
+                            for n in S.POSE_NAMES]
+                    reset_pose = gr.Button("reset pose", size="sm")
+                with gr.Accordion("expression (ARKit)", open=True):
+                    main = [gr.Slider(0.0, 1.0, 0.0, step=0.01, label=n, elem_id=f"s-{n}") for n in MAIN_EXPRESSIONS]
+                    with gr.Accordion("all 52 ARKit blendshapes", open=False):
+                        other = [gr.Slider(0.0, 1.0, 0.0, step=0.01, label=n, elem_id=f"s-{n}")
+                                 for n in OTHER_EXPRESSIONS]
+                    reset_expr = gr.Button("reset expression", size="sm")
+                with gr.Accordion("light", open=True):
+                    light = gr.Dropdown(list(LIGHT_CHOICES), value=S.LIGHT_KEEP, label="light",
+                                        info="'keep' is the face's own; 'direction' uses the two sliders")
+                    azimuth = gr.Slider(-90, 90, 0, step=1, label="azimuth (deg, + = from the right)")
+                    elevation = gr.Slider(-90, 90, 0, step=1, label="elevation (deg, + = from above)")
+                    reset_light = gr.Button("reset light", size="sm")
+                with gr.Accordion("parameters (JSON)", open=False):
+                    params_json = gr.Code("", language="json", label="parameters", elem_id="params", max_lines=30)
+
+        expr = main + other
+        controls = [light, azimuth, elevation, *pose, *expr]
+        sliders = [*pose, *expr]
+
+        def control_updates(src: S.FaceSource, c: S.Controls, info: bool = False) -> list:
+            out = []
+            for name, widget in zip([*S.POSE_NAMES, *MAIN_EXPRESSIONS, *OTHER_EXPRESSIONS], sliders):
+                kw = {"value": round(c.value(name), 3)}
+                if info:
+                    kw["info"] = _range_info(src, name)
+                out.append(gr.update(**kw))
+            return out
+
+        def view(src: S.FaceSource, c: S.Controls, show_overlay: bool) -> tuple[np.ndarray, str | None]:
+            img = src.render(c)
+            if show_overlay:
+                try:
+                    return src.overlay(img, c), None
+                except USER_ERRORS as exc:
+                    return img, f"overlay: {exc}"
+            return img, None
+
+        def do_load(kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay):
+            t0 = time.perf_counter()
+            try:
+                picture = read_upload(photo_v) if kind_v == "photo" else None
+                k, src = engine.new_source(kind_v, int(seed_v or 0), float(trunc_v), int(id_v or 0), picture)
+                c = src.controls()
+                img, extra = view(src, c, show_overlay)
+            except USER_ERRORS as exc:
+                keep = [gr.update()] * (len(sliders) + 4)
+                return [gr.update(), gr.update(), f"**error:** {exc}", gr.update(), *keep[4:]]
+            ms = 1000 * (time.perf_counter() - t0)
+            return [k, img, _status(src, c, extra, ms), json.dumps(src.to_dict(c), indent=1),
+                    *control_updates(src, c, info=True)]
+
+        def do_update(k, show_overlay, *values):
+            t0 = time.perf_counter()
+            try:
+                src = engine.source(k)
+                c = _controls(list(values))
+                img, extra = view(src, c, show_overlay)
+                text = json.dumps(src.to_dict(c), indent=1)
+            except USER_ERRORS as exc:
+                return gr.update(), f"**error:** {exc}", gr.update()
+            return img, _status(src, c, extra, 1000 * (time.perf_counter() - t0)), text
+
+        def reset(block: str):
+            def run(k, *values):
+                try:
+                    src = engine.source(k)
+                except USER_ERRORS:
+                    return [gr.update()] * len(controls)
+                own, c = src.controls(), _controls(list(values))
+                if block == "pose":
+                    c = c.with_values(yaw=own.yaw, pitch=own.pitch, roll=own.roll)
+                elif block == "expression":
+                    c = S.Controls(c.yaw, c.pitch, c.roll, dict(own.expression), c.light, c.azimuth, c.elevation)
+                else:
+                    c = c.with_values(light=S.LIGHT_KEEP, azimuth=0.0, elevation=0.0)
+                return [gr.update(value=c.light), gr.update(value=c.azimuth), gr.update(value=c.elevation),
+                        *control_updates(src, c)]
+            return run
+
+        def download(kind_name: str):
+            def run(k, show_overlay, name, start, stop, *values):
+                try:
+                    src = engine.source(k)
+                    c = _controls(list(values))
+                    img = view(src, c, show_overlay)[0] if kind_name == "png" else None
+                    path = downloads.write(kind_name, src, c, download_dir, img, (name, start, stop))
+                except USER_ERRORS as exc:
+                    return gr.update(), f"**error:** {exc}"
+                return str(path), f"**source:** {src.description}\n\nwrote {path.name}"
+            return run
+
+        outputs = [key, image, status, params_json, *sliders]
+        load_inputs = [kind, seed, truncation, identity_seed, photo, overlay]
+        load.click(do_load, load_inputs, outputs)
+        photo.upload(lambda: "photo", None, kind).then(do_load, load_inputs, outputs)
+        app.load(do_load, load_inputs, outputs)
+        upd = dict(fn=do_update, inputs=[key, overlay, *controls], outputs=[image, status, params_json],
+                   show_progress="hidden", trigger_mode="always_last")
+        for s in (*sliders, azimuth, elevation):
+            s.input(**upd)
+        for w in (light, overlay):
+            w.change(**upd)
+        for button, block in ((reset_pose, "pose"), (reset_expr, "expression"), (reset_light, "light")):
+            button.click(reset(block), [key, *controls], controls).then(**upd)
+        for button, kind_name in ((dl_png, "png"), (dl_glb, "glb"), (dl_json, "json"), (dl_mp4, "mp4")):
+            button.click(download(kind_name), [key, overlay, sweep_name, sweep_from, sweep_to, *controls],
+                         [file, status])
+    app.download_dir = download_dir
+    return app

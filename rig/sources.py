@@ -1,0 +1,364 @@
+"""Face sources for interactive front-ends: one interface over a generated face, the bare 3DMM and a photo.
+
+    src = generated_source(rig, seed=3)           # or morph_source(model, identity_seed=0)
+    c = src.controls()                            # the face's own pose / expression, light 'keep'
+    c = c.with_values(yaw=20, jawOpen=0.6)
+    image = src.render(c)                          # (H,W,3) uint8
+    src.range_note(c)                              # a line when a moved control leaves the trained range
+    src.frames(sweep(c, "yaw", -30, 30, 25))       # frames for an MP4 sweep of one control
+
+Every source edits through the library's own paths (FaceRig.edit, the morphable Renderer,
+PhotoRig or inversion), so a front-end (the app) only wires widgets to these calls.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from morphable.arkit import ARKIT_NAMES
+from morphable.params import FaceParams
+
+from .errors import RigError
+from .face_rig import FaceRig
+
+POSE_NAMES = ("yaw", "pitch", "roll")
+#: slider limits of the pose angles (degrees) and the light direction
+POSE_LIMITS = {"yaw": (-60.0, 60.0), "pitch": (-40.0, 40.0), "roll": (-40.0, 40.0)}
+LIGHT_KEEP, LIGHT_DIRECTION = "keep", "direction"
+_EPS = 1e-4
+
+
+@dataclass
+class Controls:
+    """What a front-end's sliders say: absolute pose (degrees), all 52 ARKit weights, the light."""
+
+    yaw: float = 0.0
+    pitch: float = 0.0
+    roll: float = 0.0
+    expression: dict[str, float] = field(default_factory=lambda: {n: 0.0 for n in ARKIT_NAMES})
+    light: str = LIGHT_KEEP          # 'keep' (the source's own), a morphable.lighting preset, or 'direction'
+    azimuth: float = 0.0             # degrees, > 0 lights the image's right side (light == 'direction')
+    elevation: float = 0.0           # degrees, > 0 from above
+
+    def with_values(self, **values: float | str) -> "Controls":
+        """A copy with pose angles, ARKit weights (by name), light, azimuth or elevation changed."""
+        expr = dict(self.expression)
+        direct = {}
+        for name, value in values.items():
+            if name in ARKIT_NAMES:
+                expr[name] = float(value)
+            elif name in ("yaw", "pitch", "roll", "azimuth", "elevation"):
+                direct[name] = float(value)
+            elif name == "light":
+                direct[name] = str(value)
+            else:
+                raise RigError(f"unknown control {name!r}")
+        return replace(self, expression=expr, **direct)
+
+    def value(self, name: str) -> float:
+        """The value of one pose angle or ARKit weight."""
+        return float(getattr(self, name)) if name in POSE_NAMES else float(self.expression[name])
+
+    def to_dict(self) -> dict:
+        """JSON-ready controls."""
+        return {"pose": {n: round(float(getattr(self, n)), 4) for n in POSE_NAMES},
+                "expression": {n: round(float(v), 4) for n, v in self.expression.items()},
+                "light": self.light, "azimuth": self.azimuth, "elevation": self.elevation}
+
+
+def light_direction(azimuth: float, elevation: float) -> torch.Tensor:
+    """(1,9,3) SH light from a direction in degrees (azimuth > 0: from the image's right)."""
+    from morphable.lighting import directional
+
+    az, el = math.radians(azimuth), math.radians(elevation)
+    return directional((math.sin(az) * math.cos(el), math.sin(el), math.cos(az) * math.cos(el)))
+
+
+def controls_of(params: FaceParams) -> Controls:
+    """Controls that reproduce params' pose angles and expression (light 'keep')."""
+    pose = params.pose[0].detach().cpu().tolist()
+    return Controls(pose[0], pose[1], pose[2], params.expression_dict(0))
+
+
+def sweep(controls: Controls, name: str, start: float, stop: float, count: int) -> list[Controls]:
+    """`count` copies of controls with one pose angle or ARKit weight stepped from start to stop."""
+    if name not in POSE_NAMES and name not in ARKIT_NAMES:
+        raise RigError(f"cannot sweep {name!r}: not a pose angle or an ARKit name")
+    if not 2 <= int(count) <= 1000:
+        raise RigError(f"a sweep needs 2..1000 frames, got {count}")
+    return [controls.with_values(**{name: float(v)}) for v in np.linspace(start, stop, int(count))]
+
+
+class FaceSource:
+    """Base: a face with its own params (`base`), edited by Controls."""
+
+    kind = "face"
+    description = ""
+    model = None
+
+    def __init__(self, base: FaceParams, size: int):
+        self.base = base.detach().to("cpu", torch.float32)[0:1]
+        self.size = int(size)
+
+    def controls(self) -> Controls:
+        """The face as it is: its own pose and expression."""
+        return controls_of(self.base)
+
+    def moved(self, c: Controls) -> dict[str, float]:
+        """Pose angles and ARKit weights that differ from the face's own values."""
+        own = self.controls()
+        names = [*POSE_NAMES, *ARKIT_NAMES]
+        return {n: c.value(n) for n in names if abs(c.value(n) - own.value(n)) > _EPS}
+
+    def light(self, c: Controls) -> torch.Tensor | None:
+        """(1,9,3) light the controls ask for; None keeps the source's own."""
+        if c.light == LIGHT_KEEP:
+            return None
+        if c.light == LIGHT_DIRECTION:
+            return light_direction(c.azimuth, c.elevation)
+        from morphable.errors import MorphableError
+        from morphable.lighting import preset
+
+        try:
+            return preset(c.light)
+        except MorphableError as exc:
+            raise RigError(str(exc)) from None
+
+    def target(self, c: Controls) -> FaceParams:
+        """The base params with the controls' pose, expression and light."""
+        p = self.base.with_pose(c.yaw, c.pitch, c.roll).with_expression(c.expression)
+        light = self.light(c)
+        return p if light is None else p.replace(light=light.to(p.light.dtype))
+
+    def trained_range(self, name: str) -> tuple[float, float] | None:
+        """[low, high] the rig was trained on for a pose angle or ARKit name (None: no such range)."""
+        return None
+
+    def range_note(self, c: Controls) -> str | None:
+        """One line naming moved controls outside the trained range (None: all inside)."""
+        return None
+
+    def render(self, c: Controls) -> np.ndarray:
+        """(H,W,3) uint8 of the face at the controls."""
+        return self.frames([c])[0]
+
+    def frames(self, cs: list[Controls]) -> np.ndarray:
+        """(T,H,W,3) uint8, one frame per Controls."""
+        raise NotImplementedError
+
+    def overlay(self, image: np.ndarray, c: Controls) -> np.ndarray:
+        """The image with the 3DMM fitted to it drawn over it (landmarks, blended mesh)."""
+        return fit_overlay(self.model, image)
+
+    def to_dict(self, c: Controls) -> dict:
+        """JSON-ready record of the edit: source, controls and the target FaceParams."""
+        return {"source": self.kind, "description": self.description, "controls": c.to_dict(),
+                "params": self.target(c).to_dict()}
+
+
+def fit_overlay(model, image: np.ndarray) -> np.ndarray:
+    """Fit the 3DMM to `image` (landmarks) and draw it over the image; RigError when no face is found."""
+    from morphable.fit import Fitter
+    from morphable.fit.overlay import overlay_image
+
+    fitter = _fitter(model)
+    result = fitter([image], photometric=False)
+    diag = result.diagnostics[0]
+    if "no_face" in diag.flags or not diag.frame:
+        raise RigError("no face found in the image for the 3DMM overlay")
+    return overlay_image(fitter.model, image, result.params[0:1], diag)
+
+
+_FITTERS: dict[int, object] = {}
+
+
+def _fitter(model):
+    from morphable.fit import Fitter
+
+    if model is None:
+        from morphable.formats import load_model
+
+        model = load_model("default")
+    key = id(model)
+    if key not in _FITTERS:
+        _FITTERS[key] = Fitter(model)
+    return _FITTERS[key]
+
+
+def _resize(frames: np.ndarray, size: int) -> np.ndarray:
+    """Square frames to size x size (bilinear up, area down); unchanged when already that size."""
+    if frames.shape[1] == size and frames.shape[2] == size:
+        return frames
+    from PIL import Image
+
+    resample = Image.BILINEAR if frames.shape[1] < size else Image.BOX
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), resample)) for f in frames])
+
+
+class GeneratedSource(FaceSource):
+    """A face of the rig's generator (a seed or an inverted photo), edited by FaceRig.edit."""
+
+    kind = "generated"
+
+    def __init__(self, rig: FaceRig, ws: torch.Tensor, size: int = 256, description: str = ""):
+        self.rig, self.ws = rig, rig.check_ws(ws)[:1]
+        super().__init__(rig.params(self.ws), size)
+        self.model = rig.model
+        self.description = description or "generated face (rig bundle)"
+
+    def edit_kwargs(self, c: Controls) -> dict:
+        """FaceRig.edit keywords for the moved controls (unmoved blocks keep F(ws) exactly)."""
+        moved = self.moved(c)
+        kw: dict = {n: moved[n] for n in POSE_NAMES if n in moved}
+        expr = {n: v for n, v in moved.items() if n in ARKIT_NAMES}
+        if expr:
+            kw["expression"] = expr
+        light = self.light(c)
+        if light is not None:
+            kw["light"] = light
+        return kw
+
+    def target(self, c: Controls) -> FaceParams:
+        vec = self.rig.target(self.ws, **self.edit_kwargs(c))
+        return FaceParams.from_vector(vec, self.rig.k_id).to("cpu")
+
+    def trained_range(self, name: str) -> tuple[float, float] | None:
+        return None if self.rig.trained_range is None else self.rig.trained_range.bounds(name)
+
+    def range_note(self, c: Controls) -> str | None:
+        moved = self.moved(c)
+        return self.rig.range_warning(*(moved.get(n) for n in POSE_NAMES),
+                                      expression={n: v for n, v in moved.items() if n in ARKIT_NAMES})
+
+    def latents(self, cs: list[Controls]) -> torch.Tensor:
+        """Edited latents (T, num_ws, w_dim), one per Controls."""
+        return torch.cat([self.rig.edit(self.ws, **self.edit_kwargs(c)) for c in cs])
+
+    def frames(self, cs: list[Controls], batch: int = 8) -> np.ndarray:
+        ws = self.latents(cs)
+        out = [self.rig.to_uint8(self.rig.image(ws[i:i + batch])) for i in range(0, len(ws), batch)]
+        return _resize(np.concatenate(out), self.size)
+
+
+class MorphSource(FaceSource):
+    """The bare 3DMM: a random identity (by seed) rendered by the morphable Renderer."""
+
+    kind = "morphable"
+
+    def __init__(self, model, identity_seed: int = 0, size: int = 256, renderer=None):
+        from morphable.lighting import preset
+        from morphable.render import Renderer
+
+        self.model = model
+        self.renderer = renderer if renderer is not None and renderer.size == size else Renderer(model, size=size)
+        base = model.random_params(1, seed=int(identity_seed))
+        super().__init__(base.replace(light=preset("front").to(base.light.dtype)), size)
+        self.description = f"the bare 3DMM ({model.name}, identity seed {int(identity_seed)})"
+
+    def frames(self, cs: list[Controls], batch: int = 8) -> np.ndarray:
+        from morphable.render import to_uint8
+
+        targets = FaceParams.cat([self.target(c) for c in cs]).to(self.model.device, self.model.template.dtype)
+        out = []
+        with torch.no_grad():
+            for i in range(0, targets.batch_size, batch):
+                images = self.renderer(targets[i:i + batch]).image
+                out.extend(to_uint8(img) for img in images)
+        return np.stack(out)
+
+    def overlay(self, image: np.ndarray, c: Controls) -> np.ndarray:
+        """The render with its own 68 landmarks drawn on (the model is exact here, nothing is fitted)."""
+        from PIL import Image
+
+        from morphable.fit.overlay import FITTED_COLOUR, draw_points
+
+        with torch.no_grad():
+            out = self.renderer(self.target(c).to(self.model.device, self.model.template.dtype))
+        base = Image.fromarray(np.ascontiguousarray(image))
+        draw_points(base, out.landmarks2d[0].cpu().numpy(), FITTED_COLOUR, max(1.0, self.size / 160.0))
+        return np.asarray(base)
+
+
+class PhotoSource(FaceSource):
+    """A real photo edited by the photo engine (rig.photo.PhotoRig): its own pixels warped along the 3DMM flow."""
+
+    kind = "photo"
+
+    def __init__(self, photo_rig, size: int = 256):
+        self.photo_rig = photo_rig
+        self.model = photo_rig.model
+        super().__init__(photo_rig.params, size)
+        self.description = "uploaded photo through the photo engine (rig.photo.PhotoRig: the photo's own pixels, warped)"
+
+    def target(self, c: Controls) -> FaceParams:
+        moved = self.moved(c)
+        return self.photo_rig.target(*(moved.get(n) for n in POSE_NAMES),
+                                     expression={n: v for n, v in moved.items() if n in ARKIT_NAMES},
+                                     light=self.light(c)[0] if self.light(c) is not None else None)
+
+    def range_note(self, c: Controls) -> str | None:
+        return self.photo_rig.range_warning(self.target(c))
+
+    def frames(self, cs: list[Controls]) -> np.ndarray:
+        return np.stack([self.photo_rig.render(self.target(c)) for c in cs])
+
+    def overlay(self, image: np.ndarray, c: Controls) -> np.ndarray:
+        """The target's 3DMM rendered in the photo's fit frame and blended over the edit."""
+        from morphable.fit.overlay import overlay_image
+
+        diag = SimpleNamespace(frame=list(self.photo_rig.frame), detected=None, fitted=None)
+        return overlay_image(self.model, image, self.target(c), diag)
+
+
+# ---- constructors ---------------------------------------------------------------------------
+def generated_source(rig: FaceRig, seed: int = 0, truncation: float = 1.0, size: int = 256) -> GeneratedSource:
+    """A generated face by seed (z as `facerig edit --seed`)."""
+    ws = rig.sample(int(seed), float(truncation))
+    return GeneratedSource(rig, ws, size, f"generated face, seed {int(seed)}, truncation {float(truncation):g} "
+                                          f"({rig.info.get('generator', 'rig bundle')})")
+
+
+def morph_source(model, identity_seed: int = 0, size: int = 256, renderer=None) -> MorphSource:
+    """The bare 3DMM with a random identity by seed."""
+    return MorphSource(model, identity_seed, size, renderer)
+
+
+def photo_engine_available() -> bool:
+    """True when the photo engine (rig.photo.PhotoRig) is installed in this tree."""
+    try:
+        from .photo import PhotoRig  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def photo_source(photo: np.ndarray, rig: FaceRig | None = None, model=None, size: int = 256,
+                 inversion_steps: int = 100) -> FaceSource:
+    """A photo through the photo engine where it exists, else inverted into the rig's generator.
+
+    RigError (one line) when the photo has no usable face.
+    """
+    photo = np.asarray(photo)
+    if photo.ndim != 3 or photo.shape[2] < 3 or min(photo.shape[:2]) < 8:
+        raise RigError(f"not a usable photo (shape {tuple(photo.shape)})")
+    photo = np.ascontiguousarray(photo[..., :3].astype(np.uint8))
+    if photo_engine_available():
+        import warnings
+
+        from .photo import PhotoRig
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return PhotoSource(PhotoRig.from_photo(photo, model=model), size)
+    if rig is None:
+        raise RigError("no photo engine and no rig to invert the photo into")
+    from .pipeline import align_photo, invert_photo
+
+    aligned = align_photo(photo, rig.G.img_resolution)
+    inv = invert_photo(rig.G, aligned, steps=int(inversion_steps), measure=False)
+    return GeneratedSource(rig, inv.ws, size, f"uploaded photo inverted into the generator ({int(inversion_steps)} "
+                                              "steps; the photo engine is not installed, identity is not kept well)")
