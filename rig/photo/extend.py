@@ -1,0 +1,92 @@
+"""Smooth extension of a flow beyond the face: hair, ears, neck and background follow, then stop.
+
+The fixed flow values (face pixels) are kept; every other pixel gets the harmonic (Laplace)
+interpolant between them and zero displacement on the frame's border, which lies a head's
+margin around the face (the fit frame is FACE_FRAME_SCALE x the face box), so the background
+stays still. A direct sparse solve at the working size cost 0.45 s (~100k unknowns), so it is
+done on a coarse grid (scipy, a few thousand unknowns) and refined by Jacobi sweeps on the
+finer levels of a pyramid, with the fixed pixels re-imposed at each level.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+import torch.nn.functional as F
+
+#: side of the coarse grid the sparse system is solved on
+COARSE = 32
+#: Jacobi sweeps per finer pyramid level
+SWEEPS = 40
+
+
+def _coarse_values(disp: torch.Tensor, known: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Area-average the known values onto a size x size grid; a cell is known when half its pixels are."""
+    w = known.float()[None, None]
+    num = F.adaptive_avg_pool2d(disp[None] * w, size)[0]
+    den = F.adaptive_avg_pool2d(w, size)[0, 0]
+    vals = num / den.clamp_min(1e-6)
+    return vals, den > 0.5
+
+
+def solve_laplace(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Harmonic fill of (C,n,n) `values` where ~known, zero outside the grid (Dirichlet border)."""
+    c, n, _ = values.shape
+    free = ~known
+    free[0, :] = free[-1, :] = free[:, 0] = free[:, -1] = False  # border ring: zero unless known
+    out = np.where(known[None], values, 0.0)
+    idx = -np.ones((n, n), np.int64)
+    rr, cc = np.nonzero(free)
+    m = len(rr)
+    if m == 0:
+        return out
+    idx[rr, cc] = np.arange(m)
+    rows, cols, data = [np.arange(m)], [np.arange(m)], [np.full(m, 4.0)]
+    rhs = np.zeros((c, m))
+    for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        r2, c2 = rr + dr, cc + dc          # always inside: the border ring is never free
+        j = idx[r2, c2]
+        nb = j >= 0
+        rows.append(np.arange(m)[nb])
+        cols.append(j[nb])
+        data.append(np.full(int(nb.sum()), -1.0))
+        rhs[:, ~nb] += out[:, r2[~nb], c2[~nb]]
+    a = sp.csc_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(m, m))
+    sol = spla.splu(a).solve(rhs.T)
+    out[:, rr, cc] = sol.T
+    return out
+
+
+def _jacobi(field: torch.Tensor, fixed_vals: torch.Tensor, fixed: torch.Tensor, sweeps: int) -> torch.Tensor:
+    """Relax (C,n,n) `field` toward harmonic on free pixels, zero border, fixed pixels held."""
+    c, n, _ = field.shape
+    buf = field.new_zeros(c, n + 2, n + 2)           # zero ring = the still border
+    inner = buf[:, 1:-1, 1:-1]
+    inner.copy_(torch.where(fixed, fixed_vals, field))
+    free = ~fixed
+    for _ in range(sweeps):
+        avg = 0.25 * (buf[:, :-2, 1:-1] + buf[:, 2:, 1:-1] + buf[:, 1:-1, :-2] + buf[:, 1:-1, 2:])
+        inner.copy_(torch.where(free, avg, inner))
+    return inner.clone()
+
+
+def extend(disp: torch.Tensor, known: torch.Tensor, coarse: int = COARSE, sweeps: int = SWEEPS) -> torch.Tensor:
+    """Dense (2,S,S) flow: `disp` where `known`, a smooth fill falling to 0 at the border elsewhere."""
+    s = disp.shape[-1]
+    if not bool(known.any()):
+        return torch.zeros_like(disp)
+    sizes = [s]
+    while sizes[-1] // 2 >= coarse:
+        sizes.append(sizes[-1] // 2)
+    sizes = sizes[::-1]
+    vals, kn = _coarse_values(disp, known, sizes[0])
+    field = torch.from_numpy(solve_laplace(vals.double().numpy(), kn.numpy())).float()
+    for n in sizes[1:]:
+        field = F.interpolate(field[None], size=(n, n), mode="bilinear", align_corners=False)[0]
+        if n == s:
+            v, k = disp, known
+        else:
+            v, k = _coarse_values(disp, known, n)
+        field = _jacobi(field, v, k, sweeps)
+    return field

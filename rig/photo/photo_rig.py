@@ -1,0 +1,219 @@
+"""PhotoRig: edit or reenact one real photo by warping its own pixels along the 3DMM flow.
+
+    rig = PhotoRig.from_photo("me.jpg")          # fits the 3DMM once (landmarks + photometric)
+    rig.params                                     # the fitted FaceParams (pose in degrees, ...)
+    out = rig.edit(yaw=20, expression={"jawOpen": 0.4}, light="left")   # (H,W,3) uint8, photo size
+    video = rig.frames(targets)                    # (T,H,W,3) for T target FaceParams rows
+
+Each output: flow (rig.photo.flow) -> smooth extension (extend) -> full-resolution warp (warp)
+-> mirror fill of disoccluded face pixels (fill) -> mouth interior (mouth) -> relighting (relight).
+Identity and resolution are the photo's by construction; the GAN is not involved.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from morphable.arkit import expression_index
+from morphable.errors import MorphableError
+from morphable.model import MorphableModel
+from morphable.params import FaceParams
+
+from ..errors import RigError
+from .extend import extend
+from .fill import mirror_layer
+from .flow import Flow, FlowBuilder, MeshView
+from .mouth import mouth_layer
+from .relight import preset_like, ratio_map, relight
+from .warp import frame_grid, warp
+
+#: beyond this |yaw| (degrees, absolute or as a change from the photo) the warp stretches and mirrors
+YAW_LIMIT = 35.0
+#: the same for pitch
+PITCH_LIMIT = 25.0
+#: working size of the flow grid over the fit frame
+FLOW_SIZE = 128
+
+
+def read_photo(photo: str | os.PathLike | np.ndarray) -> np.ndarray:
+    """An RGB uint8 (H,W,3) array from a path or an array; a non-image is a one-line RigError."""
+    if isinstance(photo, np.ndarray):
+        from morphable.landmarks import as_rgb_uint8
+
+        try:
+            return as_rgb_uint8(photo)
+        except MorphableError as exc:
+            raise RigError(str(exc)) from None
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(photo)
+    if not path.is_file():
+        raise RigError(f"photo not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.array(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise RigError(f"cannot read {path} as an image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+
+
+@dataclass
+class Timing:
+    """Seconds spent in each stage of the last render (for the bench)."""
+
+    flow: float = 0.0
+    extend: float = 0.0
+    warp: float = 0.0
+    layers: float = 0.0
+
+
+@dataclass
+class PhotoRig:
+    """One fitted photo: its pixels, 3DMM params and frame, and the flow machinery."""
+
+    image: np.ndarray            # (H,W,3) uint8
+    params: FaceParams           # (1) fitted
+    frame: list[float]           # [x0, y0, side] of the fit frame in photo px
+    builder: FlowBuilder
+    fit_warnings: list[str] = field(default_factory=list)
+    #: re-shade the skin for every target (pose and light); False keeps the photo's shading
+    shading: bool = True
+    timing: Timing = field(default_factory=Timing)
+
+    def __post_init__(self) -> None:
+        h, w = self.image.shape[:2]
+        self._photo = torch.from_numpy(np.ascontiguousarray(self.image)).permute(2, 0, 1).float() / 255.0
+        self._grid = frame_grid(h, w, self.frame)
+        self._source: MeshView = self.builder.view(self.params)
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def from_photo(cls, photo: str | os.PathLike | np.ndarray, model: MorphableModel | None = None,
+                   fitter=None, flow_size: int = FLOW_SIZE, photometric: bool = True) -> "PhotoRig":
+        """Fit the 3DMM to the photo's largest face (a warning when there are several)."""
+        from morphable.fit import Fitter
+
+        image = read_photo(photo)
+        if fitter is None:
+            if model is None:
+                from morphable.formats import load_model
+
+                model = load_model("default")
+            fitter = Fitter(model)
+        result = fitter([image], photometric=photometric)
+        d = result.diagnostics[0]
+        if "no_face" in d.flags:
+            raise RigError("no face found in the photo")
+        if "tiny_face" in d.flags:
+            raise RigError(f"the face is too small to edit: {d.warnings[-1]}")
+        if "unreliable_landmarks" in d.flags:
+            raise RigError(f"the face could not be fitted reliably: {d.warnings[-1]}")
+        for msg in d.warnings:
+            warnings.warn(msg, stacklevel=2)
+        return cls.from_fit(image, result.params[0:1], d.frame, fitter.model, flow_size, list(d.warnings))
+
+    @classmethod
+    def from_fit(cls, image: np.ndarray, params: FaceParams, frame: Sequence[float], model: MorphableModel,
+                 flow_size: int = FLOW_SIZE, fit_warnings: list[str] | None = None) -> "PhotoRig":
+        """A rig from an existing fit (params of the image in `frame` = [x0, y0, side])."""
+        builder = FlowBuilder(model, flow_size)
+        return cls(np.asarray(image), params.detach().to(dtype=torch.float32), [float(v) for v in frame], builder,
+                   list(fit_warnings or []))
+
+    @property
+    def model(self) -> MorphableModel:
+        return self.builder.model
+
+    # ---- targets --------------------------------------------------------------------------
+    def target(self, yaw: float | None = None, pitch: float | None = None, roll: float | None = None,
+               expression: Mapping[str, float] | None = None, light: str | torch.Tensor | None = None,
+               relative: bool = False) -> FaceParams:
+        """The fitted params with the named blocks set (or offset when `relative`)."""
+        p = self.params.clone()
+        for i, value in enumerate((yaw, pitch, roll)):
+            if value is not None:
+                p.pose[:, i] = p.pose[:, i] + float(value) if relative else float(value)
+        for name, value in (expression or {}).items():
+            try:
+                j = expression_index(name)
+            except (MorphableError, ValueError, KeyError) as exc:
+                raise RigError(str(exc)) from None
+            p.expression[:, j] = (p.expression[:, j] if relative else 0.0) + float(value)
+        if light is not None:
+            if isinstance(light, str):
+                try:
+                    lt = preset_like(light, self.params.light[0])
+                except MorphableError as exc:
+                    raise RigError(str(exc)) from None
+            else:
+                lt = torch.as_tensor(light, dtype=torch.float32).reshape(9, 3)
+            p.light[0] = p.light[0] + lt if relative else lt
+        return p
+
+    def range_warning(self, target: FaceParams) -> str | None:
+        """One line when a target turns the head beyond where the warp holds (the edit is still made)."""
+        out = []
+        for i, (name, limit) in enumerate((("yaw", YAW_LIMIT), ("pitch", PITCH_LIMIT))):
+            value = float(target.pose[0, i])
+            change = value - float(self.params.pose[0, i])
+            if abs(value) > limit or abs(change) > limit:
+                out.append(f"{name} {value:+.0f} deg ({change:+.0f} from the photo)")
+        if not out:
+            return None
+        return (f"warning: {', '.join(out)} is beyond |yaw| <= {YAW_LIMIT:g} / |pitch| <= {PITCH_LIMIT:g} deg, "
+                "where the photo warp holds; the hidden side is mirrored and stretched")
+
+    # ---- rendering --------------------------------------------------------------------------
+    @torch.no_grad()
+    def flow(self, target: FaceParams) -> Flow:
+        """The raw flow (frame grid) from the photo to `target` (first row)."""
+        return self.builder.flow(self._source, target)
+
+    @torch.no_grad()
+    def render(self, target: FaceParams) -> np.ndarray:
+        """The photo at `target` (first row): (H,W,3) uint8 at the photo's resolution."""
+        import time
+
+        h, w = self.image.shape[:2]
+        t0 = time.perf_counter()
+        fl = self.builder.flow(self._source, target)
+        t1 = time.perf_counter()
+        disp = extend(fl.disp, fl.known)
+        t2 = time.perf_counter()
+        out = warp(self._photo, disp, self.frame, self._grid)
+        t3 = time.perf_counter()
+        for layer in (mirror_layer(self._photo, fl, self.frame, self._grid),
+                      mouth_layer(self.builder, fl, self.params, h, w, self.frame, self._grid)):
+            if layer is not None:
+                colour, alpha = layer
+                out = out * (1.0 - alpha) + colour * alpha
+        src_light, tgt_light = self.params.light[0], target.light[0].float()
+        if self.shading:
+            out = relight(out, ratio_map(self.builder, fl, src_light, tgt_light), self.frame, self._grid)
+        t4 = time.perf_counter()
+        self.timing = Timing(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+        return (out.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+
+    def edit(self, yaw: float | None = None, pitch: float | None = None, roll: float | None = None,
+             expression: Mapping[str, float] | None = None, light: str | torch.Tensor | None = None,
+             relative: bool = False) -> np.ndarray:
+        """The photo edited (degrees, ARKit weights, a light preset or (9,3) SH); absolute unless `relative`."""
+        tgt = self.target(yaw, pitch, roll, expression, light, relative)
+        msg = self.range_warning(tgt)
+        if msg:
+            warnings.warn(msg, stacklevel=2)
+        return self.render(tgt)
+
+    def frames(self, targets: FaceParams, progress: bool = False, desc: str = "frames") -> np.ndarray:
+        """(T,H,W,3) uint8: the photo at each row of `targets`."""
+        from tqdm import tqdm
+
+        rows = range(targets.batch_size)
+        out = [self.render(targets[i]) for i in tqdm(rows, desc=desc, disable=not progress, leave=False)]
+        return np.stack(out) if out else np.zeros((0, *self.image.shape), np.uint8)
