@@ -1,45 +1,22 @@
 """Atomic file output for the gan package, and writing image grids."""
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
+from basics import atomic
+
 from .errors import GanError
 
 
-def _default_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_DEFAULT_MODE = _default_mode()
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike) -> AbstractContextManager[Path]:
     """Yield a temp path beside `path` (same suffix); it replaces `path` only if the block succeeds."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    except OSError as exc:
-        raise GanError(f"cannot write {path}: {exc.strerror or exc}") from None
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.chmod(tmp_path, _DEFAULT_MODE)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    return atomic.atomic_output(path, GanError)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
