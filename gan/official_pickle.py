@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checkpoint import load_state
 from .errors import GanError
 from .networks import Generator
 
@@ -182,8 +183,6 @@ def generator_from_record(record: PersistentRecord, source: str = "official pick
                 tensors[k] = tensors[k] * (lr / 0.01)
     if "mapping.w_avg" not in tensors:
         raise GanError(f"{source}: the generator has no mapping.w_avg")
-    from .checkpoint import load_state
-
     load_state(G, tensors, source)
     return G.eval().requires_grad_(False)
 

@@ -11,24 +11,19 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from pathlib import Path
 
 import torch
 
+from basics.torch_files import load_weights_only
+
+from .checkpoint import load_state
 from .errors import GanError
 from .networks import Generator
 
 
 def read_torch_file(path: str | os.PathLike) -> dict:
     """The dict inside a weights-only torch file (argparse.Namespace allowed); GanError for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise GanError(f"checkpoint not found: {path}")
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # weights_only refusals and corrupt archives
-        raise GanError(f"{path}: not a loadable weights-only torch file ({str(exc).splitlines()[0][:200]})") from None
+    data = load_weights_only(path, "checkpoint", GanError, [argparse.Namespace])
     if not isinstance(data, dict):
         raise GanError(f"{path}: expected a dict checkpoint, got {type(data).__name__}")
     return data
@@ -83,8 +78,6 @@ def convert_state(g: dict, latent_avg: torch.Tensor | None, source: str = "rosin
         if k.endswith("resample_filter"):
             dst[k] = v
     dst["mapping.w_avg"] = own["mapping.w_avg"]
-    from .checkpoint import load_state
-
     load_state(G, {k: v.float() for k, v in dst.items()}, source)
     with torch.no_grad():
         if latent_avg is not None:

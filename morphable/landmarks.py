@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -199,25 +198,6 @@ def default_backend() -> LandmarkBackend:
     if _DEFAULT_BACKEND is None:
         _DEFAULT_BACKEND = DlibBackend()
     return _DEFAULT_BACKEND
-
-
-_AUTO_BACKEND: LandmarkBackend | None = None
-
-
-def auto_backend() -> LandmarkBackend:
-    """The fitting default: MediaPipe's face mesh when importable (pose-faithful), else dlib."""
-    global _AUTO_BACKEND
-    from .landmarks_mp import MediaPipeBackend, mediapipe_importable
-
-    if not mediapipe_importable():
-        return default_backend()
-    if not isinstance(_AUTO_BACKEND, MediaPipeBackend):
-        try:
-            _AUTO_BACKEND = MediaPipeBackend()
-        except MorphableError as exc:  # installed but cannot start (e.g. a broken wheel): dlib
-            warnings.warn(f"MediaPipe face mesh unavailable ({exc}); using dlib landmarks")
-            return default_backend()
-    return _AUTO_BACKEND
 
 
 def detect_faces(image: np.ndarray, backend: LandmarkBackend | None = None) -> list[Detection]:

@@ -3,7 +3,7 @@
 Used only where the `face_alignment` package is installed AND its weights are already in the
 torch hub cache (`<torch hub dir>/checkpoints/`, where face-alignment keeps its downloads):
 this module never triggers a download. Otherwise it raises MorphableError pointing at the dlib
-backend (morphable.landmarks.DlibBackend). backend_by_name also resolves the other backends.
+backend (morphable.landmarks.DlibBackend). morphable.landmark_backends names every backend.
 """
 from __future__ import annotations
 
@@ -81,26 +81,3 @@ class FaceAlignmentBackend:
             out.append(Detection(tuple(float(v) for v in box), p, score, "face-alignment"))
         out.sort(key=lambda d: d.area, reverse=True)
         return out
-
-
-#: the names backend_by_name accepts (the CLI's --landmarks choices)
-BACKEND_NAMES = ("auto", "mediapipe", "dlib", "face-alignment")
-
-
-def backend_by_name(name: str):
-    """'auto' (MediaPipe when importable, else dlib), 'mediapipe', 'dlib' or 'face-alignment' (cached weights only)."""
-    if name == "auto":
-        from .landmarks import auto_backend
-
-        return auto_backend()
-    if name == "mediapipe":
-        from .landmarks_mp import MediaPipeBackend
-
-        return MediaPipeBackend()
-    if name == "dlib":
-        from .landmarks import default_backend
-
-        return default_backend()
-    if name in ("face-alignment", "fan"):
-        return FaceAlignmentBackend()
-    raise MorphableError(f"unknown landmark backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}")

@@ -18,7 +18,8 @@ import torch
 
 from ..camera import Camera
 from ..errors import MorphableError
-from ..landmarks import LandmarkBackend, as_rgb_uint8, auto_backend
+from ..landmark_backends import auto_backend
+from ..landmarks import LandmarkBackend, as_rgb_uint8
 from ..model import MorphableModel
 from ..params import FaceParams
 from .crop import Frame, choose_frame, crop_frames
@@ -262,7 +263,7 @@ def fit_images(model: MorphableModel, images, photometric: bool = True, frame_mo
                threshold: float | None = None) -> FitResult:
     """Fit the model to a batch of images; rows that failed keep neutral params and say why.
 
-    The default backend is morphable.landmarks.auto_backend (MediaPipe when importable, else dlib).
+    The default backend is morphable.landmark_backends.auto_backend (MediaPipe when importable, else dlib).
     """
     return Fitter(model, camera, backend=backend)(images, photometric, frame_mode, threshold)
 

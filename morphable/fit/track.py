@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from ..camera import Camera
 from ..errors import MorphableError
-from ..landmarks import LandmarkBackend, as_rgb_uint8, auto_backend
+from ..landmark_backends import auto_backend
+from ..landmarks import LandmarkBackend, as_rgb_uint8
 from ..model import MorphableModel
 from ..params import FaceParams
 from .batch import threshold_for

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from gan.checkpoint import (load_any_generator, load_discriminator, load_generator, read_metadata,
-                            save_discriminator, save_generator)
+from gan.checkpoint import load_discriminator, load_generator, read_metadata, save_discriminator, save_generator
+from gan.checkpoint_formats import load_any_generator
 from gan.errors import GanError
 from gan.networks import Discriminator, Generator
 from gan.official_pickle import load_official_pickle

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan.checkpoint import load_any_generator
+from gan.checkpoint_formats import load_any_generator
 from gan.dcgan import DCGANGenerator, default_weights_path, load_dcgan
 from gan.errors import GanError
 from gan.fileio import to_uint8

@@ -7,7 +7,8 @@ import pytest
 
 from morphable.errors import MorphableError
 from morphable.landmarks import DlibBackend
-from morphable.landmarks_fa import FaceAlignmentBackend, backend_by_name, cached_weights, face_alignment_available
+from morphable.landmark_backends import backend_by_name
+from morphable.landmarks_fa import FaceAlignmentBackend, cached_weights, face_alignment_available
 
 
 def test_face_alignment_backend_refuses_without_cached_weights(tmp_path, monkeypatch):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from morphable.errors import MorphableError
-from morphable.landmarks import DlibBackend, auto_backend
-from morphable.landmarks_fa import backend_by_name
+from morphable.landmark_backends import auto_backend, backend_by_name
+from morphable.landmarks import DlibBackend
 from morphable.landmarks_mp import (IBUG68_FROM_MESH, NUM_MESH_POINTS, MediaPipeBackend, ibug68_from_mesh,
                                     mediapipe_importable)
 
@@ -82,7 +82,7 @@ def test_auto_falls_back_to_dlib_without_mediapipe(monkeypatch):
 
 
 def test_auto_falls_back_to_dlib_when_mediapipe_cannot_start(monkeypatch):
-    import morphable.landmarks as lm
+    import morphable.landmark_backends as lm
     import morphable.landmarks_mp as lmp
 
     def broken(self, *args, **kwargs):
