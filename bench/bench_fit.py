@@ -132,8 +132,8 @@ def common_rows(per: dict) -> dict:
 
 
 def make_backend(name: str):
-    """A landmark backend by name (morphable.landmarks_fa.backend_by_name)."""
-    from morphable.landmarks_fa import backend_by_name
+    """A landmark backend by name (morphable.landmark_backends.backend_by_name)."""
+    from morphable.landmark_backends import backend_by_name
 
     return backend_by_name(name)
 
@@ -315,7 +315,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "docs" / "fitting.json"))
     ap.add_argument("--backends", default="dlib,mediapipe",
-                    help="landmark backends to compare, comma-separated (morphable.landmarks_fa names)")
+                    help="landmark backends to compare, comma-separated (morphable.landmark_backends names)")
     ap.add_argument("--pitch-diagnosis", action="store_true",
                     help="only run the pitch-bias diagnosis and update its key in --out")
     args = ap.parse_args()

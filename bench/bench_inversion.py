@@ -20,13 +20,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gan.checkpoint import load_any_generator
+from gan.checkpoint_formats import load_any_generator
 from gan.fileio import atomic_output, image_grid
-from gan.inversion import invert
-from gan.metrics import psnr, ssim
-from rig.align import align_face
-from rig.cli_invert import identity_distance, photo_to_tensor, tensor_to_uint8
 from rig.errors import RigError
+from rig.pipeline import align_photo, invert_photo
 
 from .common import machine_info
 
@@ -57,20 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     for name, photo in photos(Path(args.data), args.photos):
         try:
-            aligned, _, _ = align_face(photo, res, name=name)
+            aligned = align_photo(photo, res, name=name)
         except RigError:
             rows.append({"photo": name, "aligned": False})
             continue
-        target = photo_to_tensor(aligned)
-        result = invert(G, target, steps=args.steps, seed=0, progress=False)
-        with torch.no_grad():
-            recon = result.image.clamp(-1, 1)
-            row = {"photo": name, "aligned": True, "psnr": float(psnr(recon, target)[0]),
-                   "ssim": float(ssim(recon, target)[0])}
-        recon_u8 = tensor_to_uint8(result.image)
-        row["dlib_distance"] = identity_distance(aligned, recon_u8)
+        inv = invert_photo(G, aligned, steps=args.steps, seed=0)
+        row = {"photo": name, "aligned": True, "psnr": inv.psnr, "ssim": inv.ssim, "dlib_distance": inv.dlib_distance}
         rows.append(row)
-        pairs += [aligned, recon_u8]
+        pairs += [aligned.image, inv.reconstruction]
         print(f"{name}: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} dlib {row['dlib_distance']}", flush=True)
     done = [r for r in rows if r["aligned"]]
     dists = [r["dlib_distance"] for r in done if r["dlib_distance"] is not None]

@@ -31,10 +31,10 @@ from morphable.arkit import expression_index  # noqa: E402
 from morphable.clip import demo_tracks, render_clip  # noqa: E402
 from morphable.fileio import atomic_output  # noqa: E402
 from morphable.fit import Fitter  # noqa: E402
-from morphable.fit.track import track_frames  # noqa: E402
 from morphable.landmarks import descriptor_distance  # noqa: E402
 from morphable.params import FaceParams  # noqa: E402
-from rig.facerig import FaceRig, default_bundle  # noqa: E402
+from rig.face_rig import FaceRig, default_bundle  # noqa: E402
+from rig.pipeline import track_driver  # noqa: E402
 from rig.reenact import reenact  # noqa: E402
 
 SAME_PERSON = 0.45
@@ -132,7 +132,7 @@ def bench_landmarks(rig: FaceRig, name: str | None) -> str:
 
 def landmark_backend(name: str):
     """The backend instance for a backend_by_name name."""
-    from morphable.landmarks_fa import backend_by_name
+    from morphable.landmark_backends import backend_by_name
 
     return backend_by_name(name)
 
@@ -147,9 +147,8 @@ def run(sources: int, bundle: Path, out_json: Path, out_png: Path, strip_rows: i
     drv_frames, known = render_clip(model, demo_tracks(), size=128, identity_seed=0)
     known_q = quantities(known)
     t0 = time.perf_counter()
-    track = track_frames(model, list(drv_frames), fps=10.0, backend=landmark_backend(landmarks))
+    driver = track_driver(model, list(drv_frames), 10.0, landmarks, name="the demo clip").params
     t_track = time.perf_counter() - t0
-    driver = track.stacked()
     tracked_q = quantities(driver)
     fitter = Fitter(model, backend=landmark_backend(landmarks))
     drv_meas = measure_frames(fitter, list(drv_frames))
@@ -336,7 +335,7 @@ def clamp_comparison(bundle: Path, sources: int, landmarks: str | None = None, s
     landmarks = bench_landmarks(rig, landmarks)
     drv_frames, known = render_clip(rig.model, demo_tracks(), size=128, identity_seed=0)
     known_q = quantities(known)
-    driver = track_frames(rig.model, list(drv_frames), fps=10.0, backend=landmark_backend(landmarks)).stacked()
+    driver = track_driver(rig.model, list(drv_frames), 10.0, landmarks, name="the demo clip").params
     blink = known.expression[:, expression_index("eyeBlinkLeft")].double().numpy()
     blink_frame = int(np.argmax(blink))
     fitter = Fitter(rig.model, backend=landmark_backend(landmarks))

@@ -31,8 +31,8 @@ from morphable.fileio import atomic_output  # noqa: E402
 from morphable.landmarks import descriptor_distance, face_descriptor  # noqa: E402
 from morphable.params import FaceParams  # noqa: E402
 from rig.baseline_linear import CONTROLS, LinearEditor, attribute_column, fit_linear_editor  # noqa: E402
-from rig.facerig import FaceRig  # noqa: E402
-from rig.grid import labelled_grid  # noqa: E402
+from rig.face_rig import FaceRig  # noqa: E402
+from rig.frames import labelled_grid  # noqa: E402
 
 SAME_PERSON = 0.45  # identity goal: descriptor distance below this for >= 90 % of edits
 DRIFT_GOAL = 0.10   # non-edited blocks drift <= 10 % of their std
@@ -99,7 +99,7 @@ class Measure:
     """Fits, estimator readings and dlib descriptors of generated images."""
 
     def __init__(self, rig: FaceRig, chunk: int = 50, landmarks: str | None = None):
-        from morphable.landmarks_fa import backend_by_name
+        from morphable.landmark_backends import backend_by_name
 
         self.rig, self.chunk = rig, chunk
         #: the fit's backend: the bundle's (its estimator was labelled with it) unless overridden
@@ -309,7 +309,7 @@ def scatter_picture(points: dict[str, tuple[np.ndarray, np.ndarray]], lim: float
 @torch.no_grad()
 def baseline_and_std(rig: FaceRig, pairs_path: Path | None, labels: str, fallback_n: int, seed: int):
     """The linear editor (fit on the pairs' latents) and the per-dim std of the pairs' params."""
-    from rig.estimator_data import load_pairs, sample_latents
+    from rig.training.training_pairs import load_pairs, sample_latents
 
     if pairs_path is not None and pairs_path.is_file():
         pairs = load_pairs(pairs_path)
@@ -366,10 +366,9 @@ class DlibIdentity:
 
 def recorded_name(landmarks: str) -> str:
     """The backend a backend_by_name name resolves to ('auto' -> 'mediapipe' or 'dlib'), as results record it."""
-    from morphable.landmarks_fa import backend_by_name
-    from rig.estimator_data import landmarks_name
+    from morphable.landmark_backends import backend_by_name, backend_name
 
-    return landmarks_name(backend_by_name(landmarks)) if landmarks == "auto" else landmarks
+    return backend_name(backend_by_name(landmarks)) if landmarks == "auto" else landmarks
 
 
 def descriptor_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -84,7 +84,7 @@ def load_generator(entry: dict, folder: Path, device=None):
         path = resolve(folder, entry["path"])
         if not path.is_file():
             raise RigError(f"generator named by the bundle not found: {path}")
-        from gan.checkpoint import load_any_generator
+        from gan.checkpoint_formats import load_any_generator
 
         G = load_any_generator(path)
     return G.eval().requires_grad_(False).to(device or "cpu")

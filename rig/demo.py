@@ -12,18 +12,17 @@ import sys
 import time
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import torch
 
 from morphable import lighting
 from morphable.export import export_mesh
-from morphable.fileio import atomic_output
 from morphable.formats import load_model
 from morphable.params import FaceParams
 from morphable.render import Renderer, to_uint8
 
-from .grid import labelled_grid
+from .frames import labelled_grid, upscale
+from .outputs import Outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 #: bundles in order of preference: the StyleGAN2 trained on UTKFace, then the DCGAN backend
@@ -84,8 +83,6 @@ def find_bundle() -> tuple[str, Path] | None:
 
 def edit_grid(rig, seeds: list[int], size: int) -> np.ndarray:
     """Seeds (rows) x EDITS (columns), upscaled to `size`."""
-    from .video import upscale
-
     ws = rig.sample(seeds)
     rows = []
     for s in range(len(seeds)):
@@ -95,17 +92,13 @@ def edit_grid(rig, seeds: list[int], size: int) -> np.ndarray:
     return labelled_grid(rows, [f"seed {s}" for s in seeds], [[c for c, _ in EDITS]] * len(seeds))
 
 
-def run_rig_demo(out: Path, model, written: list[Path]) -> None:
-    """Edits, reenactment and animation through the best available rig bundle."""
-    from morphable.animation import Tracks
+def run_rig_demo(out: Path, model, outputs: Outputs) -> None:
+    """Edits, reenactment and animation through the best available rig bundle (rig.pipeline's flows)."""
     from morphable.clip import demo_tracks, render_clip
-    from morphable.fit.track import track_frames
     from morphable.gltf import export_gltf
 
-    from .animate import render_animation
-    from .facerig import FaceRig
+    from .pipeline import animate, load_rig, track_driver
     from .reenact import reenact
-    from .video import upscale, write_video
 
     found = find_bundle()
     if found is None:
@@ -113,29 +106,23 @@ def run_rig_demo(out: Path, model, written: list[Path]) -> None:
         return
     name, path = found
     print(f"rig bundle: {path.relative_to(ROOT)} -- generator: {name}")
-    rig = FaceRig.load(path)
+    rig = load_rig(path)
+    outputs.image(out / "edit_grid.png", edit_grid(rig, [0, 1, 2, 3, 4, 5], 128))
 
-    grid_path = out / "edit_grid.png"
-    with atomic_output(grid_path) as tmp:
-        iio.imwrite(tmp, edit_grid(rig, [0, 1, 2, 3, 4, 5], 128))
-    written.append(grid_path)
-
-    tracks: Tracks = demo_tracks()
+    tracks = demo_tracks()
     driver_frames, _ = render_clip(model, tracks, size=128, identity_seed=2)
-    written.append(write_video(out / "driver.mp4", upscale(driver_frames, 256), tracks.fps))
-    track = track_frames(model, list(driver_frames), fps=tracks.fps)
-    driver = FaceParams.cat([f.params for f in track.frames])
-    result = reenact(rig, rig.sample(7), driver, ["expression", "pose"], relative=True, progress=False)
+    outputs.video(out / "driver.mp4", upscale(driver_frames, 256), tracks.fps)
+    driver = track_driver(model, list(driver_frames), tracks.fps, "auto", name="the demo clip")
+    result = reenact(rig, rig.sample(7), driver.params, ["expression", "pose"], relative=True, progress=False)
     side = np.concatenate([upscale(driver_frames, 256), upscale(result.frames, 256)], axis=2)
-    written.append(write_video(out / "reenact.mp4", side, tracks.fps))
+    outputs.video(out / "reenact.mp4", side, tracks.fps)
 
     ws = rig.sample(3)
-    frames, _ = render_animation(rig, ws, tracks, progress=False)
-    written.append(write_video(out / "animation.mp4", upscale(frames, 256), tracks.fps))
-    written.append(export_gltf(rig.model, out / "animation.glb", params=rig.params(ws), animation=tracks))
-    tracks.save(out / "tracks.json")
-    tracks.to_csv(out / "tracks.csv")
-    written += [out / "tracks.json", out / "tracks.csv"]
+    frames, _ = animate(rig, ws, tracks)
+    outputs.video(out / "animation.mp4", upscale(frames, 256), tracks.fps)
+    outputs.file(out / "animation.glb", lambda tmp: export_gltf(rig.model, tmp, params=rig.params(ws), animation=tracks))
+    outputs.file(out / "tracks.json", tracks.save)
+    outputs.file(out / "tracks.csv", tracks.to_csv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,14 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"facerig demo: default morphable model {model.name!r} ({model.num_vertices} vertices, "
           f"{model.num_identity} identity components, {len(model.expression_names)} ARKit expressions)")
     rows, row_labels, col_labels = render_controls(model, args.size)
-    grid_path = out / "morph_controls.png"
-    with atomic_output(grid_path) as tmp:
-        iio.imwrite(tmp, labelled_grid(rows, row_labels, col_labels))
     params = model.random_params(1, seed=3).with_expression({"jawOpen": 0.4, "mouthSmileLeft": 0.6,
                                                               "mouthSmileRight": 0.6}).with_pose(yaw=20)
-    written = [grid_path, export_mesh(model, params, out / "face.obj")]
-    run_rig_demo(out, model, written)
-    for p in written:
+    with Outputs() as outputs:
+        outputs.image(out / "morph_controls.png", labelled_grid(rows, row_labels, col_labels))
+        outputs.file(out / "face.obj", lambda tmp: export_mesh(model, params, tmp))
+        run_rig_demo(out, model, outputs)
+    for p in outputs.written:
         print(f"  wrote {p}")
     print(f"done in {time.time() - t0:.1f} s")
     return 0

@@ -8,19 +8,19 @@ the metadata; loading never runs code from the file.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from basics.tagged_safetensors import json_field, load_into, load_tagged_tensors, read_tagged_metadata, save_tagged
 from morphable.params import FaceParams
 
 from .errors import RigError
 
 FORMAT = "facerig-estimator"
+WHAT = "a facerig estimator"
 VERSION = 1
 DEFAULT_K_ID = 52
 #: smallest target std within a block, relative to the block's largest (see set_normalisation)
@@ -199,54 +199,25 @@ def _safe_std(x: torch.Tensor) -> torch.Tensor:
 
 def save_estimator(est: Estimator, path: str | os.PathLike, info: dict | None = None) -> None:
     """Write the estimator (weights + normalisation buffers) atomically as safetensors."""
-    from safetensors.torch import save_file
-
-    from morphable.fileio import atomic_output
-
-    tensors = {k: v.detach().float().contiguous().cpu() for k, v in est.state_dict().items()}
-    meta = {"format": FORMAT, "version": str(VERSION), "config": json.dumps(est.config),
-            "info": json.dumps(info or {})}
-    with atomic_output(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    tensors = {k: v.detach().float() for k, v in est.state_dict().items()}
+    save_tagged(path, tensors, FORMAT, {"version": str(VERSION), "config": est.config, "info": info or {}}, RigError)
 
 
 def read_estimator_metadata(path: str | os.PathLike) -> dict:
     """The file's metadata (format, config, info) after checking it is an estimator file."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise RigError(f"estimator file not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-    except Exception as exc:  # noqa: BLE001 -- safetensors raises several types for bad files
-        raise RigError(f"{path}: not a safetensors estimator file ({type(exc).__name__})") from None
-    if meta.get("format") != FORMAT:
-        raise RigError(f"{path}: not a facerig estimator (format {meta.get('format')!r}, expected {FORMAT!r})")
-    try:
-        return {"format": meta["format"], "version": int(meta.get("version", "1")),
-                "config": json.loads(meta["config"]), "info": json.loads(meta.get("info", "{}"))}
-    except (KeyError, ValueError) as exc:
-        raise RigError(f"{path}: estimator metadata is damaged ({exc})") from None
+    meta = read_tagged_metadata(path, FORMAT, WHAT, RigError)
+    return {"format": meta["format"], "version": int(meta.get("version", "1")),
+            "config": json_field(meta, "config", path, WHAT, RigError),
+            "info": json_field(meta, "info", path, WHAT, RigError, "{}")}
 
 
 def load_estimator(path: str | os.PathLike, device: str | torch.device | None = None) -> Estimator:
     """Read an estimator written by save_estimator (eval mode, float32)."""
-    from safetensors.torch import load_file
-
     meta = read_estimator_metadata(path)
     try:
         est = Estimator(**meta["config"])
     except TypeError as exc:
         raise RigError(f"{path}: estimator config is not understood ({exc})") from None
-    tensors = load_file(str(path))
-    missing = set(est.state_dict()) ^ set(tensors)
-    if missing:
-        raise RigError(f"{path}: estimator tensors do not match its config ({sorted(missing)[:3]} ...)")
-    try:
-        est.load_state_dict(tensors, strict=True)
-    except RuntimeError as exc:
-        raise RigError(f"{path}: estimator tensors do not match its config: {str(exc).splitlines()[0]}") from None
+    load_into(est, load_tagged_tensors(path, WHAT, RigError), path, WHAT, RigError)
     est.info = meta["info"]
     return est.eval().to(device or "cpu")

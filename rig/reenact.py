@@ -15,7 +15,7 @@ import torch
 from morphable.params import FaceParams
 
 from .errors import RigError
-from .facerig import FaceRig
+from .face_rig import FaceRig
 
 TRANSFERABLE = ("expression", "pose", "light")
 

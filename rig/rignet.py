@@ -9,16 +9,17 @@ per-layer mean and scalar std), and the offset is scaled back by the latent std.
 """
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from basics.tagged_safetensors import json_field, load_into, load_tagged_tensors, read_tagged_metadata, save_tagged
+
 from .errors import RigError
 
 FORMAT = "facerig-rignet/1"
+WHAT = "a RigNet file"
 
 
 class RigNet(nn.Module):
@@ -75,34 +76,15 @@ class RigNet(nn.Module):
 
 def save_rignet(net: RigNet, path: str | os.PathLike, info: dict | None = None) -> None:
     """Write weights + buffers as safetensors with the config (and `info`) as JSON metadata, atomically."""
-    from safetensors.torch import save_file
-
-    from morphable.fileio import atomic_output
-
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    meta = {"format": FORMAT, "config": json.dumps(net.config), "info": json.dumps(info or {})}
-    with atomic_output(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    save_tagged(path, net.state_dict(), FORMAT, {"config": net.config, "info": info or {}}, RigError)
 
 
 def load_rignet(path: str | os.PathLike, device: str | torch.device | None = None) -> RigNet:
     """Read a file written by save_rignet (eval mode, no grad); RigError when it is not one."""
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise RigError(f"RigNet file not found: {path}")
+    meta = read_tagged_metadata(path, FORMAT, WHAT, RigError)
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise RigError(f"cannot read RigNet file {path}: {exc}") from None
-    if meta.get("format") != FORMAT:
-        raise RigError(f"{path} is not a RigNet file ({FORMAT})")
-    net = RigNet(**json.loads(meta["config"]))
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise RigError(f"{path}: weights do not match the stored config: {exc}") from None
+        net = RigNet(**json_field(meta, "config", path, WHAT, RigError))
+    except TypeError as exc:
+        raise RigError(f"{path}: RigNet config is not understood ({exc})") from None
+    load_into(net, load_tagged_tensors(path, WHAT, RigError), path, WHAT, RigError)
     return net.eval().requires_grad_(False).to(device or "cpu")

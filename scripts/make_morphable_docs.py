@@ -8,7 +8,7 @@ import imageio.v3 as iio
 
 from morphable.formats import load_model
 from rig.demo import render_controls
-from rig.grid import labelled_grid
+from rig.frames import labelled_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -40,12 +40,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--fit-batch", type=int, default=64, help="images per fit batch")
     ap.add_argument("--landmarks", choices=("auto", "mediapipe", "dlib"), default="auto",
                     help="landmark backend that labels the pairs (recorded in them, F and the bundle)")
-    ap.add_argument("--estimator-args", default="", help="extra arguments for rig.train_estimator, e.g. '--epochs 5'")
+    ap.add_argument("--estimator-args", default="", help="extra arguments for `facerig rig estimator`, e.g. '--epochs 5'")
     ap.add_argument("--rig-steps", type=int, default=2400)
     ap.add_argument("--rig-batch", type=int, default=32)
     ap.add_argument("--render-batch", type=int, default=4)
     ap.add_argument("--resume", action="store_true", help="continue the RigNet run in WORK/rig_run")
-    ap.add_argument("--identity-proxy", type=Path, default=None, help="identity proxy for RigNet's identity loss (rig.identity_proxy)")
+    ap.add_argument("--identity-proxy", type=Path, default=None, help="identity proxy for RigNet's identity loss (`facerig rig proxy`)")
     ap.add_argument("--identity-weight", type=float, default=None, help="its weight (with --identity-proxy)")
     ap.add_argument("--bench-n", type=int, default=200, help="faces for bench_rig (0: skip it)")
     ap.add_argument("--floor-n", type=int, default=100, help="faces for the identity floor (0: skip it)")
@@ -82,7 +82,7 @@ def check_proxy(ap: argparse.ArgumentParser, path: Path) -> None:
         ap.error(f"--identity-proxy: no identity proxy at {path}")
     sys.path.insert(0, str(ROOT))
     from rig.errors import RigError
-    from rig.identity_proxy import load_proxy
+    from rig.training.identity_proxy import load_proxy
 
     try:
         load_proxy(path)
@@ -98,11 +98,11 @@ def commands(args: argparse.Namespace) -> dict[str, list[list[str]]]:
     """The command lines of each stage ('bundle' is done in-process: no command)."""
     py, est = sys.executable, args.work / "estimator"
     out: dict[str, list[list[str]]] = {"pairs": [
-        [py, "-m", "rig.estimator_data", "--generator", args.generator, "--n", str(args.pairs_per_chunk),
+        [py, "-m", "rig.cli", "rig", "pairs", "--generator", args.generator, "--n", str(args.pairs_per_chunk),
          "--seed", str(args.seed0 + k), "--batch", str(args.fit_batch), "--landmarks", args.landmarks,
          "--out", str(p)]
         for k, p in enumerate(chunk_paths(args))]}
-    out["estimator"] = [[py, "-m", "rig.train_estimator", "--generator", args.generator, "--out", str(est),
+    out["estimator"] = [[py, "-m", "rig.cli", "rig", "estimator", "--generator", args.generator, "--out", str(est),
                          "--pairs", *map(str, chunk_paths(args)), *shlex.split(args.estimator_args)]]
     out["rignet"] = [[py, "-m", "rig.cli", "rig", "train", "--generator", args.generator,
                       "--estimator", str(est / "estimator.safetensors"), "--out", str(args.work / "rig_run"),

@@ -92,13 +92,8 @@ def test_mesh_fit_recovers_yaw_and_pitch(model, backend, single_thread):
 
 
 @pytest.fixture
-def cli(run_cli, monkeypatch):
-    """run_cli with the fit/track group registered."""
-    from rig import cli_commands
-    from rig.cli_fit import register
-
-    if register not in cli_commands.REGISTRY:
-        monkeypatch.setattr(cli_commands, "REGISTRY", cli_commands.REGISTRY + [register])
+def cli(run_cli):
+    """`facerig ...` in-process (conftest's run_cli)."""
     return run_cli
 
 

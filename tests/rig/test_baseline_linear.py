@@ -147,7 +147,7 @@ def real_pairs():
     from gan.dcgan import default_weights_path, load_dcgan
     from gan.errors import GanError
     from morphable.formats import load_model
-    from rig.estimator_data import make_pairs
+    from rig.training.training_pairs import make_pairs
 
     try:
         default_weights_path()
@@ -171,7 +171,7 @@ def _yaw_editor(pairs) -> LinearEditor:
 def test_real_yaw_edit_turns_the_generated_face_as_commanded(real_pairs):
     """Directions fit on 128 fitted DCGAN faces: +-20 deg edits, re-measured by fitting the new images."""
     from morphable.fit import Fitter
-    from rig.estimator_data import sample_latents
+    from rig.training.training_pairs import sample_latents
 
     G, model, pairs = real_pairs
     assert pairs["ok"].sum() >= 80
@@ -193,7 +193,7 @@ def test_real_yaw_edit_turns_the_generated_face_as_commanded(real_pairs):
 def test_real_yaw_edit_moves_the_estimators_yaw(real_pairs):
     """With the committed rig's estimator: the linear yaw edit moves the estimator's yaw as commanded."""
     from rig.estimator import load_estimator
-    from rig.estimator_data import sample_latents
+    from rig.training.training_pairs import sample_latents
 
     est_path = ROOT / "assets" / "rig" / "dcgan64" / "estimator.safetensors"
     if not est_path.is_file():

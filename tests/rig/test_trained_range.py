@@ -65,7 +65,7 @@ def test_clamp_bounds_pose_and_expression_only_and_keeps_the_source():
 def rig():
     if not (BUNDLE / "manifest.json").is_file():
         pytest.skip("default rig bundle not built")
-    from rig.facerig import FaceRig
+    from rig.face_rig import FaceRig
 
     return FaceRig.load(BUNDLE)
 
@@ -109,7 +109,7 @@ def test_reenact_clamps_a_full_blink_and_keeps_frame_zero(rig):
 def test_write_bundle_carries_the_estimator_range(tmp_path):
     from rig.bundle import write_bundle
     from rig.estimator import Estimator
-    from rig.facerig import FaceRig
+    from rig.face_rig import FaceRig
     from rig.rignet import RigNet
 
     est = Estimator(1, 100, hidden=8, depth=1)
@@ -129,7 +129,7 @@ def test_write_bundle_carries_the_estimator_range(tmp_path):
 def test_bundle_records_the_landmark_backend_and_checks_the_range_size(tmp_path):
     from rig.bundle import write_bundle
     from rig.estimator import Estimator
-    from rig.facerig import FaceRig
+    from rig.face_rig import FaceRig
     from rig.rignet import RigNet
 
     assert json.loads((BUNDLE / "manifest.json").read_text())["landmarks"] == "dlib"   # what it was trained on
@@ -155,8 +155,8 @@ def test_bundle_records_the_landmark_backend_and_checks_the_range_size(tmp_path)
 
 @needs_bundle
 def test_range_for_stores_predictions_range_without_pairs(tmp_path, capsys):
-    from rig.facerig import FaceRig
-    from rig.train_estimator import main
+    from rig.face_rig import FaceRig
+    from rig.cli import main
 
     folder = tmp_path / "copy"
     shutil.copytree(BUNDLE, folder)
@@ -164,11 +164,11 @@ def test_range_for_stores_predictions_range_without_pairs(tmp_path, capsys):
     del manifest["trained_range"]
     (folder / "manifest.json").write_text(json.dumps(manifest))
     assert FaceRig.load(folder).trained_range is None
-    assert main(["--range-for", str(folder)]) == 0
+    assert main(["rig", "range", str(folder)]) == 0
     tr = FaceRig.load(folder).trained_range
     assert "predictions on 10000" in tr.source and tr.n == 10000
     assert -40 < tr.bounds("yaw")[0] < -10 and 10 < tr.bounds("yaw")[1] < 40
-    assert main(["--range-for", str(tmp_path / "none")]) == 2
+    assert main(["rig", "range", str(tmp_path / "none")]) == 2
     assert "no rig bundle" in capsys.readouterr().err
 
 

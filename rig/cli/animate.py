@@ -1,0 +1,51 @@
+"""`facerig animate`: keyframed parameter tracks -> a face performing them (MP4/GIF), glTF, CSV."""
+from __future__ import annotations
+
+import argparse
+
+from .common import bounded_int, seed_arg
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    a = sub.add_parser("animate", help="animate a face with keyframed tracks: video, glTF morph animation, CSV")
+    src = a.add_mutually_exclusive_group(required=True)
+    src.add_argument("--seed", type=seed_arg, help="generate the face from this seed")
+    src.add_argument("--latent", help="LATENT.npz from `facerig invert`")
+    a.add_argument("--tracks", required=True,
+                   help="TRACKS.json or .yaml (docs/animation.md), or the TRACK.jsonl `facerig track` writes")
+    a.add_argument("-o", "--out", required=True, help="OUT.mp4, OUT.gif, or a folder for PNG frames")
+    a.add_argument("--gltf", default=None, help="also write the 3DMM head with ARKit morph targets + animation (.glb)")
+    a.add_argument("--csv", default=None, help="also write the sampled per-frame parameters (.csv)")
+    a.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
+    a.add_argument("--truncation", type=float, default=1.0)
+    a.add_argument("--size", type=bounded_int(16, 1024), default=256, help="output frame size (upscaled)")
+    a.set_defaults(func=cmd_animate)
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    from morphable.gltf import export_gltf
+
+    from ..frames import upscale
+    from ..outputs import VIDEO_SUFFIXES, Outputs
+    from ..pipeline import animate, load_rig, read_tracks, source_latents
+
+    with Outputs() as outputs:
+        out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
+        gltf = outputs.expect(args.gltf, (".glb",))
+        csv = outputs.expect(args.csv, (".csv",))
+        tracks = read_tracks(args.tracks)
+        rig = load_rig(args.bundle)
+        ws = source_latents(rig, args.latent, args.seed, args.truncation)
+        frames, _ = animate(rig, ws, tracks, progress=True)
+        outputs.video(out, upscale(frames, args.size), tracks.fps)
+        if gltf is not None:
+            outputs.file(gltf, lambda tmp: export_gltf(rig.model, tmp, params=rig.params(ws), animation=tracks,
+                                                       fps=tracks.fps))
+        if csv is not None:
+            outputs.file(csv, tracks.to_csv)
+    print(f"wrote {out} ({len(frames)} frames at {tracks.fps:g} fps)")
+    if gltf is not None:
+        print(f"wrote {gltf} (3DMM head, 52 ARKit morph targets, {tracks.num_frames} keyframes)")
+    if csv is not None:
+        print(f"wrote {csv}")
+    return 0

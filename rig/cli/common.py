@@ -1,0 +1,102 @@
+"""Argument helpers shared by the command modules: NAME=V pairs, ranges, face values, seeds, landmark names.
+
+Not a command itself; every command module may import it, and no command module imports another."""
+from __future__ import annotations
+
+import argparse
+from typing import Mapping
+
+from morphable.landmark_backends import NAMES
+
+from ..errors import RigError
+
+
+def name_value_pairs(items: list[str] | None, what: str = "expression") -> dict[str, float]:
+    """["jawOpen=0.5", "eyeBlinkLeft=1"] -> {"jawOpen": 0.5, ...}; malformed -> RigError."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise RigError(f"--{what} expects NAME=VALUE, got {item!r}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise RigError(f"--{what} {name}: {value!r} is not a number") from None
+    return out
+
+
+def check_range(name: str, value: float | None, low: float, high: float) -> None:
+    """Raise RigError when value lies outside [low, high] (None passes)."""
+    if value is not None and not (low <= value <= high):
+        raise RigError(f"{name} {value:g} is out of range [{low:g}, {high:g}]")
+
+
+#: the --landmarks choices (morphable.landmark_backends names)
+LANDMARK_BACKENDS = NAMES
+#: mesh outputs (morphable.export.export_mesh picks the format by suffix)
+MESH_SUFFIXES = (".glb", ".obj", ".ply")
+#: accepted ARKit expression weights on the command line
+EXPRESSION_RANGE = (0.0, 1.0)
+
+
+def check_face_value(name: str, value: float | None, pose_limits: Mapping[str, tuple[float, float]]) -> None:
+    """Check one commanded value: a pose angle within pose_limits (degrees; each command has its own) or an
+    ARKit expression weight in EXPRESSION_RANGE; an unknown name raises RigError with close matches."""
+    if name in pose_limits:
+        check_range(f"--{name}", value, *pose_limits[name])
+        return
+    from morphable.arkit import expression_index
+
+    try:
+        expression_index(name)
+    except ValueError as exc:
+        raise RigError(str(exc)) from None
+    check_range(f"expression {name}", value, *EXPRESSION_RANGE)
+
+
+def bounded_int(low: int, high: int):
+    """argparse type: an int within [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"{v} is out of range [{low}, {high}]")
+        return v
+    return parse
+
+
+#: every seed a command accepts (numpy's RandomState takes 0 .. 2^32-1): one range for all commands
+SEED_RANGE = (0, 2**32 - 1)
+#: most seeds one `facerig gan sample` draws
+MAX_SEEDS = 1024
+
+
+def seed_arg(text: str) -> int:
+    """argparse type: one seed in SEED_RANGE."""
+    return bounded_int(*SEED_RANGE)(text)
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """'0-15', '1,5,9' or a mix such as '0-3,10' -> list of seeds in SEED_RANGE (RigError on anything else)."""
+    seeds: list[int] = []
+    for part in str(spec).split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1)
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise ValueError
+                seeds.extend(range(a, min(b, a + MAX_SEEDS) + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise RigError(f"bad seed list {spec!r}: use forms like 0-15 or 1,5,9") from None
+        if len(seeds) > MAX_SEEDS:
+            raise RigError(f"too many seeds in {spec!r} (at most {MAX_SEEDS})")
+    low, high = SEED_RANGE
+    if any(not low <= s <= high for s in seeds):
+        raise RigError(f"bad seed list {spec!r}: seeds must be in [{low}, {high}]")
+    return seeds

@@ -1,0 +1,96 @@
+"""`facerig edit`: edit a generated or inverted face through a rig bundle (pose, expression, light, sweeps)."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from ..errors import RigError
+from .common import check_face_value, name_value_pairs, seed_arg
+
+#: accepted pose angles of edits, degrees (the estimator's training data rarely leaves them)
+POSE_RANGE = {"yaw": (-60.0, 60.0), "pitch": (-45.0, 45.0), "roll": (-45.0, 45.0)}
+MAX_SWEEP = 16
+_SWEEP = re.compile(r"^([A-Za-z]+)=([-+0-9.eE]+):([-+0-9.eE]+):(\d+)$")
+
+
+def parse_sweep(spec: str) -> tuple[str, list[float]]:
+    """'yaw=-30:30:7' -> ('yaw', 7 evenly spaced values); a pose angle or an ARKit expression name."""
+    m = _SWEEP.match(spec.strip())
+    if not m:
+        raise RigError(f"bad --sweep {spec!r}: use NAME=START:STOP:COUNT, e.g. yaw=-30:30:7")
+    name, count = m.group(1), int(m.group(4))
+    try:
+        start, stop = float(m.group(2)), float(m.group(3))
+    except ValueError:
+        raise RigError(f"bad --sweep {spec!r}: START and STOP must be numbers") from None
+    if not 2 <= count <= MAX_SWEEP:
+        raise RigError(f"bad --sweep {spec!r}: COUNT must be in [2, {MAX_SWEEP}]")
+    values = [start + (stop - start) * i / (count - 1) for i in range(count)]
+    check_face_value(name, start, POSE_RANGE)
+    check_face_value(name, stop, POSE_RANGE)
+    return name, values
+
+
+def edit_kwargs(args: argparse.Namespace) -> dict:
+    """Checked keyword arguments for FaceRig.edit from the parsed options."""
+    from morphable.lighting import LIGHT_PRESETS
+
+    kw: dict = {}
+    for name in ("yaw", "pitch", "roll"):
+        value = getattr(args, name)
+        if value is not None:
+            check_face_value(name, value, POSE_RANGE)
+            kw[name] = value
+    expr = name_value_pairs(args.expression)
+    for name, value in expr.items():
+        check_face_value(name, value, {})  # an expression, even one named like a pose angle
+    if expr:
+        kw["expression"] = expr
+    if args.light is not None:
+        if args.light not in LIGHT_PRESETS:
+            raise RigError(f"unknown light preset {args.light!r}; choose one of {', '.join(LIGHT_PRESETS)}")
+        kw["light"] = args.light
+    return kw
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    """Edit one face; with --sweep write a labelled grid: original, then one image per sweep value."""
+    from ..outputs import Outputs
+    from ..pipeline import edit_image, load_rig, source_latents, sweep_grid
+
+    with Outputs() as outputs:
+        out = outputs.expect(args.output, (".png",))
+        kw = edit_kwargs(args)
+        sweep = parse_sweep(args.sweep) if args.sweep else None
+        if not kw and sweep is None:
+            raise RigError("nothing to edit: give --yaw/--pitch/--roll, --expression, --light or --sweep")
+        rig = load_rig(args.bundle)
+        warning = rig.range_warning(kw.get("yaw"), kw.get("pitch"), kw.get("roll"), kw.get("expression"), sweep=sweep)
+        if warning:
+            print(warning, file=sys.stderr)
+        ws = source_latents(rig, args.latent, args.seed, args.truncation)
+        if sweep is None:
+            outputs.image(out, edit_image(rig, ws, **kw))
+        else:
+            outputs.image(out, sweep_grid(rig, ws, sweep[0], sweep[1], kw))
+    print(f"wrote {out}" + ("" if sweep is None else f" (original + {len(sweep[1])} edits of {sweep[0]})"))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `facerig edit`."""
+    e = sub.add_parser("edit", help="edit a generated or inverted face: pose, expression, light")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--seed", type=seed_arg, help="generate the face from this seed")
+    src.add_argument("--latent", help="LATENT.npz from `facerig invert`")
+    e.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
+    e.add_argument("--yaw", type=float, help="degrees, >0 turns the face to the image's right")
+    e.add_argument("--pitch", type=float, help="degrees, >0 chin up")
+    e.add_argument("--roll", type=float, help="degrees")
+    e.add_argument("--expression", nargs="+", metavar="NAME=V", help="ARKit weights, e.g. jawOpen=0.8")
+    e.add_argument("--light", help="light preset (ambient, left, right, top, bottom)")
+    e.add_argument("--truncation", type=float, default=1.0)
+    e.add_argument("--sweep", help="grid over one control: NAME=START:STOP:COUNT, e.g. yaw=-30:30:7")
+    e.add_argument("-o", "--output", required=True, help="output .png")
+    e.set_defaults(func=cmd_edit)

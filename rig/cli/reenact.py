@@ -1,0 +1,87 @@
+"""`facerig reenact`: make one photo (or seed / latent) perform a driving video's expressions and motion."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from .common import LANDMARK_BACKENDS, bounded_int, seed_arg
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("reenact", help="a photo performs a driving video (expression and head motion)")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--photo", help="source photo (inverted into the rig's generator)")
+    src.add_argument("--latent", help="LATENT.npz from `facerig invert` (skips inversion)")
+    src.add_argument("--seed", type=seed_arg, help="a generated source face")
+    r.add_argument("--driver", required=True, help="driving video (MP4, ...) or a folder of frames")
+    r.add_argument("-o", "--out", required=True, help="OUT.mp4, OUT.gif, or a folder for PNG frames")
+    mode = r.add_mutually_exclusive_group()
+    mode.add_argument("--relative", dest="relative", action="store_true", default=True,
+                      help="apply the driver's motion since its first frame (default; the source keeps its neutral)")
+    mode.add_argument("--absolute", dest="relative", action="store_false", help="copy the driver's values")
+    r.add_argument("--blocks", default="expression,pose", help="blocks to transfer: expression, pose, light")
+    r.add_argument("--no-clamp", dest="clamp", action="store_false", default=True,
+                   help="do not clamp transferred pose/expression into the bundle's trained range (extrapolates)")
+    r.add_argument("--side-by-side", action="store_true", help="driver frame | result in each frame")
+    r.add_argument("--tracks-out", default=None, help="also write the commanded parameters as tracks (.json/.yaml)")
+    r.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
+    r.add_argument("--landmarks", choices=LANDMARK_BACKENDS, default=None,
+                   help="landmark backend that tracks the driver (default: the one the bundle's estimator was "
+                        "labelled with, its manifest's 'landmarks'; dlib for bundles that do not say)")
+    r.add_argument("--steps", type=bounded_int(1, 5000), default=300, help="inversion steps for --photo")
+    r.add_argument("--max-frames", type=bounded_int(1, 10_000), default=None,
+                   help="read at most this many driver frames (at most 10,000)")
+    r.add_argument("--fps", type=float, default=None, help="frame rate of a frame folder (default 25)")
+    r.add_argument("--size", type=bounded_int(16, 1024), default=256, help="output frame size (upscaled)")
+    r.set_defaults(func=cmd_reenact)
+
+
+def cmd_reenact(args: argparse.Namespace) -> int:
+    from ..frames import square, upscale
+    from ..outputs import VIDEO_SUFFIXES, Outputs
+    from ..pipeline import (align_photo, check_frame_count, invert_photo, load_rig, open_driver, read_photo,
+                            source_latents, track_driver)
+    from ..reenact import check_blocks, reenact
+
+    with Outputs() as outputs:
+        out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
+        tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
+        blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
+        photo = None if args.photo is None else read_photo(args.photo)  # a bad photo fails before the driver is read
+        rig = load_rig(args.bundle)
+        aligned = None if photo is None else align_photo(photo, rig.G.img_resolution, name=str(args.photo))
+        driver_frames, fps = open_driver(args.driver, fps=args.fps, max_frames=args.max_frames)
+        check_frame_count(len(driver_frames), f"the driver {args.driver}")
+        landmarks = args.landmarks or rig.landmarks
+        driver = track_driver(rig.model, driver_frames, fps, landmarks, progress=True, name=str(args.driver))
+        if aligned is None:
+            ws = source_latents(rig, args.latent, args.seed)
+        else:
+            ws = invert_photo(rig.G, aligned, steps=args.steps, progress=True, measure=False).ws.to(rig.device)
+        result = reenact(rig, ws, driver.params, blocks, relative=args.relative, clamp=args.clamp)
+        frames = upscale(result.frames, args.size)
+        if args.side_by_side:
+            frames = np.concatenate([upscale(square(driver_frames), args.size), frames], axis=2)
+        outputs.video(out, frames, fps)
+        if tracks_out is not None:
+            from morphable.animation import tracks_from_params
+
+            # the transferred performance before the rig's clamp: a 3DMM (glTF, `facerig animate`) can play it all
+            played = tracks_from_params(result.transferred, fps, blocks=tuple(b for b in blocks if b != "light"))
+            outputs.file(tracks_out, played.save)
+    print(f"wrote {out}: {len(frames)} frames at {fps:g} fps; driver face found in {driver.found}/{len(frames)} "
+          f"frames ({landmarks}); {'relative' if args.relative else 'absolute'} {', '.join(blocks)}; "
+          f"{clamp_note(rig, args.clamp, result)}")
+    if tracks_out is not None:
+        print(f"wrote {tracks_out}")
+    return 0
+
+
+def clamp_note(rig, clamp: bool, result) -> str:
+    """How the trained-range clamp was applied, for the summary line."""
+    if not clamp:
+        return "not clamped (--no-clamp)"
+    if rig.trained_range is None:
+        return "not clamped (the bundle stores no trained range)"
+    return f"clamped to the trained range in {100 * result.clamped:.0f}% of frames"

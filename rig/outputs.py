@@ -1,0 +1,208 @@
+"""The output layer: every file a command writes goes through one Outputs, and every image or video is encoded here.
+
+    with Outputs() as out:                        # or Outputs(provenance=...) to label what is written
+        png = out.expect(args.output, (".png",))  # checked now, before any slow work
+        ...                                       # the slow work
+        out.image(png, frame)                     # encoded into a temp file beside png
+    # leaving the block renames every temp over its target; an exception deletes them all instead
+
+So a command writes all its outputs or none, and a path that cannot be written fails in one line
+before the work starts. PNG / JPEG / WebP images and MP4 / GIF videos (or a folder of PNG frames)
+are encoded by encode_image and encode_video only. A Provenance handed to Outputs is the hook for
+labelling: its `mark` sees the pixels before they are encoded (a watermark), its `label` sees each
+encoded file's bytes before the rename (metadata, a signed manifest). Without one (the default)
+the files are plain encodings.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from basics.atomic import publish, temp_beside
+
+from .errors import RigError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+class Provenance(Protocol):
+    """What the output layer asks of a provenance labeller (rig.provenance provides one)."""
+
+    def mark(self, frames: np.ndarray) -> np.ndarray:
+        """(T,H,W,3) uint8 frames -> the same frames with the mark applied (before encoding)."""
+
+    def label(self, data: bytes, path: Path) -> bytes:
+        """The encoded bytes of one image or video meant for `path` (its suffix names the format) -> labelled bytes."""
+
+
+def check_path(path: str | os.PathLike, suffixes: Sequence[str], folder_ok: bool = False) -> Path:
+    """RigError (one line) unless `path` has one of `suffixes` (or none, with folder_ok) and can be written."""
+    path = Path(path)
+    if not (folder_ok and path.suffix == "") and path.suffix.lower() not in suffixes:
+        extra = " (or be a folder for PNG frames)" if folder_ok else ""
+        raise RigError(f"output {path} must end in {' or '.join(suffixes)}{extra}")
+    probe = path.parent if str(path.parent) else Path(".")
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise RigError(f"cannot write {path}: {probe} is not a folder")
+    if path.suffix and path.is_dir():
+        raise RigError(f"cannot write {path}: it is a folder")
+    if path.suffix == "" and path.exists() and not path.is_dir():
+        raise RigError(f"cannot write frames into {path}: it is a file")
+    target = path if path.exists() else probe
+    if not os.access(probe, os.W_OK) or not os.access(target, os.W_OK):
+        raise RigError(f"cannot write {path}: permission denied")
+    try:  # the folder may still refuse files (/proc, a read-only mount; root passes os.access everywhere)
+        fd, trial = tempfile.mkstemp(dir=probe, prefix=".facerig-check.")
+    except OSError as exc:
+        raise RigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(trial)
+    return path
+
+
+def encode_image(path: Path, image: np.ndarray) -> None:
+    """Write one (H,W,3) or (H,W) uint8 image in the format of path's suffix (PNG, JPEG quality 95, lossless WebP)."""
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".png":
+            img.save(path, format="PNG")
+        elif suffix in (".jpg", ".jpeg"):
+            img.save(path, format="JPEG", quality=95)
+        elif suffix == ".webp":
+            img.save(path, format="WEBP", lossless=True)
+        else:
+            raise RigError(f"image output {path.name} must end in {' or '.join(IMAGE_SUFFIXES)}")
+    except OSError as exc:
+        raise RigError(f"cannot write image {path}: {exc}") from None
+
+
+def encode_video(path: Path, frames: np.ndarray, fps: float) -> None:
+    """Write (T,H,W,3) uint8 frames as .mp4 (H.264, yuv420p, ffmpeg from imageio-ffmpeg) or .gif."""
+    suffix = path.suffix.lower()
+    if suffix == ".mp4":
+        import imageio.v2 as imageio
+
+        # macro_block_size=1 keeps odd sizes; yuv420p plays everywhere
+        with imageio.get_writer(path, format="FFMPEG", fps=fps, codec="libx264", quality=8, pixelformat="yuv420p",
+                                macro_block_size=1) as writer:
+            for frame in frames:
+                writer.append_data(frame)
+    elif suffix == ".gif":
+        from PIL import Image
+
+        images = [Image.fromarray(f) for f in frames]
+        images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=int(round(1000 / fps)),
+                       loop=0)
+    else:
+        raise RigError(f"video output {path} must end in .mp4 or .gif (or be a folder for PNG frames)")
+
+
+class Outputs:
+    """All the files of one command: checked up front, written to temps, renamed together when the block ends."""
+
+    def __init__(self, provenance: Provenance | None = None):
+        self.provenance = provenance
+        self._pending: list[tuple[Path, Path]] = []   # (temp, target) files
+        self._folders: list[tuple[Path, Path]] = []   # (temp folder, target folder) of PNG frames
+        self.written: list[Path] = []
+
+    # ---- before the work -------------------------------------------------------------------
+    def expect(self, path: str | os.PathLike | None, suffixes: Sequence[str], folder_ok: bool = False) -> Path | None:
+        """Check an output path now (None passes: an optional output not asked for)."""
+        return None if path is None else check_path(path, suffixes, folder_ok)
+
+    # ---- the writers -----------------------------------------------------------------------
+    def image(self, path: str | os.PathLike, image: np.ndarray) -> Path:
+        """One image (PNG/JPEG/WebP by suffix)."""
+        image = np.asarray(image, dtype=np.uint8)
+        if self.provenance is not None and image.ndim == 3:
+            image = self.provenance.mark(image[None])[0]
+
+        def write(tmp: Path) -> None:
+            encode_image(tmp, image)
+            self._labelled(tmp, path)
+
+        return self.file(path, write)
+
+    def video(self, path: str | os.PathLike, frames: np.ndarray, fps: float) -> Path:
+        """(T,H,W,3) uint8 frames as .mp4, .gif, or a folder of PNG frames (a path without a suffix)."""
+        path = Path(path)
+        frames = np.asarray(frames, dtype=np.uint8)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+            raise RigError(f"no frames to write to {path}")
+        if self.provenance is not None:
+            frames = self.provenance.mark(frames)
+        if path.suffix:
+
+            def write(tmp: Path) -> None:
+                encode_video(tmp, frames, fps)
+                self._labelled(tmp, path)
+
+            return self.file(path, write)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+        self._folders.append((folder, path))
+        for i, frame in enumerate(frames):
+            encode_image(folder / f"frame_{i:05d}.png", frame)
+            self._labelled(folder / f"frame_{i:05d}.png", path / f"frame_{i:05d}.png")
+        return path
+
+    def text(self, path: str | os.PathLike, text: str) -> Path:
+        """A text file (JSON, JSONL, CSV, YAML)."""
+        return self.file(path, lambda tmp: tmp.write_text(text))
+
+    def file(self, path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+        """Any file: `write(tmp)` writes it to a temp path with the target's suffix (npz, glb, obj, ...)."""
+        path = Path(path)
+        tmp = temp_beside(path, RigError)
+        self._pending.append((tmp, path))
+        write(tmp)
+        return path
+
+    def _labelled(self, tmp: Path, target: str | os.PathLike) -> None:
+        """Let the provenance label the encoded bytes in `tmp` (meant for `target`)."""
+        if self.provenance is not None:
+            tmp.write_bytes(self.provenance.label(tmp.read_bytes(), Path(target)))
+
+    # ---- the end ---------------------------------------------------------------------------
+    def commit(self) -> list[Path]:
+        """Rename every temp over its target; returns the written paths."""
+        for tmp, target in self._pending:
+            publish(tmp, target)
+            self.written.append(target)
+        for folder, target in self._folders:
+            target.mkdir(parents=True, exist_ok=True)
+            for frame in sorted(folder.iterdir()):
+                publish(frame, target / frame.name)
+            folder.rmdir()
+            self.written.append(target)
+        self._pending, self._folders = [], []
+        return self.written
+
+    def discard(self) -> None:
+        """Delete every temp: nothing of this command is left behind."""
+        for tmp, _ in self._pending:
+            tmp.unlink(missing_ok=True)
+        for folder, _ in self._folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._pending, self._folders = [], []
+
+    def __enter__(self) -> "Outputs":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()

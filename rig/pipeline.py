@@ -1,0 +1,252 @@
+"""The end-to-end flows, written once for the CLI, the demo, the benches and the app.
+
+    photo  -> read_photo -> align_photo -> invert_photo            (a real face as a latent)
+    driver -> open_driver -> track_driver -> rig.reenact.reenact    (a face performs a clip)
+    seed / latent -> source_latents -> edit_image / sweep_grid      (edits through the rig)
+    tracks -> animate                                               (a face performs keyframes)
+
+Each step takes and returns plain values (arrays, tensors, dataclasses); none writes files
+(rig.outputs does) and none parses arguments (rig.cli does).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from morphable.params import FaceParams
+
+from .errors import RigError
+from .face_rig import FaceRig, default_bundle
+
+#: = gan.inversion.InversionLoss().noise_reg (not imported: keeps the CLI start light)
+DEFAULT_NOISE_REG = 1e4
+#: most frames one animation or reenactment makes (held in memory: 10,000 frames of 256 px are 2 GB)
+MAX_FRAMES = 10_000
+
+
+# ---- sources --------------------------------------------------------------------------------
+def load_rig(bundle: str | os.PathLike | None = None, device: str | torch.device | None = None) -> FaceRig:
+    """The rig bundle at `bundle` (default: the committed assets/rig/dcgan64)."""
+    folder = Path(bundle) if bundle else default_bundle()
+    if not folder.exists():
+        raise RigError(f"rig bundle not found: {folder}")
+    return FaceRig.load(folder, device)
+
+
+def read_photo(path: str | os.PathLike) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB (an animated file: its first frame); RigError when it is not one."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise RigError(f"photo not found: {path}")
+    try:
+        with Image.open(path) as im:
+            img = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise RigError(f"{path} is not a readable image ({type(exc).__name__})") from None
+    if min(img.shape[:2]) < 8:
+        raise RigError(f"{path} is not a usable image (shape {tuple(img.shape)})")
+    return img
+
+
+def source_latents(rig: FaceRig, latent: str | os.PathLike | None = None, seed: int | None = None,
+                   truncation: float = 1.0) -> torch.Tensor:
+    """(1, num_ws, w_dim) latent of the face to work on: a LATENT.npz from `facerig invert`, or a seed."""
+    if latent is not None:
+        from .latent_file import read_latent
+
+        return rig.check_ws(read_latent(latent)["ws"][:1])
+    if seed is None:
+        raise RigError("give a seed or a latent file")
+    return rig.sample(seed, truncation)
+
+
+# ---- photo -> align -> invert ---------------------------------------------------------------
+@dataclass
+class AlignedPhoto:
+    """A photo framed like the generator's training data."""
+
+    image: np.ndarray       # (size, size, 3) uint8
+    transform: np.ndarray   # 2x3, photo px -> aligned px
+    points: np.ndarray      # (68, 2) landmarks in the aligned frame (NaN without alignment)
+
+
+def align_photo(photo: np.ndarray, size: int, name: str = "the photo", align: bool = True) -> AlignedPhoto:
+    """Align a face photo to the training framing (RigError when it has no face), or only resize it."""
+    if align:
+        from .align import align_face
+
+        return AlignedPhoto(*align_face(photo, size, name=name))
+    from PIL import Image
+
+    resized = np.asarray(Image.fromarray(photo).resize((size, size), Image.LANCZOS))
+    transform = np.array([[size / photo.shape[1], 0, 0], [0, size / photo.shape[0], 0]], dtype=np.float64)
+    return AlignedPhoto(resized, transform, np.full((68, 2), np.nan))
+
+
+def photo_to_tensor(img: np.ndarray) -> torch.Tensor:
+    """(H,W,3) uint8 -> (1,3,H,W) in [-1, 1], the generator's range."""
+    return torch.from_numpy(img.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+
+
+def tensor_to_uint8(t: torch.Tensor) -> np.ndarray:
+    """(1,3,H,W) in [-1, 1] -> (H,W,3) uint8, rounded."""
+    return ((t[0].permute(1, 2, 0).clamp(-1, 1).cpu().numpy() + 1.0) * 127.5).round().astype(np.uint8)
+
+
+def identity_distance(a: np.ndarray, b: np.ndarray) -> float | None:
+    """dlib descriptor distance between two aligned faces (None when either has no face)."""
+    from morphable.landmarks import descriptor_distance, detect_landmarks, face_descriptor
+
+    pa, pb = detect_landmarks(a), detect_landmarks(b)
+    if pa is None or pb is None:
+        return None
+    return descriptor_distance(face_descriptor(a, pa), face_descriptor(b, pb))
+
+
+@dataclass
+class Inversion:
+    """A photo inverted into a generator, with how well the reconstruction matches."""
+
+    aligned: AlignedPhoto
+    ws: torch.Tensor                     # (1, num_ws, w_dim)
+    noise: dict[str, torch.Tensor]       # optimised noise maps by buffer name
+    reconstruction: np.ndarray           # (size, size, 3) uint8
+    psnr: float = float("nan")
+    ssim: float = float("nan")
+    dlib_distance: float | None = None   # None: no face found in both
+    settings: dict = field(default_factory=dict)
+
+
+def invert_photo(G, aligned: AlignedPhoto, steps: int = 500, w_plus: bool = True, optimise_noise: bool = True,
+                 lr: float = 0.1, seed: int = 0, noise_reg: float = DEFAULT_NOISE_REG, progress: bool = False,
+                 measure: bool = True) -> Inversion:
+    """Invert an aligned photo into G (gan.inversion); with `measure`, PSNR, SSIM and the dlib distance too."""
+    from gan.inversion import InversionLoss, invert
+
+    if steps < 1:
+        raise RigError(f"inversion steps must be at least 1, got {steps}")
+    if noise_reg < 0:
+        raise RigError(f"the noise regularisation must be >= 0, got {noise_reg}")
+    target = photo_to_tensor(aligned.image)
+    device = next(iter(G.parameters())).device
+    result = invert(G, target.to(device), steps=steps, w_plus=w_plus, optimise_noise=optimise_noise, lr=lr,
+                    seed=seed, loss=InversionLoss(noise_reg=noise_reg), progress=progress)
+    recon = tensor_to_uint8(result.image)
+    out = Inversion(aligned, result.ws, result.noise, recon, settings={"steps": steps, "seed": seed})
+    if measure:
+        from gan.metrics import psnr, ssim
+
+        with torch.no_grad():
+            image = result.image.clamp(-1, 1).cpu()
+            out.psnr, out.ssim = float(psnr(image, target)[0]), float(ssim(image, target)[0])
+        out.dlib_distance = identity_distance(aligned.image, recon)
+    return out
+
+
+# ---- driver -> track -> reenact -------------------------------------------------------------
+def open_driver(path: str | os.PathLike, fps: float | None = None, max_frames: int | None = None,
+                ) -> tuple[list[np.ndarray], float]:
+    """All frames of a driving video or frame folder, and its frame rate; RigError when there are none."""
+    from morphable.fit.video_io import open_frames
+
+    if not Path(path).exists():
+        raise RigError(f"driver not found: {path}")
+    frames_iter, rate = open_frames(path, fps=fps, max_frames=max_frames)
+    frames = list(frames_iter)
+    if not frames:
+        raise RigError(f"no frames in {path}")
+    return frames, rate
+
+
+@dataclass
+class TrackedDriver:
+    """A driving clip tracked with the 3DMM."""
+
+    frames: list[np.ndarray]
+    fps: float
+    params: FaceParams   # (T) per-frame parameters
+    found: int           # frames with a usable face
+    landmarks: str       # the backend name that tracked it
+
+
+def track_driver(model, frames: list[np.ndarray], fps: float, landmarks: str = "auto", progress: bool = False,
+                 name: str = "the driver") -> TrackedDriver:
+    """Track the 3DMM through driver frames with the named landmark backend; RigError when no frame has a face."""
+    from morphable.fit.track import track_frames
+    from morphable.landmark_backends import backend_by_name
+
+    track = track_frames(model, frames, fps=fps, backend=backend_by_name(landmarks), progress=progress)
+    found = sum(f.ok for f in track.frames)
+    if found == 0:
+        raise RigError(f"no face found in any frame of {name}")
+    return TrackedDriver(frames, fps, FaceParams.cat([f.params for f in track.frames]), found, landmarks)
+
+
+# ---- seed / latent -> edits, tracks -> animation --------------------------------------------
+def edit_image(rig: FaceRig, ws: torch.Tensor, **edit: object) -> np.ndarray:
+    """(H,W,3) uint8 of one face edited by FaceRig.edit keywords (yaw=, expression={...}, light=, ...)."""
+    return rig.to_uint8(rig.image(rig.edit(ws, **edit)))[0]
+
+
+def sweep_grid(rig: FaceRig, ws: torch.Tensor, name: str, values: list[float], edit: dict | None = None) -> np.ndarray:
+    """A labelled row: the original, then one edit per value of the pose angle or ARKit expression `name`."""
+    from .frames import labelled_grid
+
+    edit = dict(edit or {})
+    edits = []
+    for value in values:
+        kw = dict(edit)
+        if name in ("yaw", "pitch", "roll"):
+            kw[name] = value
+        else:
+            kw["expression"] = {**edit.get("expression", {}), name: value}
+        edits.append(rig.edit(ws, **kw))
+    images = rig.to_uint8(rig.image(torch.cat([ws] + edits)))
+    return labelled_grid([list(images)], col_labels=[["original"] + [f"{name}={v:g}" for v in values]])
+
+
+def read_tracks(path: str | os.PathLike):
+    """Keyframed tracks (.json / .yaml, docs/animation.md) or a `facerig track` JSONL, as morphable.animation.Tracks."""
+    from morphable.animation import load_tracks, tracks_from_jsonl
+
+    path = Path(path)
+    if path.suffix.lower() == ".jsonl" or _starts_like_track_jsonl(path):
+        tracks = tracks_from_jsonl(path)
+    else:
+        tracks = load_tracks(path)
+    check_frame_count(tracks.num_frames, f"{path} ({tracks.duration:g} s at {tracks.fps:g} fps)")
+    return tracks
+
+
+def _starts_like_track_jsonl(path: Path) -> bool:
+    """True when the file's first line is a `facerig track` header (a JSONL named .json)."""
+    import json
+
+    try:
+        with open(path) as fh:
+            first = json.loads(fh.readline())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(first, dict) and first.get("type") == "header"
+
+
+def check_frame_count(n: int, what: str) -> None:
+    """RigError (before anything is allocated) when `what` asks for more than MAX_FRAMES frames."""
+    if n > MAX_FRAMES:
+        raise RigError(f"{what} asks for {n:,} frames; facerig makes at most {MAX_FRAMES:,} in one run "
+                       f"(shorten the duration or lower the fps)")
+
+
+@torch.no_grad()
+def animate(rig: FaceRig, ws: torch.Tensor, tracks, batch: int = 16, progress: bool = False,
+            ) -> tuple[np.ndarray, FaceParams]:
+    """Frames (T,H,W,3) uint8 of `ws` performing keyframed `tracks` (morphable.animation.Tracks), and the targets."""
+    check_frame_count(tracks.num_frames, "the tracks")
+    targets = tracks.sample(base=rig.params(ws[:1]))
+    return rig.frames(ws, targets, batch=batch, progress=progress, desc="animate"), targets
