@@ -2,10 +2,12 @@
 
 The mark is one pseudo-random tile (TILE x TILE pixels, CELL-pixel cells, each cell carrying one
 chip of one payload bit) repeated over the image and added to the luminance with a strength that
-follows local texture. Detection folds the high-passed luminance onto one tile (so a crop, which only
-shifts the tiling, is found by a circular correlation over all shifts), correlates it with the known
-part of the payload, and decodes every bit at the best shift. A resize changes the tile period; the
-detector estimates it from the residual's autocorrelation and resamples back.
+follows local texture mildly. Detection high-passes the luminance, weights it by inverse local
+activity, folds it onto one tile (so a crop, which only shifts the tiling, is found by a circular
+correlation over all shifts), correlates it with the known part of the payload (b"facerig") and
+decodes every bit at the best shift. A resize changes the tile period; the detector estimates it
+from the residual's autocorrelation and resamples back. The score is the correlation peak in
+standard deviations of the other shifts; Z_THRESHOLD was set on real photos (docs/provenance.md).
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ CELL = 2             # cell size in pixels (one chip)
 MAGIC = b"facerig"   # 56 fixed bits; detection correlates with these
 PAYLOAD_BITS = 64    # MAGIC + one version byte
 Z_THRESHOLD = 6.0    # correlation peak, in standard deviations of the shift map, to call a mark present
-DEFAULT_PSNR = 40.0
-HP_SIGMA = 1.0  # embedding strength, as the PSNR the mark alone costs
+DEFAULT_PSNR = 40.0  # embedding strength, as the PSNR the mark alone costs
+HP_SIGMA = 0.8       # detector high-pass (picture removal) width, pixels
+MASK_LO, MASK_HI = 0.7, 1.5  # range of the texture masking of the embedding strength
 
 
 def payload_bits(version: int) -> np.ndarray:
@@ -44,18 +47,29 @@ def _cells() -> tuple[np.ndarray, np.ndarray]:
 _BIT, _CHIP = _cells()
 
 
-def _upsample_cells(values: np.ndarray) -> np.ndarray:
-    """Cell values (T/CELL, T/CELL) -> a smooth periodic TILE x TILE pattern (cubic, wrapped)."""
-    n = values.shape[0]
+def _upsample_cells(values: np.ndarray, scale: int = 1) -> np.ndarray:
+    """Cell values (T/CELL, T/CELL) -> a smooth periodic (TILE*scale)^2 pattern (cubic, wrapped)."""
+    n, c = values.shape[0], CELL * scale
     padded = np.pad(values, 2, mode="wrap").astype(np.float32)
-    big = cv2.resize(padded, ((n + 4) * CELL, (n + 4) * CELL), interpolation=cv2.INTER_CUBIC)
-    return big[2 * CELL:(n + 2) * CELL, 2 * CELL:(n + 2) * CELL].astype(np.float64)
+    big = cv2.resize(padded, ((n + 4) * c, (n + 4) * c), interpolation=cv2.INTER_CUBIC)
+    return big[2 * c:(n + 2) * c, 2 * c:(n + 2) * c].astype(np.float64)
 
 
-def tile_pattern(bits: np.ndarray) -> np.ndarray:
-    """The TILE x TILE zero-mean, unit-RMS pattern for 64 payload bits."""
+def pattern_scale(height: int, width: int) -> int:
+    """Tile magnification for an image size: 1 below 256 px, 2 below 1024 px, else 4.
+
+    Small images need the fine 2 px cells (more independent cells); large ones need coarser cells
+    so the mark survives being shrunk and then JPEG-compressed. The detector finds either (it tries
+    these scales besides the ones it estimates).
+    """
+    side = min(height, width)
+    return 1 if side < 256 else (2 if side < 1024 else 4)
+
+
+def tile_pattern(bits: np.ndarray, scale: int = 1) -> np.ndarray:
+    """The (TILE*scale)^2 zero-mean, unit-RMS pattern for 64 payload bits."""
     signs = 2.0 * np.asarray(bits, dtype=np.float64) - 1.0
-    pattern = _upsample_cells(_CHIP * signs[_BIT])
+    pattern = _upsample_cells(_CHIP * signs[_BIT], scale)
     pattern -= pattern.mean()
     return pattern / pattern.std()
 
@@ -78,25 +92,27 @@ def luminance(image: np.ndarray) -> np.ndarray:
 
 
 def _texture_mask(luma: np.ndarray) -> np.ndarray:
-    """Relative embedding strength: more in textured areas, less (not none) in flat ones."""
+    """Relative embedding strength: somewhat more in textured areas, somewhat less in flat ones."""
     lum = luma.astype(np.float32)
     mean = cv2.blur(lum, (5, 5))
     std = np.sqrt(np.maximum(cv2.blur(lum * lum, (5, 5)) - mean * mean, 0.0))
     ref = float(np.mean(std)) + 1e-3
-    mask = np.clip(std / ref, 0.35, 2.5)
+    mask = np.clip(std / ref, MASK_LO, MASK_HI)
     # no room to add in saturated areas: fade the mark out near 0 and 255
     room = np.clip(np.minimum(lum, 255.0 - lum) / 8.0, 0.0, 1.0)
     return (mask * room).astype(np.float64)
 
 
-def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR) -> np.ndarray:
+def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR, scale: int | None = None) -> np.ndarray:
     """Watermarked copy of an (H,W,3) uint8 RGB image; the mark alone costs about `psnr` dB."""
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"watermark needs an (H,W,3) uint8 image, got {img.shape} {img.dtype}")
     h, w = img.shape[:2]
-    tile = tile_pattern(payload_bits(version))
-    field = np.tile(tile, (h // TILE + 1, w // TILE + 1))[:h, :w]
+    scale = pattern_scale(h, w) if scale is None else int(scale)
+    tile = tile_pattern(payload_bits(version), scale)
+    period = TILE * scale
+    field = np.tile(tile, (h // period + 1, w // period + 1))[:h, :w]
     delta = field * _texture_mask(luminance(img))
     rms = float(np.sqrt(np.mean(delta * delta))) + 1e-12
     delta *= 255.0 * 10.0 ** (-psnr / 20.0) / rms
@@ -111,9 +127,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _highpass(luma: np.ndarray) -> np.ndarray:
-    """Remove the picture, keep the mark's band: luma minus a Gaussian blur, robustly clipped."""
+    """Remove the picture, keep the mark's band: luma minus a Gaussian blur, activity-weighted, clipped."""
     lum = luma.astype(np.float32)
     res = (lum - cv2.GaussianBlur(lum, (0, 0), HP_SIGMA)).astype(np.float64)
+    # weight by inverse local activity: textured areas hide the mark in noise, flat ones carry it clean
+    local = np.sqrt(np.maximum(cv2.blur((res * res).astype(np.float32), (7, 7)), 0.0).astype(np.float64))
+    res = res / (local + np.median(local) + 1e-6)
     lim = 3.0 * (np.median(np.abs(res)) / 0.6745 + 1e-6)
     return np.clip(res, -lim, lim)
 
@@ -208,7 +227,7 @@ def _candidate_periods(res: np.ndarray, top: int = 3) -> list[float]:
     prof = np.zeros(max(h, w))
     prof[: w // 2] += ac[0, : w // 2] + ac[1, : w // 2] + ac[-1, : w // 2]
     prof[: h // 2] += ac[: h // 2, 0] + ac[: h // 2, 1] + ac[: h // 2, -1]
-    lo, hi = TILE * 0.3, min(TILE * 3.0, max(h, w) / 2.0 - 1)
+    lo, hi = TILE * 0.3, min(TILE * 6.0, max(h, w) / 2.0 - 1)
     if hi <= lo:
         return []
     periods = np.arange(lo, hi, 0.05)
@@ -232,13 +251,14 @@ def detect(image: np.ndarray, frames: list[np.ndarray] | None = None, search_sca
     images = [np.asarray(image)] if frames is None else [np.asarray(f) for f in frames]
     lumas = [luminance(im) if im.ndim == 3 else im.astype(np.float64) for im in images]
     best: tuple[float, float, np.ndarray] | None = None
-    scales = [1.0]
+    h0, w0 = lumas[0].shape
+    scales = [float(k) for k in (1, 2, 4) if k == 1 or min(h0, w0) >= TILE * k * 2]
     if search_scale:
         res0 = _highpass(lumas[0])
         scales += [p / TILE for p in _candidate_periods(res0)]
     tried: list[float] = []
     for s in scales:
-        for fine in ((1.0,) if s == 1.0 else (0.996, 0.998, 1.0, 1.002, 1.004)):
+        for fine in ((1.0,) if s in (1.0, 2.0, 4.0) else (0.996, 0.998, 1.0, 1.002, 1.004)):
             sc = s * fine
             if any(abs(sc - t) < 1e-4 for t in tried):
                 continue
@@ -248,7 +268,8 @@ def detect(image: np.ndarray, frames: list[np.ndarray] | None = None, search_sca
                 if sc != 1.0:
                     h, w = lum.shape
                     size = (max(1, int(round(w / sc))), max(1, int(round(h / sc))))
-                    lum = cv2.resize(lum.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+                    interp = cv2.INTER_AREA if sc > 1.0 else cv2.INTER_CUBIC
+                    lum = cv2.resize(lum.astype(np.float32), size, interpolation=interp)
                 fold += _fold(_highpass(lum))
             z, bits = _score_fold(fold)
             if best is None or z > best[0]:

@@ -43,10 +43,15 @@ def test_mark_costs_at_least_38db_on_real_photos(photos, marked_photos):
 def test_survives_jpeg_crop_brightness_on_128px_photos(marked_photos):
     rng = np.random.default_rng(0)
     found = {name: _rates(marked_photos, f) for name, f in attacks.standard_attacks(rng).items() if name != "resize50"}
-    # measured (bench/bench_provenance.py, 200 outputs): 128 px photos keep >= 0.97 of marks through these
+    # measured (bench/bench_provenance.py): 128 px photos keep every mark through these
     for name, (rate, acc) in found.items():
-        floor = 0.85 if name == "jpeg50" else 0.9
-        assert rate >= floor and acc >= 0.9, (name, rate, acc)
+        assert rate >= 0.9 and acc >= 0.95, (name, rate, acc)
+
+
+def test_halving_a_128px_photo_mostly_survives(marked_photos):
+    rate, acc = _rates(marked_photos, lambda a: attacks.resize(a, 0.5))
+    # 64 px left, four tiles: measured 0.93 detected on 30 photos
+    assert rate >= 0.75 and acc >= 0.85, (rate, acc)
 
 
 def test_survives_halving_a_512px_image(photos):
@@ -57,8 +62,17 @@ def test_survives_halving_a_512px_image(photos):
     for m in marked:
         det = watermark.detect(attacks.resize(m, 0.5))
         assert det.detected and det.bit_accuracy(1) == 1.0
-        assert abs(det.scale - 0.5) < 0.01
+        # 512 px images get the 2x pattern; halved, it is found at the base scale
+        assert watermark.pattern_scale(512, 512) == 2 and abs(det.scale - 1.0) < 0.01
         assert det.version == 1
+
+
+def test_fine_pattern_halved_is_found_by_estimating_the_period(photos):
+    from PIL import Image
+
+    big = np.asarray(Image.fromarray(photos[3]).resize((256, 256), Image.LANCZOS))
+    det = watermark.detect(attacks.resize(watermark.embed(big, 1, 40.0, scale=1), 0.5))
+    assert det.detected and abs(det.scale - 0.5) < 0.01 and det.bit_accuracy(1) >= 0.95
 
 
 def test_unmarked_photos_are_not_detected(utkface_photos):
@@ -73,8 +87,10 @@ def test_generated_64px_faces_are_hard_but_mostly_found(generated_faces):
     marked = [watermark.embed(f, 1, mark_strength(64, 64)) for f in faces]
     assert min(watermark.psnr(f, m) for f, m in zip(faces, marked)) >= 37.9
     rate, acc = _rates(marked, lambda a: a)
-    # 64 px holds four tiles: measured 0.8 detected at 38 dB straight from the generator
-    assert rate >= 0.6 and acc >= 0.8, (rate, acc)
+    # 64 px holds four tiles: measured 1.0 detected, 0.94 bit accuracy at 38 dB straight from the generator
+    assert rate >= 0.85 and acc >= 0.85, (rate, acc)
+    rate, _ = _rates(marked, lambda a: attacks.jpeg(a, 75))
+    assert rate >= 0.8, rate
     assert not any(watermark.detect(f).detected for f in faces)
 
 
