@@ -330,7 +330,7 @@ def morph_source(model, identity_seed: int = 0, size: int = 256, renderer=None) 
 def photo_engine_available() -> bool:
     """True when the photo engine (rig.photo.PhotoRig) is installed in this tree."""
     try:
-        from .photo import PhotoRig  # noqa: F401
+        from .photo.photo_rig import PhotoRig  # noqa: F401
     except ImportError:
         return False
     return True
@@ -349,7 +349,7 @@ def photo_source(photo: np.ndarray, rig: FaceRig | None = None, model=None, size
     if photo_engine_available():
         import warnings
 
-        from .photo import PhotoRig
+        from .photo.photo_rig import PhotoRig
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

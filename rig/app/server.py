@@ -1,6 +1,7 @@
 """Start the app on a local port: no analytics, no share link, no assets from the internet."""
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from dataclasses import dataclass
@@ -25,12 +26,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_free(host: str, port: int) -> bool:
-    """True when `port` can be bound on `host`."""
+    """True when `port` can be bound on `host`, False when it is taken (OSError for a host that cannot be used)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((host, port))
-        except OSError:
-            return False
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
     return True
 
 

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from basics.errors import UserError
 from morphable.arkit import ARKIT_NAMES
-from morphable.errors import MorphableError
 from morphable.lighting import LIGHT_PRESETS
 
 from .. import sources as S
-from ..errors import RigError
 from . import downloads
 from .engine import SOURCE_KINDS, Engine, read_upload
 
@@ -24,8 +23,9 @@ MAIN_EXPRESSIONS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLef
 OTHER_EXPRESSIONS = tuple(n for n in ARKIT_NAMES if n not in MAIN_EXPRESSIONS)
 LIGHT_CHOICES = (S.LIGHT_KEEP, *LIGHT_PRESETS, S.LIGHT_DIRECTION)
 SOURCE_LABELS = {"generated": "generated face (rig bundle)", "morphable": "bare 3DMM", "photo": "uploaded photo"}
-#: errors a user can cause; shown in the page, the app keeps running
-USER_ERRORS = (RigError, MorphableError, ValueError, OSError)
+#: errors a user can cause (UserError: RigError, MorphableError, GanError), or a file that cannot be read
+#: or written; shown in the page as one line, the app keeps running
+USER_ERRORS = (UserError, ValueError, OSError)
 
 
 def _range_info(src: S.FaceSource, name: str) -> str:

@@ -1,0 +1,49 @@
+"""`facerig app`: a local web page to steer a face with sliders (rig.app, Gradio)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import RigError
+from .common import bounded_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    app = sub.add_parser("app", help="a local web app: sliders for pose, 52 ARKit expressions and light")
+    app.add_argument("--port", type=bounded_int(1, 65535), default=7860, help="TCP port (default 7860)")
+    app.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    app.add_argument("--bundle", default=None, help="rig bundle folder (default: assets/rig/dcgan64)")
+    app.add_argument("--size", type=bounded_int(64, 1024), default=256, help="image size on the page (default 256)")
+    app.add_argument("--threads", type=bounded_int(1, 256), default=None,
+                     help="torch threads (default: torch's; 1 is faster on a machine busy with other work)")
+    app.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    app.set_defaults(func=cmd_app)
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from rig.app.server import port_free
+
+    if args.bundle is not None and not Path(args.bundle).exists():
+        raise RigError(f"rig bundle not found: {args.bundle}")
+    try:
+        free = port_free(args.host, args.port)
+    except OSError as exc:  # an address this machine does not have
+        raise RigError(f"cannot listen on {args.host}: {exc.strerror or exc}") from None
+    if not free:
+        raise RigError(f"port {args.port} on {args.host} is in use; pick another with --port")
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from rig.app import start
+
+    running = start(args.bundle, args.host, args.port, open_browser=not args.no_browser, size=args.size)
+    print(f"facerig app: {running.url}  (Ctrl-C stops it)", flush=True)
+    try:
+        running.blocks.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.close()
+    return 0
