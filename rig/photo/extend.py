@@ -71,8 +71,14 @@ def _jacobi(field: torch.Tensor, fixed_vals: torch.Tensor, fixed: torch.Tensor, 
     return inner.clone()
 
 
-def extend(disp: torch.Tensor, known: torch.Tensor, coarse: int = COARSE, sweeps: int = SWEEPS) -> torch.Tensor:
-    """Dense (2,S,S) flow: `disp` where `known`, a smooth fill falling to 0 at the border elsewhere."""
+def extend(disp: torch.Tensor, known: torch.Tensor, coarse: int = COARSE, sweeps: int = SWEEPS,
+           guide_disp: torch.Tensor | None = None, guide: torch.Tensor | None = None) -> torch.Tensor:
+    """Dense (2,S,S) flow: `disp` where `known`, a smooth fill falling to 0 at the border elsewhere.
+
+    `guide_disp` on `guide` (the rest of the head) is a hint imposed on the coarse grid only, where
+    `known` is not: hair and the head's outline then follow the head's motion instead of lagging
+    behind it, without the cut-out edges that fixing them at full resolution printed.
+    """
     s = disp.shape[-1]
     if not bool(known.any()):
         return torch.zeros_like(disp)
@@ -81,6 +87,10 @@ def extend(disp: torch.Tensor, known: torch.Tensor, coarse: int = COARSE, sweeps
         sizes.append(sizes[-1] // 2)
     sizes = sizes[::-1]
     vals, kn = _coarse_values(disp, known, sizes[0])
+    if guide is not None and bool(guide.any()):
+        gv, gk = _coarse_values(guide_disp, guide, sizes[0])
+        vals = torch.where(kn[None], vals, gv)
+        kn = kn | gk
     field = torch.from_numpy(solve_laplace(vals.double().numpy(), kn.numpy())).float()
     for n in sizes[1:]:
         field = F.interpolate(field[None], size=(n, n), mode="bilinear", align_corners=False)[0]

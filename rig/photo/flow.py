@@ -61,6 +61,8 @@ class Flow:
     holes: torch.Tensor       # (S,S) bool: disoccluded pixels left to the smooth extension
     skin: torch.Tensor        # (S,S) bool: target face-skin pixels (for relighting)
     src_normals: torch.Tensor  # (S,S,3) source normal at each known pixel's surface point (0 elsewhere)
+    guide_disp: torch.Tensor  # (2,S,S) the same displacement on the rest of the head above the chin
+    guide: torch.Tensor       # (S,S) bool: where guide_disp is set (a soft, coarse-level hint only)
     target: MeshView
 
 
@@ -96,6 +98,10 @@ class FlowBuilder:
         self.flow_tri = v_flow[self.faces].all(1)
         self.mouth_tri = self._region_tri("mouth")
         self.skin_tri = self._region_tri("face")
+        # scalp, ears and the back of the head (not the neck): a coarse hint for hair and outline
+        chin_y = self.model.template[self.model.landmarks[8], 1]
+        above_chin = (self.model.template[:, 1] > chin_y)[self.faces].all(1)
+        self.guide_tri = above_chin & ~self.flow_tri
         self.mirror = mirror_vertices(self.model.template)
 
     def _region_tri(self, name: str) -> torch.Tensor:
@@ -177,7 +183,14 @@ class FlowBuilder:
         else:
             holes[rows[rest], cols[rest]] = True
         skin = hit & self.skin_tri[face]
-        return Flow(disp, known, mouth_fill, mirror_disp, mirrored, holes, skin, src_n, tv)
+        guide = hit & self.guide_tri[face]
+        guide_disp = torch.zeros(2, s, s)
+        gr, gc = torch.nonzero(guide, as_tuple=True)
+        if len(gr):
+            pts = self.surface_points(source, face[gr, gc], r.bary[gr, gc])
+            guv = self.camera.project(pts[None], s)[0]
+            guide_disp[:, gr, gc] = (guv - torch.stack([gc.float() + 0.5, gr.float() + 0.5], -1)).T
+        return Flow(disp, known, mouth_fill, mirror_disp, mirrored, holes, skin, src_n, guide_disp, guide, tv)
 
     def pixel_normals(self, view: MeshView) -> torch.Tensor:
         """Camera-space unit normals (S,S,3) of the view's covered pixels (0 elsewhere)."""

@@ -37,6 +37,8 @@ from .warp import frame_grid, warp
 YAW_LIMIT = 35.0
 #: the same for pitch
 PITCH_LIMIT = 25.0
+#: jawOpen increase over the photo's fit above which the mouth interior is painted
+MOUTH_OPENS = 0.05
 #: working size of the flow grid over the fit frame
 FLOW_SIZE = 128
 
@@ -82,8 +84,12 @@ class PhotoRig:
     frame: list[float]           # [x0, y0, side] of the fit frame in photo px
     builder: FlowBuilder
     fit_warnings: list[str] = field(default_factory=list)
-    #: re-shade the skin for every target (pose and light); False keeps the photo's shading
-    shading: bool = True
+    #: skin shading: "light" re-shades only for a light edit (default; a turn keeps the photo's
+    #: shading), "full" also moves the fitted light's shading with pose and expression (exact on
+    #: 3DMM renders, but on photos the fitted light's errors showed as patches), "off" never
+    shading: str = "light"
+    #: let hair and the head outline follow the head mesh's motion (coarse hint in the extension)
+    head_guide: bool = True
     timing: Timing = field(default_factory=Timing)
 
     def __post_init__(self) -> None:
@@ -184,21 +190,35 @@ class PhotoRig:
         t0 = time.perf_counter()
         fl = self.builder.flow(self._source, target)
         t1 = time.perf_counter()
-        disp = extend(fl.disp, fl.known)
+        disp = extend(fl.disp, fl.known, guide_disp=fl.guide_disp if self.head_guide else None,
+                      guide=fl.guide if self.head_guide else None)
         t2 = time.perf_counter()
         out = warp(self._photo, disp, self.frame, self._grid)
         t3 = time.perf_counter()
-        for layer in (mirror_layer(self._photo, fl, self.frame, self._grid),
-                      mouth_layer(self.builder, fl, self.params, h, w, self.frame, self._grid)):
+        layers = [mirror_layer(self._photo, fl, self.frame, self._grid)]
+        if self.opens_mouth(target):
+            layers.append(mouth_layer(self.builder, fl, self.params, h, w, self.frame, self._grid))
+        for layer in layers:
             if layer is not None:
                 colour, alpha = layer
                 out = out * (1.0 - alpha) + colour * alpha
         src_light, tgt_light = self.params.light[0], target.light[0].float()
-        if self.shading:
-            out = relight(out, ratio_map(self.builder, fl, src_light, tgt_light), self.frame, self._grid)
+        relit = not torch.allclose(src_light, tgt_light)
+        if self.shading == "full" or (self.shading == "light" and relit):
+            out = relight(out, ratio_map(self.builder, fl, src_light, tgt_light, pose=self.shading == "full"),
+                          self.frame, self._grid)
         t4 = time.perf_counter()
         self.timing = Timing(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
         return (out.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+
+    def opens_mouth(self, target: FaceParams) -> bool:
+        """Whether `target` opens the jaw wider than the photo (then the mouth interior is painted).
+
+        Otherwise mouth pixels the fit's mouth hides are stretched from the photo's own: a smiling
+        photo's teeth often sit where the fitted lips meet, and painting the model's teeth there
+        on a turn drew a second set."""
+        j = expression_index("jawOpen")
+        return float(target.expression[0, j]) > float(self.params.expression[0, j]) + MOUTH_OPENS
 
     def edit(self, yaw: float | None = None, pitch: float | None = None, roll: float | None = None,
              expression: Mapping[str, float] | None = None, light: str | torch.Tensor | None = None,
