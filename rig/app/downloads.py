@@ -52,7 +52,8 @@ def write(kind: str, src: S.FaceSource, c: S.Controls, folder: str | Path, image
             clip = expression_clip(src, c).to(model.device, model.template.dtype)
             with torch.no_grad():
                 path = out.file(out_dir / f"{name}_expression.glb",
-                                lambda tmp: export_gltf(model, tmp, params=clip[-1], animation=clip, fps=FPS))
+                                lambda tmp: export_gltf(model, tmp, params=clip[clip.batch_size - 1],
+                                                          animation=clip, fps=FPS))
         else:
             path = out.text(out_dir / f"{name}_params.json", json.dumps(src.to_dict(c), indent=2))
     return path

@@ -1,0 +1,109 @@
+"""The app in a real headless browser: load, drag a slider, see the face change, download, upload."""
+from __future__ import annotations
+
+import io
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TIMEOUT = 120_000
+
+
+def face_src(page) -> str:
+    return page.get_attribute("#face img", "src")
+
+
+def wait_new_face(page, old: str) -> str:
+    page.wait_for_function("old => { const i = document.querySelector('#face img'); return i && i.src !== old; }",
+                           arg=old, timeout=TIMEOUT)
+    return face_src(page)
+
+
+def shown_image(page) -> np.ndarray:
+    body = page.request.get(face_src(page)).body()
+    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
+
+
+def status_text(page) -> str:
+    return page.inner_text("#status")
+
+
+def move_slider(page, name: str, presses: int, key: str = "ArrowRight") -> None:
+    """Drag by keyboard: focus the range input and step it, as a user does."""
+    handle = page.locator(f"#s-{name} input[type=range]")
+    handle.focus()
+    for _ in range(presses):
+        handle.press(key)
+
+
+def test_page_yaw_slider_changes_the_face_and_png_downloads(page, tmp_path):
+    assert "generated face" in status_text(page)
+    before_src, before = face_src(page), shown_image(page)
+    assert before.shape == (256, 256, 3) and before.std() > 10  # a picture, not a blank
+    yaw0 = float(page.input_value("#s-yaw input[type=number]"))
+    move_slider(page, "yaw", 30)  # +15 degrees in steps of 0.5
+    wait_new_face(page, before_src)
+    page.wait_for_function("v => Number(document.querySelector('#s-yaw input[type=number]').value) > v + 10",
+                           arg=yaw0, timeout=TIMEOUT)
+    page.wait_for_timeout(500)  # the last of the drag's updates (always_last) lands
+    after = shown_image(page)
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 2.0  # the face turned
+    page.click("text=parameters (JSON)")  # the accordion with the edit's parameters
+    page.wait_for_function("() => { const e = document.querySelector('#params');"
+                           " return e && e.innerText.includes('generated'); }", timeout=TIMEOUT)
+    assert '"yaw"' in page.inner_text("#params")
+
+    page.click("#dl-png")
+    link = page.locator("#download a").first
+    link.wait_for(timeout=TIMEOUT)
+    with page.expect_download(timeout=TIMEOUT) as info:
+        link.click()
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    assert path.suffix == ".png"
+    png = np.asarray(Image.open(path).convert("RGB"))
+    assert np.array_equal(png, shown_image(page))  # the PNG is the face on the page
+    # nothing outside this machine was asked for (no analytics, fonts or CDN assets)
+    hosts = {urlparse(u).hostname for u in page.requested if u.startswith("http")}
+    assert hosts == {"127.0.0.1"}, hosts
+
+
+def upload(page, path) -> None:
+    """Drop a file on the photo box (clearing the one shown first)."""
+    clear = page.locator("#photo button[aria-label='Clear']")
+    if clear.count():
+        clear.first.click()
+    page.locator("#photo input[type=file]").wait_for(state="attached", timeout=TIMEOUT)
+    page.set_input_files("#photo input[type=file]", str(path))
+
+
+@pytest.mark.slow
+def test_upload_utkface_photo_and_bad_files(page, utkface_photos, tmp_path):
+    photo = tmp_path / "face.png"
+    Image.fromarray(utkface_photos(1, seed=4)[0]).save(photo)
+    old = face_src(page)
+    upload(page, photo)
+    new = wait_new_face(page, old)
+    assert "uploaded photo" in status_text(page)
+    img = shown_image(page)
+    assert img.std() > 10
+    move_slider(page, "jawOpen", 40)
+    wait_new_face(page, new)
+
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all")
+    upload(page, text)
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('error')", timeout=TIMEOUT)
+    assert "not a readable image" in status_text(page)
+
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((128, 128, 3), 200, np.uint8)).save(blank)
+    upload(page, blank)
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('no face')", timeout=TIMEOUT)
+    # the app still works afterwards
+    page.check("#source input[value='generated']")
+    page.click("#load")
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('generated face')",
+                           timeout=TIMEOUT)

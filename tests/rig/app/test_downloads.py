@@ -1,0 +1,82 @@
+"""The app's downloads (rig.app.downloads through rig.outputs) on the real rig and 3DMM, and `facerig app` checks."""
+from __future__ import annotations
+
+import json
+import socket
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rig import sources as S
+from rig.app import downloads
+from rig.errors import RigError
+
+
+@pytest.fixture(scope="module")
+def morph():
+    from morphable.formats import load_model
+
+    return S.morph_source(load_model("default"), identity_seed=1, size=128)
+
+
+@pytest.fixture(scope="module")
+def gen():
+    from rig.pipeline import load_rig
+
+    return S.generated_source(load_rig(), seed=5, size=128)
+
+
+def _glb_json(path) -> dict:
+    data = path.read_bytes()
+    magic, version, length = struct.unpack("<4sII", data[:12])
+    assert magic == b"glTF" and version == 2 and length == len(data)
+    chunk_len, chunk_type = struct.unpack("<I4s", data[12:20])
+    assert chunk_type == b"JSON"
+    return json.loads(data[20:20 + chunk_len])
+
+
+def test_png_json_and_glb_of_the_current_edit(gen, tmp_path):
+    c = gen.controls().with_values(yaw=15, jawOpen=0.5)
+    png = downloads.write("png", gen, c, tmp_path)
+    assert np.array_equal(np.asarray(Image.open(png).convert("RGB")), gen.render(c))
+    params = json.loads(downloads.write("json", gen, c, tmp_path).read_text())
+    assert params["source"] == "generated" and params["params"]["pose"]["yaw"] == pytest.approx(15, abs=1e-3)
+    gltf = _glb_json(downloads.write("glb", gen, c, tmp_path))
+    mesh = gltf["meshes"][0]
+    assert len(mesh["primitives"][0]["targets"]) == 52 and gltf["animations"]
+    assert not list(tmp_path.rglob(".*"))  # no temp files left behind
+
+
+def test_mp4_sweep_of_one_control(gen, morph, tmp_path):
+    import imageio.v3 as iio
+
+    c = gen.controls()
+    path = downloads.write("mp4", gen, c, tmp_path, sweep=("yaw", -20, 20))
+    frames = iio.imread(path)
+    assert path.suffix == ".mp4" and frames.shape[0] == downloads.SWEEP_FRAMES
+    assert np.abs(frames[0].astype(int) - frames[-1].astype(int)).mean() > 1.0  # the head turned
+    with pytest.raises(RigError, match="not a pose angle"):
+        downloads.write("mp4", morph, c, tmp_path, sweep=("nod", 0, 1))
+    with pytest.raises(RigError, match="unknown download"):
+        downloads.write("gif", morph, c, tmp_path)
+
+
+def test_glb_expression_clip_eases_from_the_face_to_the_edit(morph):
+    c = morph.controls().with_values(mouthSmileLeft=0.8, yaw=10)
+    clip = downloads.expression_clip(morph, c, frames=5)
+    smile = clip.expression[:, S.ARKIT_NAMES.index("mouthSmileLeft")].tolist()
+    assert smile[0] == pytest.approx(0.0) and smile[-1] == pytest.approx(0.8) and smile == sorted(smile)
+    assert clip.pose[:, 0].tolist() == pytest.approx([10.0] * 5)
+
+
+def test_cli_app_refuses_a_busy_port_and_a_missing_bundle(run_cli):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code, out, err = run_cli("app", "--port", port, "--no-browser")
+    assert code == 2 and err.strip() == f"facerig: error: port {port} on 127.0.0.1 is in use; pick another with --port"
+    code, _, err = run_cli("app", "--bundle", "/nonexistent/bundle", "--no-browser")
+    assert code == 2 and "rig bundle not found" in err and len(err.strip().splitlines()) == 1

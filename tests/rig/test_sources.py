@@ -1,0 +1,106 @@
+"""rig.sources on the real default rig bundle and the default 3DMM: controls, renders, ranges, sweeps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rig import sources as S
+from rig.errors import RigError
+
+
+@pytest.fixture(scope="module")
+def rig():
+    from rig.pipeline import load_rig
+
+    return load_rig()
+
+
+@pytest.fixture(scope="module")
+def gen(rig):
+    return S.generated_source(rig, seed=3, truncation=0.7, size=128)
+
+
+@pytest.fixture(scope="module")
+def morph():
+    from morphable.formats import load_model
+
+    return S.morph_source(load_model("default"), identity_seed=2, size=128)
+
+
+def test_generated_source_starts_as_the_face_and_edits_through_the_rig(rig, gen):
+    c = gen.controls()
+    own = rig.params(gen.ws)
+    assert c.yaw == pytest.approx(float(own.pose[0, 0]), abs=1e-4)
+    assert gen.edit_kwargs(c) == {}  # nothing moved: RigNet(ws, F(ws)), as `facerig edit` with no flags
+    still = gen.render(c)
+    assert still.shape == (128, 128, 3) and still.dtype == np.uint8
+    expected = rig.to_uint8(rig.image(rig.edit(gen.ws)))[0]
+    assert np.array_equal(S._resize(expected[None], 128)[0], still)
+
+    turned = c.with_values(yaw=c.yaw + 20)
+    assert gen.edit_kwargs(turned) == {"yaw": pytest.approx(c.yaw + 20)}
+    assert float(gen.target(turned).pose[0, 0]) == pytest.approx(c.yaw + 20, abs=1e-4)
+    assert np.abs(gen.render(turned).astype(int) - still.astype(int)).mean() > 2.0
+
+
+def test_range_note_only_for_moved_controls_outside_the_trained_range(gen):
+    c = gen.controls()
+    low, high = gen.trained_range("yaw")
+    assert gen.range_note(c) is None  # the face as it is: nothing commanded
+    inside = c.with_values(yaw=(low + high) / 2)
+    assert gen.range_note(inside) is None
+    note = gen.range_note(c.with_values(yaw=high + 15))
+    assert note and "yaw=" in note and "trained" in note
+    jaw_hi = gen.trained_range("jawOpen")[1]
+    if jaw_hi < 0.99:
+        assert "jawOpen" in gen.range_note(c.with_values(jawOpen=min(1.0, jaw_hi + 0.3)))
+
+
+def test_morph_source_expression_pose_and_light(morph):
+    c = morph.controls()
+    assert c.yaw == 0 and all(v == 0 for v in c.expression.values())
+    base = morph.render(c).astype(int)
+    jaw = morph.render(c.with_values(jawOpen=0.9)).astype(int)
+    lower_face = slice(70, 110)
+    assert np.abs(jaw - base)[lower_face].mean() > 3 * np.abs(jaw - base)[:50].mean()  # the mouth moved, not the brow
+    left = morph.render(c.with_values(light="left")).astype(float)
+    right = morph.render(c.with_values(light="right")).astype(float)
+    assert left[:, :64].mean() > right[:, :64].mean() and right[:, 64:].mean() > left[:, 64:].mean()
+    from_right = morph.render(c.with_values(light=S.LIGHT_DIRECTION, azimuth=60)).astype(float)
+    assert from_right[:, 64:].mean() > from_right[:, :64].mean()
+    assert morph.range_note(c.with_values(yaw=50)) is None  # the bare model has no trained range
+    marked = morph.overlay(morph.render(c), c)
+    assert marked.shape == base.shape and np.abs(marked.astype(int) - base).sum() > 0
+
+
+def test_sweep_and_frames(morph):
+    c = morph.controls()
+    steps = S.sweep(c, "mouthSmileLeft", 0.0, 1.0, 5)
+    assert [s.expression["mouthSmileLeft"] for s in steps] == pytest.approx([0, 0.25, 0.5, 0.75, 1.0])
+    frames = morph.frames(steps)
+    assert frames.shape == (5, 128, 128, 3)
+    assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).mean() > 0.5
+    with pytest.raises(RigError, match="not a pose angle or an ARKit name"):
+        S.sweep(c, "smile", 0, 1, 5)
+    with pytest.raises(RigError, match="2..1000 frames"):
+        S.sweep(c, "yaw", 0, 1, 1)
+    with pytest.raises(RigError, match="unknown control"):
+        c.with_values(grin=1.0)
+
+
+def test_photo_without_a_face_is_one_clear_error(rig):
+    blank = np.full((128, 128, 3), 180, np.uint8)
+    with pytest.raises(RigError, match="no face"):
+        S.photo_source(blank, rig, size=128)
+    with pytest.raises(RigError, match="not a usable photo"):
+        S.photo_source(np.zeros((4, 4, 3), np.uint8), rig)
+
+
+def test_to_dict_records_source_controls_and_params(gen):
+    c = gen.controls().with_values(mouthSmileLeft=0.7)
+    d = gen.to_dict(c)
+    assert d["source"] == "generated" and d["controls"]["expression"]["mouthSmileLeft"] == pytest.approx(0.7)
+    assert d["params"]["expression"]["mouthSmileLeft"] == pytest.approx(0.7, abs=1e-4)
+    assert set(d["params"]["pose"]) >= {"yaw", "pitch", "roll"}
+    torch.testing.assert_close(torch.tensor(d["params"]["pose"]["yaw"]), torch.tensor(c.yaw), atol=1e-3, rtol=0)
