@@ -8,13 +8,13 @@ from torch.func import functional_call
 from gan import fast
 from gan.networks import Generator
 
-# measured on randomly initialised default-architecture generators (images of std 1-2):
+# measured on randomly initialised default-architecture generators (bench_gan; images of std 1-2):
 # fp32 max |fast - reference| 0.95e-5 (64 px) .. 2.3e-5 (128 px, batch 4); bf16 mean 0.009-0.016, max 0.04-0.14
 FP32_TOL = 1e-4
 BF16_MEAN_TOL, BF16_MAX_TOL = 0.04, 0.4
 
 
-@pytest.fixture(scope="module", params=[(64, 256), (128, 64)], ids=["64px", "128px"])
+@pytest.fixture(scope="module", params=[(64, 128), (128, 32)], ids=["64px", "128px"])
 def G(request):
     res, channel_max = request.param  # narrower than the default (512) to keep the suite quick
     torch.manual_seed(res)
