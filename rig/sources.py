@@ -245,30 +245,48 @@ class GeneratedSource(FaceSource):
 
 
 class MorphSource(FaceSource):
-    """The bare 3DMM: a random identity (by seed) rendered by the morphable Renderer."""
+    """The bare 3DMM: a random identity (by seed), rendered like morphable.render.Renderer.
+
+    The rasterization is rig.photo.raster's vectorised z-buffer (no gradients needed here), which
+    draws the Renderer's image (same camera, pixel centres, SH shading, perspective-correct
+    interpolation; tests/rig/test_sources.py compares them) several times faster than pytorch3d's
+    CPU kernel at 256 px.
+    """
 
     kind = "morphable"
 
-    def __init__(self, model, identity_seed: int = 0, size: int = 256, renderer=None):
+    def __init__(self, model, identity_seed: int = 0, size: int = 256, camera=None):
+        from morphable.camera import Camera
         from morphable.lighting import preset
-        from morphable.render import Renderer
 
         self.model = model
-        self.renderer = renderer if renderer is not None and renderer.size == size else Renderer(model, size=size)
+        self.camera = camera or Camera()
+        self.faces = model.faces.to(torch.int64)
         base = model.random_params(1, seed=int(identity_seed))
         super().__init__(base.replace(light=preset("front").to(base.light.dtype)), size)
         self.description = f"the bare 3DMM ({model.name}, identity seed {int(identity_seed)})"
 
-    def frames(self, cs: list[Controls], batch: int = 8) -> np.ndarray:
-        from morphable.render import to_uint8
+    @torch.no_grad()
+    def image(self, params: FaceParams) -> tuple[np.ndarray, np.ndarray]:
+        """(H,W,3) uint8 render of params (batch 1) on black, and its (68,2) landmarks in pixels."""
+        from morphable.lighting import shade
+        from morphable.render import to_uint8, vertex_normals
 
-        targets = FaceParams.cat([self.target(c) for c in cs]).to(self.model.device, self.model.template.dtype)
-        out = []
-        with torch.no_grad():
-            for i in range(0, targets.batch_size, batch):
-                images = self.renderer(targets[i:i + batch]).image
-                out.extend(to_uint8(img) for img in images)
-        return np.stack(out)
+        from .photo.raster import rasterize
+
+        m, size = self.model, self.size
+        params = params.to(m.device, m.template.dtype)
+        verts = m.vertices(params)
+        colour = (m.albedo(params) * shade(vertex_normals(verts, self.faces), params.light))[0]
+        r = rasterize(self.camera.project(verts, size)[0], self.camera.depth(verts)[0], self.faces, size,
+                      cull_backfaces=False)
+        pix = (colour[self.faces[r.face.clamp_min(0)]] * r.bary[..., None]).sum(-2).clamp(0.0, 1.0)
+        pix = torch.where(r.hit[..., None], pix, torch.zeros((), dtype=pix.dtype))
+        marks = self.camera.project(m.landmarks3d(params, verts), size)[0].cpu().numpy()
+        return to_uint8(pix.permute(2, 0, 1)), marks
+
+    def frames(self, cs: list[Controls]) -> np.ndarray:
+        return np.stack([self.image(self.target(c))[0] for c in cs])
 
     def overlay(self, image: np.ndarray, c: Controls) -> np.ndarray:
         """The render with its own 68 landmarks drawn on (the model is exact here, nothing is fitted)."""
@@ -276,10 +294,8 @@ class MorphSource(FaceSource):
 
         from morphable.fit.overlay import FITTED_COLOUR, draw_points
 
-        with torch.no_grad():
-            out = self.renderer(self.target(c).to(self.model.device, self.model.template.dtype))
         base = Image.fromarray(np.ascontiguousarray(image))
-        draw_points(base, out.landmarks2d[0].cpu().numpy(), FITTED_COLOUR, max(1.0, self.size / 160.0))
+        draw_points(base, self.image(self.target(c))[1], FITTED_COLOUR, max(1.0, self.size / 160.0))
         return np.asarray(base)
 
 
@@ -322,9 +338,9 @@ def generated_source(rig: FaceRig, seed: int = 0, truncation: float = 1.0, size:
                                           f"({rig.info.get('generator', 'rig bundle')})")
 
 
-def morph_source(model, identity_seed: int = 0, size: int = 256, renderer=None) -> MorphSource:
+def morph_source(model, identity_seed: int = 0, size: int = 256) -> MorphSource:
     """The bare 3DMM with a random identity by seed."""
-    return MorphSource(model, identity_seed, size, renderer)
+    return MorphSource(model, identity_seed, size)
 
 
 def photo_engine_available() -> bool:

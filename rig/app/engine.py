@@ -22,7 +22,6 @@ class Engine:
 
     def __init__(self, bundle: str | os.PathLike | None = None, size: int = 256, inversion_steps: int = 100):
         from morphable.formats import load_model
-        from morphable.render import Renderer
 
         from ..pipeline import load_rig
 
@@ -30,7 +29,6 @@ class Engine:
         self.bundle = str(bundle) if bundle else "assets/rig/dcgan64 (default)"
         self.size = int(size)
         self.model = load_model("default")
-        self.renderer = Renderer(self.model, size=self.size)
         self.inversion_steps = int(inversion_steps)
         self._sources: OrderedDict[str, S.FaceSource] = OrderedDict()
         self._lock = threading.Lock()
@@ -41,7 +39,7 @@ class Engine:
         if kind == "generated":
             src = S.generated_source(self.rig, int(seed), float(truncation), self.size)
         elif kind == "morphable":
-            src = S.morph_source(self.model, int(identity_seed), self.size, self.renderer)
+            src = S.morph_source(self.model, int(identity_seed), self.size)
         elif kind == "photo":
             if photo is None:
                 raise RigError("upload a photo first")

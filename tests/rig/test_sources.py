@@ -74,6 +74,19 @@ def test_morph_source_expression_pose_and_light(morph):
     assert marked.shape == base.shape and np.abs(marked.astype(int) - base).sum() > 0
 
 
+def test_morph_source_draws_the_morphable_renderer_image(morph):
+    from morphable.render import Renderer, to_uint8
+
+    c = morph.controls().with_values(yaw=25, pitch=-10, jawOpen=0.7, mouthSmileRight=0.6, light="left")
+    target = morph.target(c)
+    with torch.no_grad():
+        ref = Renderer(morph.model, size=128)(target)
+    mine, marks = morph.image(target)
+    diff = np.abs(mine.astype(int) - to_uint8(ref.image[0]).astype(int))
+    assert diff.max() <= 1  # rounding of identical values; same coverage
+    np.testing.assert_allclose(marks, ref.landmarks2d[0].numpy(), atol=1e-3)
+
+
 def test_sweep_and_frames(morph):
     c = morph.controls()
     steps = S.sweep(c, "mouthSmileLeft", 0.0, 1.0, 5)
