@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .common import bounded_int, seed_arg
+from .label_args import add_label_args, labeller
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
     a.add_argument("--truncation", type=float, default=1.0)
     a.add_argument("--size", type=bounded_int(16, 1024), default=256, help="output frame size (upscaled)")
+    add_label_args(a)
     a.set_defaults(func=cmd_animate)
 
 
@@ -29,7 +31,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     from ..outputs import VIDEO_SUFFIXES, Outputs
     from ..pipeline import animate, load_rig, read_tracks, source_latents
 
-    with Outputs() as outputs:
+    with Outputs(provenance=labeller(args, "animate")) as outputs:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
         gltf = outputs.expect(args.gltf, (".glb",))
         csv = outputs.expect(args.csv, (".csv",))

@@ -7,6 +7,7 @@ import sys
 
 from ..errors import RigError
 from .common import check_face_value, name_value_pairs, seed_arg
+from .label_args import add_label_args, labeller
 
 #: accepted pose angles of edits, degrees (the estimator's training data rarely leaves them)
 POSE_RANGE = {"yaw": (-60.0, 60.0), "pitch": (-45.0, 45.0), "roll": (-45.0, 45.0)}
@@ -59,7 +60,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from ..outputs import Outputs
     from ..pipeline import edit_image, load_rig, source_latents, sweep_grid
 
-    with Outputs() as outputs:
+    source = "edited-photo" if getattr(args, "photo", None) else "generated"
+    with Outputs(provenance=labeller(args, "edit", source=source)) as outputs:
         out = outputs.expect(args.output, (".png",))
         kw = edit_kwargs(args)
         sweep = parse_sweep(args.sweep) if args.sweep else None
@@ -93,4 +95,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--truncation", type=float, default=1.0)
     e.add_argument("--sweep", help="grid over one control: NAME=START:STOP:COUNT, e.g. yaw=-30:30:7")
     e.add_argument("-o", "--output", required=True, help="output .png")
+    add_label_args(e)
     e.set_defaults(func=cmd_edit)

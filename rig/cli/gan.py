@@ -15,6 +15,7 @@ from pathlib import Path
 from gan.errors import GanError
 
 from .common import parse_seeds
+from .label_args import add_label_args, labeller
 
 def _info(args: argparse.Namespace) -> int:
     from gan.checkpoint import read_metadata
@@ -81,7 +82,7 @@ def _sample(args: argparse.Namespace) -> int:
 
     from ..outputs import IMAGE_SUFFIXES, Outputs
 
-    outputs = Outputs()
+    outputs = Outputs(provenance=labeller(args, "gan sample", generator=Path(args.generator).name))
     out = outputs.expect(args.output, IMAGE_SUFFIXES)
     seeds = parse_seeds(args.seeds)
     if args.batch < 1 or (args.cols is not None and args.cols < 1):
@@ -128,6 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cols", type=int, default=None, help="grid columns (default: about square)")
     p.add_argument("--batch", type=int, default=8, help="images per forward pass")
     p.add_argument("-o", "--output", required=True, help="grid image (png/jpg/webp)")
+    add_label_args(p)
     p.set_defaults(func=_sample)
 
     add_train_parser(gsub)

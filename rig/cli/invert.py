@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import seed_arg
+from .label_args import add_label_args, labeller
 
 #: the generator a fresh clone has: the packaged 64 px DCGAN (gan-face-generate)
 DEFAULT_GENERATOR = "dcgan"
@@ -30,7 +31,8 @@ def _invert(args: argparse.Namespace) -> int:
         raise RigError(f"--steps must be at least 1, got {args.steps}")
     if args.noise_reg < 0:
         raise RigError(f"--noise-reg must be >= 0, got {args.noise_reg}")
-    with Outputs() as outputs:
+    # the side-by-side shows the real (aligned) photo beside its generated reconstruction
+    with Outputs(provenance=labeller(args, "invert", source="edited-photo", generator=args.generator)) as outputs:
         out = outputs.expect(args.output, (".npz",))
         side = outputs.expect(args.side_by_side, (".png",))
         if args.generator != PACKAGED_DCGAN and not Path(args.generator).is_file():
@@ -75,5 +77,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip face alignment; just resize (for images already framed like the training data)")
     p.add_argument("--side-by-side", metavar="OUT.png", help="write aligned photo | reconstruction")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_label_args(p)
     p.set_defaults(func=_invert)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..errors import RigError
 from .common import EXPRESSION_RANGE, MESH_SUFFIXES, bounded_int, check_face_value, name_value_pairs, seed_arg
+from .label_args import add_label_args, labeller
 
 #: limits for user-given pose angles (degrees): what the model renders sensibly
 POSE_LIMITS = {"yaw": (-90.0, 90.0), "pitch": (-60.0, 60.0), "roll": (-60.0, 60.0)}
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     render.add_argument("--size", type=bounded_int(16, 2048), default=256, help="image size in pixels")
     render.add_argument("-o", "--out", required=True, help="output PNG")
     render.add_argument("--mesh", default=None, help="also write the posed mesh (.glb, .obj or .ply)")
+    add_label_args(render)
     render.set_defaults(func=cmd_render)
 
     conv = msub.add_parser("convert", help="convert ICT / FLAME / BFM / .npz to facerig's .npz")
@@ -95,7 +97,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     from ..outputs import Outputs
 
-    with Outputs() as outputs:
+    with Outputs(provenance=labeller(args, "morph render", source="rendered", generator="3DMM renderer")) as outputs:
         out = outputs.expect(args.out, (".png", ".jpg", ".jpeg"))
         mesh = outputs.expect(args.mesh, MESH_SUFFIXES)
         model = _load(args.model)

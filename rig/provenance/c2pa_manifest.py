@@ -14,13 +14,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import RigError
+
 ENV_CERT = "FACERIG_SIGN_CERT"
 ENV_KEY = "FACERIG_SIGN_KEY"
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "mp4": "video/mp4", "webp": "image/webp"}
 ASSERTION = "org.facerig.parameters"
 
 
-class SigningError(ValueError):
+class SigningError(RigError):
     """The certificate or key cannot be used, or the C2PA library refused to sign."""
 
 

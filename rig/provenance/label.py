@@ -19,7 +19,7 @@ import numpy as np
 from . import c2pa_manifest, metadata, watermark
 
 WATERMARK_VERSION = 1
-SOURCES = {"generated": metadata.TRAINED, "edited-photo": metadata.COMPOSITE}
+SOURCES = {"generated": metadata.TRAINED, "edited-photo": metadata.COMPOSITE, "rendered": metadata.ALGORITHMIC}
 IMAGE_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
 
 
@@ -37,7 +37,7 @@ class LabelInfo:
 
     command: str
     parameters: dict = field(default_factory=dict)
-    source: str = "generated"          # "generated" or "edited-photo" (a real photo, changed)
+    source: str = "generated"          # "generated", "edited-photo" (a real photo, changed) or "rendered" (3DMM)
     generator: str | None = None
     bundle: str | None = None
     label: bool = True
@@ -136,3 +136,62 @@ def encode_mp4(frames: np.ndarray, fps: float) -> bytes:
 def label_video(frames, fps: float, info: LabelInfo) -> bytes:
     """Labelled MP4 bytes: watermarked frames, H.264, XMP uuid box, C2PA manifest when signing."""
     return label_file_bytes(encode_mp4(watermark_frames(frames, info), fps), info)
+
+
+class Labeller:
+    """The output layer's provenance hook (rig.outputs.Outputs(provenance=...)): mark pixels, label bytes."""
+
+    def __init__(self, info: LabelInfo):
+        self.info = info
+
+    def mark(self, frames: np.ndarray) -> np.ndarray:
+        """(T,H,W,3) uint8 frames -> watermarked frames (before encoding)."""
+        return watermark_frames(frames, self.info)
+
+    def label(self, data: bytes, path: Path) -> bytes:
+        """One encoded file's bytes (format from path's suffix) -> the same file with its labels."""
+        suffix = Path(path).suffix.lower()
+        info = self.info if self.info.title != "facerig output" else _titled(self.info, Path(path).name)
+        if suffix in (".png", ".jpg", ".jpeg", ".mp4"):
+            return label_file_bytes(data, info)
+        if suffix == ".webp":
+            return _relabel_webp(data, info)
+        if suffix == ".gif":
+            return _comment_gif(data, info)
+        return data
+
+
+def _titled(info: LabelInfo, title: str) -> LabelInfo:
+    """A copy of info with the manifest title set to the file's name."""
+    from dataclasses import replace
+
+    return replace(info, title=title)
+
+
+def _relabel_webp(data: bytes, info: LabelInfo) -> bytes:
+    """Re-encode a lossless WebP with Pillow writing the XMP chunk (pixels unchanged), then sign."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        buf = io.BytesIO()
+        im.save(buf, format="WEBP", lossless=True, xmp=metadata.xmp_packet(info.provenance()))
+    return label_file_bytes(buf.getvalue(), info)
+
+
+def _comment_gif(data: bytes, info: LabelInfo) -> bytes:
+    """GIF has no XMP place Pillow writes: a comment extension names the source type and the tool."""
+    from PIL import Image
+
+    prov = info.provenance()
+    text = (f"facerig {prov.version}: {prov.digital_source_type} (command {prov.command})" if info.label
+            else f"facerig {prov.version}: labels turned off (--no-label)")
+    with Image.open(io.BytesIO(data)) as im:
+        frames, durations = [], []
+        for i in range(getattr(im, "n_frames", 1)):
+            im.seek(i)
+            frames.append(im.convert("RGB"))
+            durations.append(im.info.get("duration", 40))
+        buf = io.BytesIO()
+        frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
+                       loop=im.info.get("loop", 0), comment=text.encode("utf-8"))
+    return buf.getvalue()

@@ -18,6 +18,8 @@ from xml.sax.saxutils import quoteattr
 IPTC_DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 TRAINED = IPTC_DST + "trainedAlgorithmicMedia"
 COMPOSITE = IPTC_DST + "compositeWithTrainedAlgorithmicMedia"
+ALGORITHMIC = IPTC_DST + "algorithmicMedia"   # 3DMM renders: made by an algorithm, no trained model
+SYNTHETIC = (TRAINED, COMPOSITE, ALGORITHMIC)
 NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 NS_IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 NS_XMP = "http://ns.adobe.com/xap/1.0/"
@@ -49,8 +51,8 @@ class Provenance:
 
     @property
     def synthetic(self) -> bool:
-        """True when the IPTC source type says trained algorithmic media (alone or composited)."""
-        return self.digital_source_type in (TRAINED, COMPOSITE)
+        """True when the IPTC source type says (trained) algorithmic media, alone or composited."""
+        return self.digital_source_type in SYNTHETIC
 
 
 def xmp_packet(prov: Provenance) -> bytes:

@@ -38,7 +38,7 @@ class Report:
         if self.error:
             return False
         meta = self.metadata is not None and self.metadata.synthetic
-        man = self.manifest.present and self.manifest.digital_source_type in (metadata.TRAINED, metadata.COMPOSITE)
+        man = self.manifest.present and self.manifest.digital_source_type in metadata.SYNTHETIC
         mark = self.watermark is not None and self.watermark.detected
         return meta or man or mark
 
@@ -81,7 +81,8 @@ class Report:
             acc = w.magic_accuracy
             out.append(f"  watermark: {'detected' if w.detected else 'not detected'} (score {w.z:.1f}, threshold "
                        f"{watermark.Z_THRESHOLD:.1f}; fixed-bit accuracy {acc:.0%}"
-                       + (f"; version {w.version}; scale {w.scale:.3f}" if w.detected else "") + ")")
+                       + (f"; version {w.version if w.version_reliable else '?'}; scale {w.scale:.3f}"
+                          if w.detected else "") + ")")
         return out
 
     def to_dict(self) -> dict:
@@ -91,7 +92,22 @@ class Report:
                 "metadata": None if self.metadata is None else vars(self.metadata),
                 "manifest": vars(self.manifest),
                 "watermark": None if w is None else {"detected": w.detected, "score": w.z, "scale": w.scale,
-                                                     "magic_accuracy": w.magic_accuracy, "version": w.version}}
+                                                     "magic_accuracy": w.magic_accuracy,
+                                                     "version": w.version if w.version_reliable else None}}
+
+
+def _gif_comment(data: bytes) -> metadata.Provenance | None:
+    """The source type a facerig GIF names in its comment extension (GIF has no XMP place Pillow writes)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        text = im.info.get("comment", b"")
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    if not text.startswith("facerig"):
+        return None
+    dst = next((d for d in metadata.SYNTHETIC if d in text), None)
+    return metadata.Provenance(digital_source_type=dst, creator_tool=text.split(":")[0],
+                               labelled="--no-label" not in text)
 
 
 def _decode_image(data: bytes) -> np.ndarray:
@@ -157,6 +173,8 @@ def verify(path: str | Path, trust_anchors: bytes | None = None, check_watermark
         else:
             image = _decode_image(data)
             report.size = image.shape[:2]
+            if data[:6] in (b"GIF87a", b"GIF89a"):
+                report.kind, report.metadata = "gif", _gif_comment(data)
             if check_watermark:
                 report.watermark = watermark.detect(image)
     except ValueError as exc:

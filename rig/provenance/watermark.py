@@ -182,6 +182,15 @@ class Detection:
     scale: float
     bits: np.ndarray
     detected: bool
+    strength: np.ndarray | None = None   # |correlation| of each bit at the best shift
+
+    @property
+    def version_reliable(self) -> bool:
+        """True when the 8 unprotected version bits are each well clear of zero (against the fixed bits)."""
+        if not self.detected or self.strength is None:
+            return False
+        n = len(MAGIC) * 8
+        return bool(self.magic_accuracy == 1.0 and self.strength[n:].min() >= 0.35 * np.median(self.strength[:n]))
 
     @property
     def version(self) -> int:
@@ -200,8 +209,8 @@ class Detection:
         return float(np.mean(self.bits[:n] == payload_bits(0)[:n]))
 
 
-def _score_fold(fold: np.ndarray) -> tuple[float, np.ndarray]:
-    """(z-score of the best circular shift, the 64 decoded bits at that shift)."""
+def _score_fold(fold: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(z-score of the best circular shift, the 64 decoded bits there, their |correlation|)."""
     f = np.fft.fft2(fold)
     cmap = np.real(np.fft.ifft2(f * np.conj(np.fft.fft2(_reference()))))
     flat = cmap.ravel()
@@ -215,7 +224,7 @@ def _score_fold(fold: np.ndarray) -> tuple[float, np.ndarray]:
     z = (flat[k] - rest.mean()) / (rest.std() + 1e-12)
     aligned = np.roll(fold, (-dy, -dx), axis=(0, 1))
     corr = np.tensordot(_CARRIERS_HP, aligned, axes=([1, 2], [0, 1]))
-    return float(z), (corr > 0).astype(np.int8)
+    return float(z), (corr > 0).astype(np.int8), np.abs(corr)
 
 
 def _candidate_periods(res: np.ndarray, top: int = 3) -> list[float]:
@@ -250,7 +259,7 @@ def detect(image: np.ndarray, frames: list[np.ndarray] | None = None, search_sca
     """Look for the mark in an (H,W,3) image (or, with `frames`, in several frames of one video)."""
     images = [np.asarray(image)] if frames is None else [np.asarray(f) for f in frames]
     lumas = [luminance(im) if im.ndim == 3 else im.astype(np.float64) for im in images]
-    best: tuple[float, float, np.ndarray] | None = None
+    best: tuple[float, float, np.ndarray, np.ndarray] | None = None
     h0, w0 = lumas[0].shape
     scales = [float(k) for k in (1, 2, 4) if k == 1 or min(h0, w0) >= TILE * k * 2]
     if search_scale:
@@ -271,8 +280,8 @@ def detect(image: np.ndarray, frames: list[np.ndarray] | None = None, search_sca
                     interp = cv2.INTER_AREA if sc > 1.0 else cv2.INTER_CUBIC
                     lum = cv2.resize(lum.astype(np.float32), size, interpolation=interp)
                 fold += _fold(_highpass(lum))
-            z, bits = _score_fold(fold)
+            z, bits, strength = _score_fold(fold)
             if best is None or z > best[0]:
-                best = (z, sc, bits)
-    z, sc, bits = best
-    return Detection(z=z, scale=sc, bits=bits, detected=z >= Z_THRESHOLD)
+                best = (z, sc, bits, strength)
+    z, sc, bits, strength = best
+    return Detection(z=z, scale=sc, bits=bits, detected=z >= Z_THRESHOLD, strength=strength)
