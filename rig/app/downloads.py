@@ -34,6 +34,10 @@ def write(kind: str, src: S.FaceSource, c: S.Controls, folder: str | Path, image
     """Write one download into a new subfolder of `folder`; returns its path."""
     if kind not in KINDS:
         raise RigError(f"unknown download {kind!r}; choose one of {', '.join(KINDS)}")
+    if provenance is None:  # every download is labelled (docs/provenance.md)
+        from ..provenance.label import labeller_for
+
+        provenance = labeller_for(f"app download {kind}", src.kind, {"controls": c.to_dict(), "source": src.description})
     out_dir = Path(tempfile.mkdtemp(dir=folder, prefix="dl-"))
     name = f"facerig_{src.kind}"
     with Outputs(provenance=provenance) as out:

@@ -138,6 +138,17 @@ def label_video(frames, fps: float, info: LabelInfo) -> bytes:
     return label_file_bytes(encode_mp4(watermark_frames(frames, info), fps), info)
 
 
+#: face-source kinds (rig.sources) -> LabelInfo.source
+SOURCE_OF_KIND = {"generated": "generated", "face": "generated", "morphable": "rendered", "photo": "edited-photo"}
+
+
+def labeller_for(command: str, kind: str, parameters: dict | None = None, generator: str | None = None) -> "Labeller":
+    """A default Labeller (labels on, watermark on, signing from FACERIG_SIGN_* if set) for front ends."""
+    return Labeller(LabelInfo(command=command, parameters=dict(parameters or {}),
+                              source=SOURCE_OF_KIND.get(kind, "generated"), generator=generator,
+                              signing=c2pa_manifest.signing_key_from(None, None)))
+
+
 class Labeller:
     """The output layer's provenance hook (rig.outputs.Outputs(provenance=...)): mark pixels, label bytes."""
 

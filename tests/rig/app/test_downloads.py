@@ -40,7 +40,12 @@ def _glb_json(path) -> dict:
 def test_png_json_and_glb_of_the_current_edit(gen, tmp_path):
     c = gen.controls().with_values(yaw=15, jawOpen=0.5)
     png = downloads.write("png", gen, c, tmp_path)
-    assert np.array_equal(np.asarray(Image.open(png).convert("RGB")), gen.render(c))
+    # the download is the render plus the invisible watermark, and it is labelled (rig.provenance)
+    from rig.provenance import verify
+    from rig.provenance.watermark import psnr
+
+    assert psnr(np.asarray(Image.open(png).convert("RGB")), gen.render(c)) >= 37.9
+    assert verify(png).labelled
     params = json.loads(downloads.write("json", gen, c, tmp_path).read_text())
     assert params["source"] == "generated" and params["params"]["pose"]["yaw"] == pytest.approx(15, abs=1e-3)
     gltf = _glb_json(downloads.write("glb", gen, c, tmp_path))
