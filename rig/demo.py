@@ -23,6 +23,7 @@ from morphable.render import Renderer, to_uint8
 
 from .frames import labelled_grid, upscale
 from .outputs import Outputs
+from .provenance.label import labeller_for
 
 ROOT = Path(__file__).resolve().parents[1]
 #: bundles in order of preference: the StyleGAN2 trained on UTKFace, then the DCGAN backend
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, row_labels, col_labels = render_controls(model, args.size)
     params = model.random_params(1, seed=3).with_expression({"jawOpen": 0.4, "mouthSmileLeft": 0.6,
                                                               "mouthSmileRight": 0.6}).with_pose(yaw=20)
-    with Outputs() as outputs:
+    # every picture and video of the demo is labelled (docs/provenance.md)
+    with Outputs(provenance=labeller_for("demo", "generated", {"size": args.size})) as outputs:
         outputs.image(out / "morph_controls.png", labelled_grid(rows, row_labels, col_labels))
         outputs.file(out / "face.obj", lambda tmp: export_mesh(model, params, tmp))
         run_rig_demo(out, model, outputs)

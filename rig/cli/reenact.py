@@ -6,6 +6,7 @@ import argparse
 import numpy as np
 
 from .common import LANDMARK_BACKENDS, bounded_int, seed_arg
+from .label_args import add_label_args, labeller
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="read at most this many driver frames (at most 10,000)")
     r.add_argument("--fps", type=float, default=None, help="frame rate of a frame folder (default 25)")
     r.add_argument("--size", type=bounded_int(16, 1024), default=256, help="output frame size (upscaled)")
+    add_label_args(r)
     r.set_defaults(func=cmd_reenact)
 
 
@@ -44,7 +46,7 @@ def cmd_reenact(args: argparse.Namespace) -> int:
                             source_latents, track_driver)
     from ..reenact import check_blocks, reenact
 
-    with Outputs() as outputs:
+    with Outputs(provenance=labeller(args, "reenact", source=_label_source(args))) as outputs:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
         tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
         blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
@@ -85,3 +87,8 @@ def clamp_note(rig, clamp: bool, result) -> str:
     if rig.trained_range is None:
         return "not clamped (the bundle stores no trained range)"
     return f"clamped to the trained range in {100 * result.clamped:.0f}% of frames"
+
+
+def _label_source(args: argparse.Namespace) -> str:
+    """A warped real photo is a composite; a generated (or inverted and re-synthesised) face is generated."""
+    return "edited-photo" if getattr(args, "photo", None) and getattr(args, "engine", None) != "gan" else "generated"
