@@ -283,5 +283,7 @@ def detect(image: np.ndarray, frames: list[np.ndarray] | None = None, search_sca
             z, bits, strength = _score_fold(fold)
             if best is None or z > best[0]:
                 best = (z, sc, bits, strength)
+        if best[0] >= 2 * Z_THRESHOLD:  # unmistakable already: the remaining scales cannot change the verdict
+            break
     z, sc, bits, strength = best
     return Detection(z=z, scale=sc, bits=bits, detected=z >= Z_THRESHOLD, strength=strength)
