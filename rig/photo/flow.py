@@ -47,6 +47,7 @@ class MeshView:
     raster: Raster
     far_depth: torch.Tensor  # (S,S) 3x3 max of the z-buffer (+inf on background)
     normals: torch.Tensor    # (V,3) unit vertex normals (camera space)
+    interior: torch.Tensor   # (S,S) bool: face/eye/mouth pixels well inside their outline
 
 
 @dataclass
@@ -119,7 +120,10 @@ class FlowBuilder:
         r = rasterize(xy, depth, self.faces, self.size)
         zb = torch.where(r.hit, r.depth, torch.full_like(r.depth, float("inf")))
         far = torch.nn.functional.max_pool2d(zb[None, None], 3, stride=1, padding=1)[0, 0]
-        return MeshView(verts, xy, depth, r, far, vertex_normals(verts, self.faces))
+        inner = r.hit & self.flow_tri[r.face.clamp_min(0)]
+        k = 2 * int(round(2 * OUTLINE_MARGIN_PX * self.size / 128)) + 1
+        inner = torch.nn.functional.max_pool2d((~inner).float()[None, None], k, 1, k // 2)[0, 0] == 0
+        return MeshView(verts, xy, depth, r, far, vertex_normals(verts, self.faces), inner)
 
     def surface_points(self, view: MeshView, face: torch.Tensor, bary: torch.Tensor,
                        index: torch.Tensor | None = None) -> torch.Tensor:
@@ -131,14 +135,19 @@ class FlowBuilder:
             tri = index[tri]
         return (view.verts[tri] * bary[..., None]).sum(1)
 
-    def visible(self, view: MeshView, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frame px (P,2) of 3D points in `view`, and whether the source z-buffer shows them."""
+    def visible(self, view: MeshView, points: torch.Tensor, interior: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame px (P,2) of 3D points in `view`, and whether the source z-buffer shows them.
+
+        `interior`: also require them well inside the view's face outline (the mirror fill: near the
+        outline the photo often shows hair or background where the fit puts cheek)."""
         uv = self.camera.project(points[None], self.size)[0]
         d = self.camera.depth(points)
         col = uv[:, 0].floor().long().clamp(0, self.size - 1)
         row = uv[:, 1].floor().long().clamp(0, self.size - 1)
         inside = (uv >= 0).all(1) & (uv < self.size).all(1)
         ok = inside & (d <= view.far_depth[row, col] + VISIBILITY_TOLERANCE_M)
+        if interior:
+            return uv, ok & view.interior[row, col]
         return uv, ok | ~inside
 
     @torch.no_grad()
@@ -175,7 +184,8 @@ class FlowBuilder:
         mouth_fill[rows[in_mouth], cols[in_mouth]] = True
         rest = hidden & ~in_mouth
         if mirror and bool(rest.any()):
-            uv_m, vis_m = self.visible(source, self.surface_points(source, f[rest], b[rest], self.mirror))
+            uv_m, vis_m = self.visible(source, self.surface_points(source, f[rest], b[rest], self.mirror),
+                                        interior=True)
             rr, cc = rows[rest], cols[rest]
             mirror_disp[:, rr[vis_m], cc[vis_m]] = (uv_m[vis_m] - centre[rest][vis_m]).T
             mirrored[rr[vis_m], cc[vis_m]] = True

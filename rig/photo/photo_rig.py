@@ -94,7 +94,7 @@ class PhotoRig:
 
     def __post_init__(self) -> None:
         h, w = self.image.shape[:2]
-        self._photo = torch.from_numpy(np.ascontiguousarray(self.image)).permute(2, 0, 1).float() / 255.0
+        self._photo = torch.from_numpy(np.array(self.image, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0
         self._grid = frame_grid(h, w, self.frame)
         self._source: MeshView = self.builder.view(self.params)
 
@@ -162,17 +162,18 @@ class PhotoRig:
             p.light[0] = p.light[0] + lt if relative else lt
         return p
 
-    def range_warning(self, target: FaceParams) -> str | None:
-        """One line when a target turns the head beyond where the warp holds (the edit is still made)."""
+    def range_warning(self, *targets: FaceParams) -> str | None:
+        """One line when targets turn the head beyond where the warp holds (the edits are still made)."""
         out = []
-        for i, (name, limit) in enumerate((("yaw", YAW_LIMIT), ("pitch", PITCH_LIMIT))):
-            value = float(target.pose[0, i])
-            change = value - float(self.params.pose[0, i])
-            if abs(value) > limit or abs(change) > limit:
-                out.append(f"{name} {value:+.0f} deg ({change:+.0f} from the photo)")
+        for target in targets:
+            for i, (name, limit) in enumerate((("yaw", YAW_LIMIT), ("pitch", PITCH_LIMIT))):
+                value = float(target.pose[0, i])
+                change = value - float(self.params.pose[0, i])
+                if abs(value) > limit or abs(change) > limit:
+                    out.append(f"{name} {value:+.0f} deg ({change:+.0f} from the photo)")
         if not out:
             return None
-        return (f"warning: {', '.join(out)} is beyond |yaw| <= {YAW_LIMIT:g} / |pitch| <= {PITCH_LIMIT:g} deg, "
+        return (f"warning: {', '.join(out)}: beyond |yaw| <= {YAW_LIMIT:g} / |pitch| <= {PITCH_LIMIT:g} deg, "
                 "where the photo warp holds; the hidden side is mirrored and stretched")
 
     # ---- rendering --------------------------------------------------------------------------
