@@ -29,7 +29,8 @@ POSE_NAMES = ("yaw", "pitch", "roll")
 #: slider limits of the pose angles (degrees) and the light direction
 POSE_LIMITS = {"yaw": (-60.0, 60.0), "pitch": (-40.0, 40.0), "roll": (-40.0, 40.0)}
 LIGHT_KEEP, LIGHT_DIRECTION = "keep", "direction"
-_EPS = 1e-4
+#: a control counts as moved beyond this (the page shows values to 3 decimals)
+_EPS = 1e-3
 
 
 @dataclass
@@ -199,16 +200,29 @@ def _resize(frames: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((size, size), resample)) for f in frames])
 
 
+def _takes_compute_dtype(G) -> bool:
+    """True for facerig's StyleGAN2 (its synthesis has the bf16 inference path)."""
+    from gan.synthesis import SynthesisNetwork
+
+    return isinstance(getattr(G, "synthesis", None), SynthesisNetwork)
+
+
 class GeneratedSource(FaceSource):
     """A face of the rig's generator (a seed or an inverted photo), edited by FaceRig.edit."""
 
     kind = "generated"
 
-    def __init__(self, rig: FaceRig, ws: torch.Tensor, size: int = 256, description: str = ""):
+    def __init__(self, rig: FaceRig, ws: torch.Tensor, size: int = 256, description: str = "",
+                 compute_dtype: torch.dtype = torch.float32):
         self.rig, self.ws = rig, rig.check_ws(ws)[:1]
         super().__init__(rig.params(self.ws), size)
         self.model = rig.model
         self.description = description or "generated face (rig bundle)"
+        #: bf16 runs a StyleGAN2 generator's convolutions in bf16 (gan/fast.py): faster, about 1/100 of the
+        #: image's spread away from the fp32 image; other generators ignore it
+        self.compute_dtype = compute_dtype if _takes_compute_dtype(rig.G) else torch.float32
+        if self.compute_dtype != torch.float32:
+            self.description += " (bf16 synthesis)"
 
     def edit_kwargs(self, c: Controls) -> dict:
         """FaceRig.edit keywords for the moved controls (unmoved blocks keep F(ws) exactly)."""
@@ -238,9 +252,17 @@ class GeneratedSource(FaceSource):
         """Edited latents (T, num_ws, w_dim), one per Controls."""
         return torch.cat([self.rig.edit(self.ws, **self.edit_kwargs(c)) for c in cs])
 
+    def images(self, ws: torch.Tensor) -> torch.Tensor:
+        """FaceRig.image, in the source's compute dtype."""
+        if self.compute_dtype == torch.float32:
+            return self.rig.image(ws)
+        with torch.no_grad():
+            return self.rig.G.synthesis(self.rig.check_ws(ws), noise_mode="const",
+                                        compute_dtype=self.compute_dtype).clamp(-1, 1)
+
     def frames(self, cs: list[Controls], batch: int = 8) -> np.ndarray:
         ws = self.latents(cs)
-        out = [self.rig.to_uint8(self.rig.image(ws[i:i + batch])) for i in range(0, len(ws), batch)]
+        out = [self.rig.to_uint8(self.images(ws[i:i + batch])) for i in range(0, len(ws), batch)]
         return _resize(np.concatenate(out), self.size)
 
 
@@ -331,11 +353,12 @@ class PhotoSource(FaceSource):
 
 
 # ---- constructors ---------------------------------------------------------------------------
-def generated_source(rig: FaceRig, seed: int = 0, truncation: float = 1.0, size: int = 256) -> GeneratedSource:
+def generated_source(rig: FaceRig, seed: int = 0, truncation: float = 1.0, size: int = 256,
+                     compute_dtype: torch.dtype = torch.float32) -> GeneratedSource:
     """A generated face by seed (z as `facerig edit --seed`)."""
     ws = rig.sample(int(seed), float(truncation))
-    return GeneratedSource(rig, ws, size, f"generated face, seed {int(seed)}, truncation {float(truncation):g} "
-                                          f"({rig.info.get('generator', 'rig bundle')})")
+    return GeneratedSource(rig, ws, size, f"generated face, seed {int(seed)}, truncation {float(truncation):g}",
+                           compute_dtype)
 
 
 def morph_source(model, identity_seed: int = 0, size: int = 256) -> MorphSource:
@@ -353,7 +376,7 @@ def photo_engine_available() -> bool:
 
 
 def photo_source(photo: np.ndarray, rig: FaceRig | None = None, model=None, size: int = 256,
-                 inversion_steps: int = 100) -> FaceSource:
+                 inversion_steps: int = 100, compute_dtype: torch.dtype = torch.float32) -> FaceSource:
     """A photo through the photo engine where it exists, else inverted into the rig's generator.
 
     RigError (one line) when the photo has no usable face.
@@ -377,4 +400,5 @@ def photo_source(photo: np.ndarray, rig: FaceRig | None = None, model=None, size
     aligned = align_photo(photo, rig.G.img_resolution)
     inv = invert_photo(rig.G, aligned, steps=int(inversion_steps), measure=False)
     return GeneratedSource(rig, inv.ws, size, f"uploaded photo inverted into the generator ({int(inversion_steps)} "
-                                              "steps; the photo engine is not installed, identity is not kept well)")
+                                              "steps; the photo engine is not installed, identity is not kept well)",
+                           compute_dtype)

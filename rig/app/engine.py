@@ -8,6 +8,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..errors import RigError
 from .. import sources as S
@@ -20,7 +21,8 @@ MAX_SOURCES = 32
 class Engine:
     """The rig bundle, the morphable model and a small store of face sources keyed by page."""
 
-    def __init__(self, bundle: str | os.PathLike | None = None, size: int = 256, inversion_steps: int = 100):
+    def __init__(self, bundle: str | os.PathLike | None = None, size: int = 256, inversion_steps: int = 100,
+                 bf16: bool = False):
         from morphable.formats import load_model
 
         from ..pipeline import load_rig
@@ -30,6 +32,7 @@ class Engine:
         self.size = int(size)
         self.model = load_model("default")
         self.inversion_steps = int(inversion_steps)
+        self.compute_dtype = torch.bfloat16 if bf16 else torch.float32
         self._sources: OrderedDict[str, S.FaceSource] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -37,13 +40,14 @@ class Engine:
                    photo: np.ndarray | None = None) -> tuple[str, S.FaceSource]:
         """Build a source and store it; returns (key, source)."""
         if kind == "generated":
-            src = S.generated_source(self.rig, int(seed), float(truncation), self.size)
+            src = S.generated_source(self.rig, int(seed), float(truncation), self.size, self.compute_dtype)
         elif kind == "morphable":
             src = S.morph_source(self.model, int(identity_seed), self.size)
         elif kind == "photo":
             if photo is None:
                 raise RigError("upload a photo first")
-            src = S.photo_source(photo, self.rig, self.model, self.size, self.inversion_steps)
+            src = S.photo_source(photo, self.rig, self.model, self.size, self.inversion_steps,
+                                 self.compute_dtype)
         else:
             raise RigError(f"unknown source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}")
         key = uuid.uuid4().hex

@@ -74,7 +74,7 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                         truncation = gr.Slider(0.0, 1.0, 0.7, step=0.05, label="truncation")
                         identity_seed = gr.Number(0, label="3DMM identity seed", precision=0, minimum=0)
                     photo = gr.File(label="photo (for 'uploaded photo')", file_count="single", type="filepath",
-                                    elem_id="photo")
+                                    elem_id="photo", height=110)
                     load = gr.Button("load face", variant="primary", elem_id="load")
                 image = gr.Image(label="face", type="numpy", format="png", interactive=False,
                                  elem_id="face", height=320)
@@ -190,19 +190,21 @@ def build(engine: Engine, download_dir: str | Path | None = None):
 
         outputs = [key, image, status, params_json, *sliders]
         load_inputs = [kind, seed, truncation, identity_seed, photo, overlay]
-        load.click(do_load, load_inputs, outputs)
-        photo.upload(lambda: "photo", None, kind).then(do_load, load_inputs, outputs)
-        app.load(do_load, load_inputs, outputs)
+        # one queue for every event of the page: an update, a reset and a download run in the order asked
+        one = dict(concurrency_id="face", concurrency_limit=1)
+        load.click(do_load, load_inputs, outputs, **one)
+        photo.upload(lambda: "photo", None, kind).then(do_load, load_inputs, outputs, **one)
+        app.load(do_load, load_inputs, outputs, **one)
         upd = dict(fn=do_update, inputs=[key, overlay, *controls], outputs=[image, status, params_json],
-                   show_progress="hidden", trigger_mode="always_last")
+                   show_progress="hidden", trigger_mode="always_last", **one)
         for s in (*sliders, azimuth, elevation):
             s.input(**upd)
         for w in (light, overlay):
             w.change(**upd)
         for button, block in ((reset_pose, "pose"), (reset_expr, "expression"), (reset_light, "light")):
-            button.click(reset(block), [key, *controls], controls).then(**upd)
+            button.click(reset(block), [key, *controls], controls, **one).then(**upd)
         for button, kind_name in ((dl_png, "png"), (dl_glb, "glb"), (dl_json, "json"), (dl_mp4, "mp4")):
             button.click(download(kind_name), [key, overlay, sweep_name, sweep_from, sweep_to, *controls],
-                         [file, status])
+                         [file, status], **one)
     app.download_dir = download_dir
     return app

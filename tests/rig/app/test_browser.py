@@ -26,6 +26,17 @@ def shown_image(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
 
 
+def settle(page, quiet_ms: int = 3000) -> None:
+    """Wait until the face has not changed for quiet_ms (the drag's last update has landed)."""
+    src = face_src(page)
+    while True:
+        page.wait_for_timeout(quiet_ms)
+        now = face_src(page)
+        if now == src:
+            return
+        src = now
+
+
 def status_text(page) -> str:
     return page.inner_text("#status")
 
@@ -47,7 +58,7 @@ def test_page_yaw_slider_changes_the_face_and_png_downloads(page, tmp_path):
     wait_new_face(page, before_src)
     page.wait_for_function("v => Number(document.querySelector('#s-yaw input[type=number]').value) > v + 10",
                            arg=yaw0, timeout=TIMEOUT)
-    page.wait_for_timeout(500)  # the last of the drag's updates (always_last) lands
+    settle(page)  # the last of the drag's updates (always_last) has landed
     after = shown_image(page)
     assert np.abs(after.astype(int) - before.astype(int)).mean() > 2.0  # the face turned
     page.click("text=parameters (JSON)")  # the accordion with the edit's parameters
@@ -64,7 +75,13 @@ def test_page_yaw_slider_changes_the_face_and_png_downloads(page, tmp_path):
     info.value.save_as(path)
     assert path.suffix == ".png"
     png = np.asarray(Image.open(path).convert("RGB"))
-    assert np.array_equal(png, shown_image(page))  # the PNG is the face on the page
+    # the PNG is the face on the page plus the invisible provenance watermark, and it is labelled
+    from rig.provenance import verify
+    from rig.provenance.watermark import psnr
+
+    shown = shown_image(page)
+    assert psnr(png, shown) >= 37.9 and psnr(png, before) < psnr(png, shown) - 3
+    assert verify(path).labelled
     # nothing outside this machine was asked for (no analytics, fonts or CDN assets)
     hosts = {urlparse(u).hostname for u in page.requested if u.startswith("http")}
     assert hosts == {"127.0.0.1"}, hosts

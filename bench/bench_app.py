@@ -1,0 +1,168 @@
+"""Speed of the app: server time per slider update, and the round trip a real browser sees.
+
+    nice -n 10 python -m bench.bench_app [--repeats 15] [--threads 1] [--no-browser] --out docs/bench_app.json
+
+Server time: what the page's update handler does for one slider change (render the face at the
+new controls with rig.sources, and the parameters JSON), timed in-process, with the yaw stepping
+so every update is a real change. Sources: the bare 3DMM at 256 px; the default DCGAN rig
+bundle (64 px, shown at 256); and, because no trained StyleGAN2 rig bundle exists, a stand-in
+for a 128 px StyleGAN2 bundle: the DCGAN rig's own overhead (estimator + RigNet for the target)
+plus a randomly initialised default-architecture 128 px StyleGAN2 synthesis (inference path,
+fp32 and bf16), the upscale to 256 and the JSON.
+
+Browser round trip: the app on a free local port, Chromium (Debian's package) through
+Playwright; one ArrowRight on the yaw slider (0.5 deg), then the time until the new image is
+in the page (its src changed). Goals (issue 16): <= 50 ms for the 3DMM and the DCGAN rig at
+256 px, <= 150 ms for a 128 px StyleGAN2 bundle.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from gan.fileio import atomic_output
+
+from .common import machine_info, stats
+
+GOALS_MS = {"morphable-256": 50.0, "dcgan-rig-256": 50.0, "stylegan2-128-standin-fp32": 150.0,
+            "stylegan2-128-standin-bf16": 150.0}
+
+
+def _time(fn, repeats: int) -> list[float]:
+    fn()
+    out = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fn(i)
+        out.append(1000 * (time.perf_counter() - t0))
+    return out
+
+
+def server_times(repeats: int) -> dict[str, list[float]]:
+    """ms per update of each source (render + JSON), yaw stepping by 0.5 deg per update."""
+    from morphable.formats import load_model
+
+    from gan.networks import Generator
+    from rig import sources as S
+    from rig.pipeline import load_rig
+
+    rig = load_rig()
+    out = {}
+    srcs = {"morphable-256": S.morph_source(load_model("default"), 0, 256),
+            "dcgan-rig-256": S.generated_source(rig, 3, 0.7, 256)}
+    for name, src in srcs.items():
+        c0 = src.controls()
+
+        def update(i=0, src=src, c0=c0):
+            c = c0.with_values(yaw=c0.yaw + 0.5 * (i % 20))
+            src.render(c)
+            json.dumps(src.to_dict(c))
+
+        out[name] = _time(update, repeats)
+    # stand-in: the rig's own work for a target + a 128 px StyleGAN2 synthesis + upscale + JSON
+    gen = srcs["dcgan-rig-256"]
+    torch.manual_seed(0)
+    G = Generator(img_resolution=128).eval()
+    with torch.no_grad():
+        ws128 = G.mapping(torch.randn(1, G.z_dim), truncation_psi=0.7)
+    for dtype, label in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+        c0 = gen.controls()
+
+        def update(i=0, dtype=dtype, c0=c0):
+            c = c0.with_values(yaw=c0.yaw + 0.5 * (i % 20))
+            gen.rig.edit(gen.ws, **gen.edit_kwargs(c))                    # estimator + RigNet
+            with torch.no_grad():
+                img = G.synthesis(ws128, noise_mode="const", compute_dtype=dtype).clamp(-1, 1)
+            frame = gen.rig.to_uint8(img)
+            S._resize(frame, 256)
+            json.dumps(gen.to_dict(c))
+
+        out[f"stylegan2-128-standin-{label}"] = _time(update, repeats)
+    return out
+
+
+def browser_times(repeats: int) -> dict:
+    """Round trips (ms) in Chromium for the DCGAN rig and the 3DMM, with the page's own server times."""
+    from playwright.sync_api import sync_playwright
+
+    from rig.app import free_port, start
+
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    running = start(port=free_port())
+    result = {}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=flags)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(running.url)
+            page.wait_for_selector("#face img", timeout=120_000)
+            for name, kind in (("dcgan-rig-256", "generated"), ("morphable-256", "morphable")):
+                if kind != "generated":
+                    old = page.get_attribute("#face img", "src")
+                    page.check(f"#source input[value='{kind}']")
+                    page.click("#load")
+                    page.wait_for_function("o => document.querySelector('#face img').src !== o", arg=old,
+                                           timeout=120_000)
+                handle = page.locator("#s-yaw input[type=range]")
+                trips, server = [], []
+                for i in range(repeats + 1):
+                    old = page.get_attribute("#face img", "src")
+                    handle.focus()
+                    t0 = time.perf_counter()
+                    handle.press("ArrowRight" if (i // 10) % 2 == 0 else "ArrowLeft")
+                    page.wait_for_function("o => document.querySelector('#face img').src !== o", arg=old,
+                                           timeout=120_000, polling="raf")
+                    ms = 1000 * (time.perf_counter() - t0)
+                    m = re.search(r"server time (\d+) ms", page.inner_text("#status"))
+                    if i:  # the first is a warm-up
+                        trips.append(ms)
+                        server.append(float(m.group(1)) if m else float("nan"))
+                result[name] = {"round_trip_ms": trips, "server_ms_in_page": server}
+            browser.close()
+    finally:
+        running.close()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: faster for batch-1 work on this shared 2-core machine)")
+    ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--out", default="docs/bench_app.json")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    before = machine_info()
+    server = server_times(args.repeats)
+    rows = {name: {"server_ms": stats(v), "goal_ms": GOALS_MS[name]} for name, v in server.items()}
+    for name, r in rows.items():
+        print(f"{name:>28} server {r['server_ms']['median']:7.1f} ms (p90 {r['server_ms']['p90']:.1f}), "
+              f"goal {r['goal_ms']:g}", flush=True)
+    if not args.no_browser:
+        for name, b in browser_times(args.repeats).items():
+            rows[name]["browser_round_trip_ms"] = stats(b["round_trip_ms"])
+            rows[name]["server_ms_in_page"] = stats(b["server_ms_in_page"])
+            print(f"{name:>28} browser round trip {rows[name]['browser_round_trip_ms']['median']:7.1f} ms "
+                  f"(p90 {rows[name]['browser_round_trip_ms']['p90']:.1f}; server in page "
+                  f"{rows[name]['server_ms_in_page']['median']:.0f})", flush=True)
+    result = {"benchmark": "app update speed", "threads": args.threads, "repeats": args.repeats,
+              "machine_before": before, "machine_after": machine_info(), "rows": rows,
+              "raw_server_ms": {k: [round(x, 2) for x in v] for k, v in server.items()}}
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
