@@ -58,7 +58,6 @@ def edit_kwargs(args: argparse.Namespace) -> dict:
 def cmd_edit(args: argparse.Namespace) -> int:
     """Edit one face; with --sweep write a labelled grid: original, then one image per sweep value."""
     from ..outputs import Outputs
-    from ..pipeline import edit_image, load_rig, source_latents, sweep_grid
 
     source = "edited-photo" if getattr(args, "photo", None) else "generated"
     with Outputs(provenance=labeller(args, "edit", source=source)) as outputs:
@@ -67,17 +66,33 @@ def cmd_edit(args: argparse.Namespace) -> int:
         sweep = parse_sweep(args.sweep) if args.sweep else None
         if not kw and sweep is None:
             raise RigError("nothing to edit: give --yaw/--pitch/--roll, --expression, --light or --sweep")
-        rig = load_rig(args.bundle)
-        warning = rig.range_warning(kw.get("yaw"), kw.get("pitch"), kw.get("roll"), kw.get("expression"), sweep=sweep)
-        if warning:
-            print(warning, file=sys.stderr)
-        ws = source_latents(rig, args.latent, args.seed, args.truncation)
-        if sweep is None:
-            outputs.image(out, edit_image(rig, ws, **kw))
+        if getattr(args, "photo", None):   # a real photo: the photo engine (3DMM flow warp, photo's resolution)
+            from ..photo.flows import edit_photo, fit_photo, sweep_photo
+
+            photo_rig, notes = fit_photo(args.photo)
+            image, more = edit_photo(photo_rig, **kw) if sweep is None else sweep_photo(photo_rig, *sweep, kw)
+            for line in notes + more:
+                print(line, file=sys.stderr)
+            outputs.image(out, image)
         else:
-            outputs.image(out, sweep_grid(rig, ws, sweep[0], sweep[1], kw))
+            _edit_generated(args, outputs, out, kw, sweep)
     print(f"wrote {out}" + ("" if sweep is None else f" (original + {len(sweep[1])} edits of {sweep[0]})"))
     return 0
+
+
+def _edit_generated(args: argparse.Namespace, outputs, out, kw: dict, sweep) -> None:
+    """The seed / latent branch of `facerig edit`: through the rig bundle's generator."""
+    from ..pipeline import edit_image, load_rig, source_latents, sweep_grid
+
+    rig = load_rig(args.bundle)
+    warning = rig.range_warning(kw.get("yaw"), kw.get("pitch"), kw.get("roll"), kw.get("expression"), sweep=sweep)
+    if warning:
+        print(warning, file=sys.stderr)
+    ws = source_latents(rig, args.latent, args.seed, args.truncation)
+    if sweep is None:
+        outputs.image(out, edit_image(rig, ws, **kw))
+    else:
+        outputs.image(out, sweep_grid(rig, ws, sweep[0], sweep[1], kw))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,6 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--seed", type=seed_arg, help="generate the face from this seed")
     src.add_argument("--latent", help="LATENT.npz from `facerig invert`")
+    src.add_argument("--photo", help="a real photo: its own pixels warped along the fitted 3DMM (keeps the "
+                                     "person and the photo's resolution; pose/expression values are absolute)")
     e.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
     e.add_argument("--yaw", type=float, help="degrees, >0 turns the face to the image's right")
     e.add_argument("--pitch", type=float, help="degrees, >0 chin up")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
@@ -12,10 +13,13 @@ from .label_args import add_label_args, labeller
 def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("reenact", help="a photo performs a driving video (expression and head motion)")
     src = r.add_mutually_exclusive_group(required=True)
-    src.add_argument("--photo", help="source photo (inverted into the rig's generator)")
+    src.add_argument("--photo", help="source photo (warped by the photo engine; --engine gan inverts it)")
     src.add_argument("--latent", help="LATENT.npz from `facerig invert` (skips inversion)")
     src.add_argument("--seed", type=seed_arg, help="a generated source face")
     r.add_argument("--driver", required=True, help="driving video (MP4, ...) or a folder of frames")
+    r.add_argument("--engine", choices=("warp", "gan"), default=None,
+                   help="warp: the photo's own pixels move along the fitted 3DMM (default with --photo; keeps "
+                        "the person and the photo's resolution); gan: invert the photo into the rig's generator")
     r.add_argument("-o", "--out", required=True, help="OUT.mp4, OUT.gif, or a folder for PNG frames")
     mode = r.add_mutually_exclusive_group()
     mode.add_argument("--relative", dest="relative", action="store_true", default=True,
@@ -40,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_reenact(args: argparse.Namespace) -> int:
+    if engine_of(args) == "warp":
+        return cmd_reenact_warp(args)
     from ..frames import square, upscale
     from ..outputs import VIDEO_SUFFIXES, Outputs
     from ..pipeline import (align_photo, check_frame_count, invert_photo, load_rig, open_driver, read_photo,
@@ -87,6 +93,57 @@ def clamp_note(rig, clamp: bool, result) -> str:
     if rig.trained_range is None:
         return "not clamped (the bundle stores no trained range)"
     return f"clamped to the trained range in {100 * result.clamped:.0f}% of frames"
+
+
+def engine_of(args: argparse.Namespace) -> str:
+    """'warp' (the photo engine, default for --photo) or 'gan' (the rig's generator)."""
+    from ..errors import RigError
+
+    engine = args.engine or ("warp" if args.photo else "gan")
+    if engine == "warp" and not args.photo:
+        raise RigError("--engine warp needs --photo (a seed or latent has no photo to warp; use --engine gan)")
+    return engine
+
+
+def cmd_reenact_warp(args: argparse.Namespace) -> int:
+    """The photo engine: the photo (fitted once, before the driver is read) follows the tracked driver."""
+    from PIL import Image
+
+    from ..outputs import VIDEO_SUFFIXES, Outputs
+    from ..photo.flows import fit_photo, open_clip, reenact_photo
+    from ..pipeline import read_photo
+    from ..reenact import check_blocks
+
+    with Outputs(provenance=labeller(args, "reenact", source=_label_source(args))) as outputs:
+        out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
+        tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
+        blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
+        photo = read_photo(args.photo)                                 # both inputs checked before any fit
+        clip = open_clip(args.driver, fps=args.fps, max_frames=args.max_frames)
+        rig, notes = fit_photo(photo, args.landmarks)
+        result = reenact_photo(rig, clip, blocks, relative=args.relative, landmarks=args.landmarks,
+                               progress=True, name=str(args.driver))
+        for line in notes + result.warnings:
+            print(line, file=sys.stderr)
+        frames = result.frames
+        if args.side_by_side:
+            h = frames.shape[1]
+            side = [np.asarray(Image.fromarray(f).resize((max(1, round(f.shape[1] * h / f.shape[0])), h)))
+                    for f in result.driver.frames]
+            frames = np.concatenate([np.stack(side), frames], axis=2)
+        outputs.video(out, frames, result.driver.fps)
+        if tracks_out is not None:
+            from morphable.animation import tracks_from_params
+
+            played = tracks_from_params(result.targets, result.driver.fps, blocks=tuple(b for b in blocks if b != "light"))
+            outputs.file(tracks_out, played.save)
+    d = result.driver
+    print(f"wrote {out}: {len(frames)} frames of {frames.shape[2]}x{frames.shape[1]} at {d.fps:g} fps (photo engine); "
+          f"driver face found in {d.found}/{len(frames)} frames ({d.landmarks}); "
+          f"{'relative' if args.relative else 'absolute'} {', '.join(blocks)}")
+    if tracks_out is not None:
+        print(f"wrote {tracks_out}")
+    return 0
 
 
 def _label_source(args: argparse.Namespace) -> str:
