@@ -183,6 +183,7 @@ class Detection:
     bits: np.ndarray
     detected: bool
     strength: np.ndarray | None = None   # |correlation| of each bit at the best shift
+    mirrored: bool = False               # found in the left-right mirrored image
 
     @property
     def version_reliable(self) -> bool:
@@ -259,7 +260,7 @@ def detect(image: np.ndarray, frames: list[np.ndarray] | None = None, search_sca
     """Look for the mark in an (H,W,3) image (or, with `frames`, in several frames of one video)."""
     images = [np.asarray(image)] if frames is None else [np.asarray(f) for f in frames]
     lumas = [luminance(im) if im.ndim == 3 else im.astype(np.float64) for im in images]
-    best: tuple[float, float, np.ndarray, np.ndarray] | None = None
+    best: tuple[float, float, np.ndarray, np.ndarray, bool] | None = None
     h0, w0 = lumas[0].shape
     scales = [float(k) for k in (1, 2, 4) if k == 1 or min(h0, w0) >= TILE * k * 2]
     if search_scale:
@@ -280,10 +281,12 @@ def detect(image: np.ndarray, frames: list[np.ndarray] | None = None, search_sca
                     interp = cv2.INTER_AREA if sc > 1.0 else cv2.INTER_CUBIC
                     lum = cv2.resize(lum.astype(np.float32), size, interpolation=interp)
                 fold += _fold(_highpass(lum))
-            z, bits, strength = _score_fold(fold)
-            if best is None or z > best[0]:
-                best = (z, sc, bits, strength)
+            # a mirrored copy (a common re-post) folds onto the mirrored tile: try both
+            for mirrored, f in ((False, fold), (True, fold[:, ::-1])):
+                z, bits, strength = _score_fold(f)
+                if best is None or z > best[0]:
+                    best = (z, sc, bits, strength, mirrored)
         if best[0] >= 2 * Z_THRESHOLD:  # unmistakable already: the remaining scales cannot change the verdict
             break
-    z, sc, bits, strength = best
-    return Detection(z=z, scale=sc, bits=bits, detected=z >= Z_THRESHOLD, strength=strength)
+    z, sc, bits, strength, mirrored = best
+    return Detection(z=z, scale=sc, bits=bits, detected=z >= Z_THRESHOLD, strength=strength, mirrored=mirrored)
