@@ -11,6 +11,7 @@ BENCHMARKS = (
     ["-m", "bench.bench_inversion", "--out", "docs/inversion_measured.json"],
     ["-m", "bench.bench_rig", "--bundle", "assets/rig/dcgan64", "--n", "200"],
     ["-m", "bench.bench_reenact", "--sources", "16"],
+    ["-m", "bench.bench_provenance", "--out", "docs/provenance.json"],
 )
 
 
