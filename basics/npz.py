@@ -25,4 +25,4 @@ def read_npz(path: str | os.PathLike, what: str, error: type[UserError] = UserEr
                 raise ValueError("a single .npy array")
             return {k: data[k] for k in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError):
-        raise error(f"{path} is not {what}") from None
+        raise error(f"cannot read {path}: it is not {what}") from None

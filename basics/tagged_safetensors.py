@@ -9,7 +9,7 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .atomic import atomic_output
 from .errors import UserError
@@ -90,3 +90,16 @@ def load_into(net, tensors: dict, path: str | os.PathLike, what: str, error: typ
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
         raise error(f"{path}: tensors do not match its config ({what}): {str(exc).splitlines()[0]}") from None
+
+
+def load_tagged_module(path: str | os.PathLike, fmt: str, what: str, build: Callable[..., Any],
+                       error: type[UserError] = UserError) -> tuple[Any, dict[str, str]]:
+    """A network rebuilt from a tagged file: build(**config), then its tensors (strict). Returns (net, raw metadata)."""
+    meta = read_tagged_metadata(path, fmt, what, error)
+    config = json_field(meta, "config", path, what, error)
+    try:
+        net = build(**config)
+    except TypeError as exc:
+        raise error(f"{path}: metadata is missing or damaged for {what} (config not understood: {exc})") from None
+    load_into(net, load_tagged_tensors(path, what, error), path, what, error)
+    return net, meta

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 from .arkit import ARKIT_NAMES, NUM_EXPRESSIONS
+from basics.npz import read_npz
+
 from .errors import MorphableError
 from .fileio import atomic_output
 from .params import FaceParams
@@ -199,11 +201,8 @@ class MorphableModel:
         path = Path(path)
         if not path.is_file():
             raise MorphableError(f"model file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except Exception as exc:  # zip/npz corruption comes in many types
-            raise MorphableError(f"cannot read model file {path}: not a facerig .npz ({exc})") from None
+        data = read_npz(path, "a facerig morphable model (an .npz of plain arrays, as `facerig morph convert` "
+                              "writes)", MorphableError)
         try:
             meta = json.loads(str(data.pop("meta")))
         except Exception:

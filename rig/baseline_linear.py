@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from basics.npz import read_npz
 from morphable.arkit import ARKIT_NAMES
 from morphable.fileio import atomic_output
 from morphable.params import POSE_NAMES, FaceParams
@@ -162,17 +163,16 @@ class LinearEditor:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LinearEditor":
         """Read a file written by `save` (no pickles)."""
+        what = f"a linear-directions file ({FORMAT}, an .npz of plain arrays)"
+        z = read_npz(path, what, RigError)
+        if "format" not in z or str(z["format"]) != FORMAT:
+            raise RigError(f"{path} is not {what}")
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if "format" not in z or str(z["format"]) != FORMAT:
-                    raise RigError(f"{path} is not a linear-directions file ({FORMAT})")
-                ed = cls(tuple(str(n) for n in z["names"]), z["gradients"].astype(np.float64),
-                         z["intercepts"].astype(np.float64), z["r2"].astype(np.float64),
-                         int(z["num_ws"]), int(z["w_dim"]))
-        except (OSError, ValueError, KeyError) as exc:
-            if isinstance(exc, RigError):
-                raise
-            raise RigError(f"cannot read linear directions from {path}: {exc}") from None
+            ed = cls(tuple(str(n) for n in z["names"]), z["gradients"].astype(np.float64),
+                     z["intercepts"].astype(np.float64), z["r2"].astype(np.float64),
+                     int(z["num_ws"]), int(z["w_dim"]))
+        except KeyError as exc:
+            raise RigError(f"{path}: linear directions miss the entry {exc.args[0]!r}") from None
         if ed.gradients.shape != (len(ed.names), ed.w_dim):
             raise RigError(f"{path}: gradients have shape {ed.gradients.shape}, expected "
                            f"({len(ed.names)}, {ed.w_dim})")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from basics.tagged_safetensors import json_field, load_into, load_tagged_tensors, read_tagged_metadata, save_tagged
+from basics.tagged_safetensors import json_field, load_tagged_module, save_tagged
 from morphable.params import FaceParams
 
 from .errors import RigError
@@ -203,21 +203,8 @@ def save_estimator(est: Estimator, path: str | os.PathLike, info: dict | None = 
     save_tagged(path, tensors, FORMAT, {"version": str(VERSION), "config": est.config, "info": info or {}}, RigError)
 
 
-def read_estimator_metadata(path: str | os.PathLike) -> dict:
-    """The file's metadata (format, config, info) after checking it is an estimator file."""
-    meta = read_tagged_metadata(path, FORMAT, WHAT, RigError)
-    return {"format": meta["format"], "version": int(meta.get("version", "1")),
-            "config": json_field(meta, "config", path, WHAT, RigError),
-            "info": json_field(meta, "info", path, WHAT, RigError, "{}")}
-
-
 def load_estimator(path: str | os.PathLike, device: str | torch.device | None = None) -> Estimator:
     """Read an estimator written by save_estimator (eval mode, float32)."""
-    meta = read_estimator_metadata(path)
-    try:
-        est = Estimator(**meta["config"])
-    except TypeError as exc:
-        raise RigError(f"{path}: estimator config is not understood ({exc})") from None
-    load_into(est, load_tagged_tensors(path, WHAT, RigError), path, WHAT, RigError)
-    est.info = meta["info"]
+    est, meta = load_tagged_module(path, FORMAT, WHAT, Estimator, RigError)
+    est.info = json_field(meta, "info", path, WHAT, RigError, "{}")
     return est.eval().to(device or "cpu")

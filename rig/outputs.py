@@ -93,9 +93,9 @@ def encode_video(path: Path, frames: np.ndarray, fps: float) -> None:
     if suffix == ".mp4":
         import imageio.v2 as imageio
 
-        # macro_block_size=1 keeps odd sizes; yuv420p plays everywhere
+        # macro_block_size=1 keeps odd sizes; yuv420p plays everywhere; faststart puts the index first (streamable)
         with imageio.get_writer(path, format="FFMPEG", fps=fps, codec="libx264", quality=8, pixelformat="yuv420p",
-                                macro_block_size=1) as writer:
+                                macro_block_size=1, output_params=["-movflags", "+faststart"]) as writer:
             for frame in frames:
                 writer.append_data(frame)
     elif suffix == ".gif":

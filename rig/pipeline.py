@@ -1,7 +1,7 @@
 """The end-to-end flows, written once for the CLI, the demo, the benches and the app.
 
     photo  -> read_photo -> align_photo -> invert_photo            (a real face as a latent)
-    driver -> open_driver -> track_driver -> rig.reenact.reenact    (a face performs a clip)
+    driver -> open_driver -> track_driver -> rig.reenact.reenact    (a face performs a clip: reenact_clip)
     seed / latent -> source_latents -> edit_image / sweep_grid      (edits through the rig)
     tracks -> animate                                               (a face performs keyframes)
 
@@ -186,6 +186,33 @@ def track_driver(model, frames: list[np.ndarray], fps: float, landmarks: str = "
     if found == 0:
         raise RigError(f"no face found in any frame of {name}")
     return TrackedDriver(frames, fps, FaceParams.cat([f.params for f in track.frames]), found, landmarks)
+
+
+def reenact_clip(rig: FaceRig, driver: str | os.PathLike, photo: str | os.PathLike | None = None,
+                 latent: str | os.PathLike | None = None, seed: int | None = None,
+                 blocks: tuple[str, ...] | list[str] = ("expression", "pose"), relative: bool = True, clamp: bool = True,
+                 landmarks: str | None = None, steps: int = 300, fps: float | None = None,
+                 max_frames: int | None = None, progress: bool = False):
+    """The whole reenactment: the source (photo, latent file or seed) performs the driving clip at `driver`.
+
+    The source photo is read and its face found before the driver is tracked, so a bad photo fails in
+    seconds. Tracks with `landmarks` (default: the backend that labelled the bundle's estimator).
+    Returns (TrackedDriver, rig.reenact.Reenactment).
+    """
+    from .reenact import check_blocks, reenact
+
+    blocks = check_blocks(list(blocks))
+    aligned = None
+    if photo is not None:
+        aligned = align_photo(read_photo(photo), rig.G.img_resolution, name=str(photo))
+    frames, rate = open_driver(driver, fps=fps, max_frames=max_frames)
+    check_frame_count(len(frames), f"the driver {driver}")
+    tracked = track_driver(rig.model, frames, rate, landmarks or rig.landmarks, progress=progress, name=str(driver))
+    if aligned is None:
+        ws = source_latents(rig, latent, seed)
+    else:
+        ws = invert_photo(rig.G, aligned, steps=steps, progress=progress, measure=False).ws.to(rig.device)
+    return tracked, reenact(rig, ws, tracked.params, blocks, relative=relative, clamp=clamp, progress=progress)
 
 
 # ---- seed / latent -> edits, tracks -> animation --------------------------------------------

@@ -14,7 +14,7 @@ import os
 import torch
 from torch import nn
 
-from basics.tagged_safetensors import json_field, load_into, load_tagged_tensors, read_tagged_metadata, save_tagged
+from basics.tagged_safetensors import load_tagged_module, save_tagged
 
 from .errors import RigError
 
@@ -81,10 +81,5 @@ def save_rignet(net: RigNet, path: str | os.PathLike, info: dict | None = None) 
 
 def load_rignet(path: str | os.PathLike, device: str | torch.device | None = None) -> RigNet:
     """Read a file written by save_rignet (eval mode, no grad); RigError when it is not one."""
-    meta = read_tagged_metadata(path, FORMAT, WHAT, RigError)
-    try:
-        net = RigNet(**json_field(meta, "config", path, WHAT, RigError))
-    except TypeError as exc:
-        raise RigError(f"{path}: RigNet config is not understood ({exc})") from None
-    load_into(net, load_tagged_tensors(path, WHAT, RigError), path, WHAT, RigError)
+    net, _ = load_tagged_module(path, FORMAT, WHAT, RigNet, RigError)
     return net.eval().requires_grad_(False).to(device or "cpu")

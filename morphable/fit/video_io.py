@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -35,16 +36,33 @@ def _iter_folder(files: list[Path]) -> Iterator[np.ndarray]:
             raise MorphableError(f"cannot read frame {f} ({type(exc).__name__})") from None
 
 
-def _iter_video(path: Path) -> Iterator[np.ndarray]:
+def promised_frames(meta: dict) -> int | None:
+    """How many frames a video's container says it holds (duration x fps), or None when it does not say."""
+    duration, fps = meta.get("duration"), meta.get("fps")
+    try:
+        n = float(duration) * float(fps)
+    except (TypeError, ValueError):
+        return None
+    return int(round(n)) if np.isfinite(n) and n > 0 else None
+
+
+def _iter_video(path: Path, promised: int | None = None, limit: int | None = None) -> Iterator[np.ndarray]:
+    """Decoded frames; at the end a warning with the count read when the container promised more (truncated file)."""
     import imageio.v3 as iio
 
+    read = 0
     try:
         for frame in iio.imiter(path, plugin="FFMPEG"):
+            if limit is not None and read >= limit:
+                return
+            read += 1
             yield as_rgb_uint8(frame)
     except MorphableError:
         raise
     except Exception as exc:  # a stream that breaks part way through
-        raise MorphableError(f"cannot decode {path} ({type(exc).__name__})") from None
+        raise MorphableError(f"cannot decode {path} after {read} frames ({type(exc).__name__})") from None
+    if promised is not None and read < promised - 1:  # one frame of rounding in duration x fps
+        warnings.warn(f"{path}: read {read} frames, the container promised {promised}; the file looks truncated")
 
 
 def open_frames(source: str | os.PathLike, fps: float | None = None,
@@ -64,7 +82,7 @@ def open_frames(source: str | os.PathLike, fps: float | None = None,
         except Exception as exc:
             raise MorphableError(f"{path} is not a readable video ({type(exc).__name__})") from None
         rate = float(fps or meta.get("fps") or DEFAULT_FOLDER_FPS)
-        frames = _iter_video(path)
+        return _iter_video(path, promised_frames(meta), max_frames), rate
     if max_frames is not None:
         frames = itertools.islice(frames, max_frames)
     return frames, rate

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from typing import Sequence
 
 from basics.errors import UserError
@@ -35,12 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings during a command print as one line `facerig: warning: ...` (no file:line, no source; beside bars)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"facerig: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `facerig ARGS`; returns the exit code (2 for a user mistake, 130 when interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        result = args.func(args)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("default", category=UserWarning)  # each distinct one, once per run
+            warnings.showwarning = _one_line_warning
+            result = args.func(args)
     except UserError as exc:
         print(f"facerig: error: {exc}", file=sys.stderr)
         return 2

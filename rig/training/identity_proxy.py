@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from basics.tagged_safetensors import json_field, load_into, load_tagged_tensors, read_tagged_metadata, save_tagged
+from basics.npz import read_npz
+from basics.tagged_safetensors import load_tagged_module, save_tagged
 
 from ..errors import RigError
 
@@ -60,12 +61,7 @@ def save_proxy(proxy: IdentityProxy, path: str | os.PathLike, report: dict | Non
 
 def load_proxy(path: str | os.PathLike) -> IdentityProxy:
     """Read a proxy written by save_proxy; a file of another kind or a damaged one is a RigError."""
-    meta = read_tagged_metadata(path, FORMAT, WHAT, RigError)
-    try:
-        proxy = IdentityProxy(**json_field(meta, "config", path, WHAT, RigError))
-    except TypeError as exc:
-        raise RigError(f"{path}: {WHAT} metadata is missing or damaged ({type(exc).__name__}: {exc})") from None
-    load_into(proxy, load_tagged_tensors(path, WHAT, RigError), path, WHAT, RigError)
+    proxy, _ = load_tagged_module(path, FORMAT, WHAT, IdentityProxy, RigError)
     return proxy.eval()
 
 
@@ -216,11 +212,12 @@ def read_labels(paths: list[Path]) -> tuple[np.ndarray, dict[str, np.ndarray], d
     """Joined (rows, ws per group, descriptors per group) of descriptor files; the rows must be 0..N-1 once."""
     data = []
     for path in paths:
-        try:
-            with np.load(path, allow_pickle=False) as d:
-                data.append({k: d[k] for k in ["rows"] + [f"{a}_{g}" for a in ("ws", "desc") for g in GROUPS]})
-        except (OSError, ValueError, KeyError) as exc:
-            raise RigError(f"cannot read descriptors {path}: {exc}") from None
+        d = read_npz(path, "a descriptors file of `facerig rig proxy` (an .npz of plain arrays)", RigError)
+        keys = ["rows"] + [f"{a}_{g}" for a in ("ws", "desc") for g in GROUPS]
+        if any(k not in d for k in keys):
+            raise RigError(f"{path} is not a descriptors file of `facerig rig proxy` (missing "
+                           f"{', '.join(k for k in keys if k not in d)})")
+        data.append({k: d[k] for k in keys})
     rows = np.concatenate([d["rows"] for d in data])
     if not np.array_equal(np.sort(rows), np.arange(len(rows))):
         raise RigError(f"descriptor files {', '.join(p.name for p in paths)} do not cover base faces 0..N-1 "

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from basics.npz import read_npz
 from basics.torch_files import load_weights_only
 from gan import distributed as dist_utils
 from morphable.fileio import atomic_output
@@ -74,12 +75,12 @@ class LatentSource:
     def __init__(self, G, truncation: float = 1.0, pairs: str | os.PathLike | None = None):
         self.G, self.truncation, self.bank = G, float(truncation), None
         if pairs is not None:
-            try:
-                with np.load(pairs, allow_pickle=False) as data:
-                    ws = data["ws"]
-                    ok = data["ok"].astype(bool) if "ok" in data.files else np.ones(len(ws), bool)
-            except (OSError, KeyError, ValueError) as exc:
-                raise RigError(f"cannot read latent pairs {pairs}: {exc}") from None
+            data = read_npz(pairs, "a latent pairs file (an .npz with a 'ws' array, as `facerig rig pairs` writes)",
+                            RigError)
+            if "ws" not in data:
+                raise RigError(f"{pairs} is not a latent pairs file (no 'ws' array)")
+            ws = data["ws"]
+            ok = data["ok"].astype(bool) if "ok" in data else np.ones(len(ws), bool)
             if ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
                 raise RigError(f"{pairs}: ws must be (N, {G.num_ws}, {G.w_dim}), got {ws.shape}")
             self.bank = torch.from_numpy(ws[ok].astype(np.float32))

@@ -26,9 +26,12 @@ from morphable.fit import Fitter
 from morphable.fit.crop import Frame, crop_frames
 from morphable.model import MorphableModel
 
+from basics.npz import read_npz
+
 from ..errors import RigError
 
 PAIRS_FORMAT = "facerig-estimator-pairs"
+PAIRS_WHAT = "an estimator pairs file (an .npz of plain arrays, as `facerig rig pairs` writes)"
 #: the recorded backend of pairs files written before the `landmarks` entry existed
 UNKNOWN_LANDMARKS = "unknown"
 #: resolution of the closed-form light solve (the DCGAN's own size; larger images are resampled)
@@ -111,11 +114,7 @@ def save_pairs(pairs: dict[str, np.ndarray], path: str | os.PathLike) -> None:
 
 def load_pairs(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read pairs written by save_pairs (allow_pickle=False); checks the tag and shapes."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            out = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise RigError(f"cannot read estimator pairs {path}: {exc}") from None
+    out = read_npz(path, PAIRS_WHAT, RigError)
     if str(out.get("format", "")) != PAIRS_FORMAT:
         raise RigError(f"{path}: not an estimator pairs file (no format={PAIRS_FORMAT!r})")
     n = len(out["ws"])

@@ -142,7 +142,7 @@ def test_cli_errors_are_one_line(tiny_pairs, tmp_path, capsys):
         assert main(base + ["--pairs", str(tiny_pairs), f"--part={part}"]) == 2
         _one_line_error(capsys, "--part")
     assert main(base + ["--pairs", str(tmp_path / "missing.npz")]) == 2
-    _one_line_error(capsys, "cannot read estimator pairs")
+    _one_line_error(capsys, "missing.npz not found (expected an estimator pairs file")
     np.savez(tmp_path / "other.npz", ws=np.zeros((2, 1, 100)))
     assert main(base + ["--pairs", str(tmp_path / "other.npz")]) == 2
     _one_line_error(capsys, "not an estimator pairs file")
