@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import stats  # noqa: E402
 from morphable.fit import Fitter  # noqa: E402
 from morphable.fileio import atomic_output  # noqa: E402
-from morphable.landmarks import descriptor_distance, face_descriptor  # noqa: E402
+from morphable.landmarks import descriptor_distance, face_descriptor, face_descriptors  # noqa: E402
 from morphable.params import FaceParams  # noqa: E402
 from rig.baseline_linear import CONTROLS, LinearEditor, attribute_column, fit_linear_editor  # noqa: E402
 from rig.face_rig import FaceRig  # noqa: E402
@@ -356,12 +356,7 @@ class DlibIdentity:
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """(N,128) descriptors of the largest face per image, NaN rows where dlib finds none."""
-        out = np.full((len(images), 128), np.nan)
-        for i, img in enumerate(images):
-            faces = self.backend.detect(img)
-            if faces:
-                out[i] = face_descriptor(img, faces[0].points)
-        return out
+        return face_descriptors(images, self.backend)
 
 
 def recorded_name(landmarks: str) -> str:

@@ -76,11 +76,6 @@ class DCGANGenerator(nn.Module):
         self.mapping = DCGANMapping(z_dim)
         self.synthesis = DCGANSynthesis(z_dim)
 
-    @property
-    def resolution(self) -> int:
-        """Output image size in pixels (same as img_resolution)."""
-        return self.img_resolution
-
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: str = "const",
                 update_emas: bool = False) -> torch.Tensor:

@@ -233,6 +233,17 @@ def face_descriptor(image: np.ndarray, points: np.ndarray, jitter: int = 0) -> n
     return np.asarray(encoder.compute_face_descriptor(work, shape, jitter), dtype=np.float64)
 
 
+def face_descriptors(images, backend: LandmarkBackend | None = None) -> np.ndarray:
+    """(N,128) dlib descriptors of the largest face per image (on `backend`'s 68 points, default dlib); NaN rows where none."""
+    backend = backend or default_backend()
+    out = np.full((len(images), 128), np.nan)
+    for i, img in enumerate(images):
+        faces = backend.detect(img)
+        if faces:
+            out[i] = face_descriptor(img, faces[0].points)
+    return out
+
+
 def descriptor_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Euclidean distance between two dlib descriptors (dlib's same-person threshold is 0.6)."""
     return float(np.linalg.norm(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -111,16 +112,7 @@ class FaceRig:
         ws = self.check_ws(ws)
         vec = self.estimator(ws).clone()
         p = FaceParams.from_vector(vec, self.k_id)
-        for i, value in enumerate((yaw, pitch, roll)):
-            if value is not None:
-                p.pose[:, i] = p.pose[:, i] + float(value) if relative else float(value)
-        for name, value in (expression or {}).items():
-            try:
-                j = expression_index(name)
-            except (MorphableError, ValueError) as exc:
-                raise RigError(str(exc)) from None
-            base = p.expression[:, j] if relative else 0.0
-            p.expression[:, j] = base + float(value)
+        set_pose_and_expression(p, yaw, pitch, roll, expression, relative)
         if light is not None:
             if isinstance(light, str):
                 from morphable.lighting import preset
@@ -199,6 +191,25 @@ class FaceRig:
         from gan.fileio import to_uint8
 
         return to_uint8(images)
+
+
+def set_pose_and_expression(p: FaceParams, yaw: float | None = None, pitch: float | None = None,
+                            roll: float | None = None, expression: Mapping[str, float] | None = None,
+                            relative: bool = False) -> FaceParams:
+    """Set (or offset, when relative) the named pose angles (degrees) and ARKit weights of `p` in place; returns p.
+
+    Unknown expression names are a RigError with close matches. Shared by FaceRig.target and the photo engine.
+    """
+    for i, value in enumerate((yaw, pitch, roll)):
+        if value is not None:
+            p.pose[:, i] = p.pose[:, i] + float(value) if relative else float(value)
+    for name, value in (expression or {}).items():
+        try:
+            j = expression_index(name)
+        except (MorphableError, ValueError, KeyError) as exc:
+            raise RigError(str(exc)) from None
+        p.expression[:, j] = (p.expression[:, j] if relative else 0.0) + float(value)
+    return p
 
 
 def manifest_landmarks(manifest: dict, folder: Path | str = "") -> str:

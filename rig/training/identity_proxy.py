@@ -66,16 +66,10 @@ def load_proxy(path: str | os.PathLike) -> IdentityProxy:
 
 
 def descriptors_of(images: np.ndarray) -> np.ndarray:
-    """(N,128) dlib descriptors on dlib's own 68 points (NaN rows where dlib finds no face)."""
-    from morphable.landmarks import DlibBackend, face_descriptor
+    """(N,128) float32 dlib descriptors on dlib's own 68 points (NaN rows where dlib finds no face)."""
+    from morphable.landmarks import DlibBackend, face_descriptors
 
-    backend = DlibBackend()
-    out = np.full((len(images), DESCRIPTOR_DIM), np.nan, dtype=np.float32)
-    for i, img in enumerate(images):
-        faces = backend.detect(img)
-        if faces:
-            out[i] = face_descriptor(img, faces[0].points)
-    return out
+    return face_descriptors(images, DlibBackend()).astype(np.float32)
 
 
 def make_latents(rig, base: torch.Tensor, gen: torch.Generator, step_range=(0.1, 0.6)) -> dict[str, torch.Tensor]:
