@@ -24,6 +24,7 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from gan.fileio import atomic_output
@@ -87,6 +88,58 @@ def server_times(repeats: int) -> dict[str, list[float]]:
     return out
 
 
+def _trips(page, slider: str, image: str, repeats: int, status: str | None = None) -> tuple[list, list]:
+    """Round trips (ms) of single ArrowRight/Left steps on a slider until the image's src changes."""
+    handle = page.locator(f"{slider} input[type=range]")
+    trips, server = [], []
+    for i in range(repeats + 1):
+        old = page.get_attribute(f"{image} img", "src")
+        handle.focus()
+        t0 = time.perf_counter()
+        handle.press("ArrowRight" if (i // 10) % 2 == 0 else "ArrowLeft")
+        page.wait_for_function(f"o => document.querySelector('{image} img').src !== o", arg=old,
+                               timeout=120_000, polling="raf")
+        ms = 1000 * (time.perf_counter() - t0)
+        m = re.search(r"server time (\d+) ms", page.inner_text(status)) if status else None
+        if i:  # the first is a warm-up
+            trips.append(ms)
+            server.append(float(m.group(1)) if m else float("nan"))
+    return trips, server
+
+
+def gradio_floor(repeats: int, page_factory) -> list[float]:
+    """Round trips of a page that does nothing but return a 256 px image per slider step (Gradio's own cost)."""
+    import gradio as gr
+
+    from rig.app import free_port
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)
+
+    def step(v):
+        img = base.copy()
+        img[:8, :8] = int(v * 10) % 255
+        return img
+
+    with gr.Blocks(analytics_enabled=False) as blocks:
+        slider = gr.Slider(0, 100, 0, step=1, elem_id="floor-s")
+        image = gr.Image(type="numpy", format="png", elem_id="floor-img")
+        slider.input(step, slider, image, show_progress="hidden", trigger_mode="always_last")
+    blocks.queue(default_concurrency_limit=1)
+    port = free_port()
+    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    try:
+        page = page_factory()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#floor-s input[type=range]", timeout=120_000)
+        page.locator("#floor-s input[type=range]").focus()
+        page.locator("#floor-s input[type=range]").press("ArrowRight")
+        page.wait_for_selector("#floor-img img", timeout=120_000)
+        return _trips(page, "#floor-s", "#floor-img", repeats)[0]
+    finally:
+        blocks.close()
+
+
 def browser_times(repeats: int) -> dict:
     """Round trips (ms) in Chromium for the DCGAN rig and the 3DMM, with the page's own server times."""
     from playwright.sync_api import sync_playwright
@@ -110,21 +163,9 @@ def browser_times(repeats: int) -> dict:
                     page.click("#load")
                     page.wait_for_function("o => document.querySelector('#face img').src !== o", arg=old,
                                            timeout=120_000)
-                handle = page.locator("#s-yaw input[type=range]")
-                trips, server = [], []
-                for i in range(repeats + 1):
-                    old = page.get_attribute("#face img", "src")
-                    handle.focus()
-                    t0 = time.perf_counter()
-                    handle.press("ArrowRight" if (i // 10) % 2 == 0 else "ArrowLeft")
-                    page.wait_for_function("o => document.querySelector('#face img').src !== o", arg=old,
-                                           timeout=120_000, polling="raf")
-                    ms = 1000 * (time.perf_counter() - t0)
-                    m = re.search(r"server time (\d+) ms", page.inner_text("#status"))
-                    if i:  # the first is a warm-up
-                        trips.append(ms)
-                        server.append(float(m.group(1)) if m else float("nan"))
+                trips, server = _trips(page, "#s-yaw", "#face", repeats, "#status")
                 result[name] = {"round_trip_ms": trips, "server_ms_in_page": server}
+            result["gradio-floor"] = {"round_trip_ms": gradio_floor(repeats, browser.new_page)}
             browser.close()
     finally:
         running.close()
@@ -150,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
               f"goal {r['goal_ms']:g}", flush=True)
     if not args.no_browser:
         for name, b in browser_times(args.repeats).items():
+            if name == "gradio-floor":
+                rows[name] = {"browser_round_trip_ms": stats(b["round_trip_ms"]), "goal_ms": None}
+                print(f"{name:>28} browser round trip {rows[name]['browser_round_trip_ms']['median']:7.1f} ms "
+                      "(a page that only returns a 256 px image)", flush=True)
+                continue
             rows[name]["browser_round_trip_ms"] = stats(b["round_trip_ms"])
             rows[name]["server_ms_in_page"] = stats(b["server_ms_in_page"])
             print(f"{name:>28} browser round trip {rows[name]['browser_round_trip_ms']['median']:7.1f} ms "

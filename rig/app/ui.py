@@ -74,7 +74,7 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                         truncation = gr.Slider(0.0, 1.0, 0.7, step=0.05, label="truncation")
                         identity_seed = gr.Number(0, label="3DMM identity seed", precision=0, minimum=0)
                     photo = gr.File(label="photo (for 'uploaded photo')", file_count="single", type="filepath",
-                                    elem_id="photo", height=110)
+                                    elem_id="photo", height=140)
                     load = gr.Button("load face", variant="primary", elem_id="load")
                 image = gr.Image(label="face", type="numpy", format="png", interactive=False,
                                  elem_id="face", height=320)
