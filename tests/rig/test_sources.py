@@ -117,3 +117,13 @@ def test_to_dict_records_source_controls_and_params(gen):
     assert d["params"]["expression"]["mouthSmileLeft"] == pytest.approx(0.7, abs=1e-4)
     assert set(d["params"]["pose"]) >= {"yaw", "pitch", "roll"}
     torch.testing.assert_close(torch.tensor(d["params"]["pose"]["yaw"]), torch.tensor(c.yaw), atol=1e-3, rtol=0)
+
+
+def test_bf16_only_applies_to_stylegan2_generators(rig):
+    src = S.generated_source(rig, seed=3, size=64, compute_dtype=torch.bfloat16)  # the DCGAN bundle
+    assert src.compute_dtype == torch.float32 and "bf16" not in src.description
+    assert not S._takes_compute_dtype(rig.G)
+    from gan.networks import Generator
+
+    assert S._takes_compute_dtype(Generator(img_resolution=8, z_dim=8, w_dim=8, mapping_layers=1,
+                                            channel_base=32, channel_max=8))

@@ -85,3 +85,28 @@ def test_cli_app_refuses_a_busy_port_and_a_missing_bundle(run_cli):
     assert code == 2 and err.strip() == f"facerig: error: port {port} on 127.0.0.1 is in use; pick another with --port"
     code, _, err = run_cli("app", "--bundle", "/nonexistent/bundle", "--no-browser")
     assert code == 2 and "rig bundle not found" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_cli_app_serves_the_page(tmp_path):
+    """`facerig app --no-browser` as a user starts it: the URL line, then the page over HTTP."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    from rig.app import free_port
+
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen([sys.executable, "-m", "rig.cli", "app", "--port", str(port), "--no-browser",
+                             "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env, cwd=tmp_path)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("facerig app: http://127.0.0.1:") and str(port) in line
+        html = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60).read().decode()
+        assert "facerig" in html and "<html" in html.lower()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
