@@ -21,7 +21,7 @@ import torch
 
 from .camera import Camera
 from .errors import MorphableError
-from .model import MorphableModel
+from .model import MorphableModel, model_fingerprint
 
 #: (yaw, pitch) views of the mean face used for the mesh -> vertex table; frontal first
 MESH_VIEWS: tuple[tuple[float, float], ...] = ((0, 0), (15, 0), (-15, 0), (30, 0), (-30, 0), (0, 12),
@@ -221,7 +221,6 @@ def _main(argv=None) -> int:
     idx, offsets, info = select_mesh_vertices(model, mp_backend)
     print(info)
     if args.out:
-        from .fit.landmark_set import model_fingerprint
 
         np.savez(args.out, vertices=idx, depth_offsets=offsets, fingerprint=np.array(model_fingerprint(model)),
                  model=np.array(model.name), info=np.array(repr(info)))

@@ -9,6 +9,7 @@ The model's own file format is a numpy .npz (no pickles); see FORMAT_KEYS.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -226,3 +227,11 @@ class MorphableModel:
         if "expression_present" in data:
             kw["expression_present"] = t(data["expression_present"].astype(bool))
         return cls(name=meta.get("name", path.stem), regions=regions, meta=meta, **kw)
+
+
+def model_fingerprint(model: MorphableModel) -> str:
+    """Short hash of a model's template and triangles (tables computed on a mesh are tied to it)."""
+    h = hashlib.sha1()
+    h.update(np.ascontiguousarray(model.template.detach().cpu().numpy().astype(np.float32)).tobytes())
+    h.update(np.ascontiguousarray(model.faces.detach().cpu().numpy().astype(np.int64)).tobytes())
+    return h.hexdigest()[:16]

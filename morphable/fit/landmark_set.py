@@ -7,7 +7,6 @@ assets/morphable/default_mediapipe.npz, other models get theirs rendered on firs
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 
 from ..errors import MorphableError
 from ..landmarks import Detection
-from ..model import MorphableModel
+from ..model import MorphableModel, model_fingerprint
 from .geometry import OUTER_EYE_CORNERS
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "assets" / "morphable" / "default_mediapipe.npz"
@@ -94,14 +93,6 @@ def ibug68_set(model: MorphableModel) -> LandmarkSet:
     n = int(model.landmarks.shape[0])
     return LandmarkSet("ibug68", model.landmarks.cpu().long(), torch.ones(n, dtype=torch.float64),
                        OUTER_EYE_CORNERS)
-
-
-def model_fingerprint(model: MorphableModel) -> str:
-    """Short hash of a model's template and triangles (tables are tied to one mesh)."""
-    h = hashlib.sha1()
-    h.update(np.ascontiguousarray(model.template.detach().cpu().numpy().astype(np.float32)).tobytes())
-    h.update(np.ascontiguousarray(model.faces.detach().cpu().numpy().astype(np.int64)).tobytes())
-    return h.hexdigest()[:16]
 
 
 def farthest_points(points: np.ndarray, count: int, keep: tuple[int, ...] = ()) -> np.ndarray:
