@@ -163,7 +163,6 @@ class FaceSource:
 
 def fit_overlay(model, image: np.ndarray) -> np.ndarray:
     """Fit the 3DMM to `image` (landmarks) and draw it over the image; RigError when no face is found."""
-    from morphable.fit import Fitter
     from morphable.fit.overlay import overlay_image
 
     fitter = _fitter(model)

@@ -59,7 +59,6 @@ def build(engine: Engine, download_dir: str | Path | None = None):
 
     download_dir = Path(download_dir or tempfile.mkdtemp(prefix="facerig-app-"))
     download_dir.mkdir(parents=True, exist_ok=True)
-    rig = engine.rig
 
     with gr.Blocks(title="facerig", analytics_enabled=False) as app:
         key = gr.State("")
