@@ -28,8 +28,10 @@ class SigningError(RigError):
 
 def available() -> bool:
     """True when c2pa-python imports (its native library loads) here."""
+    import importlib
+
     try:
-        import c2pa  # noqa: F401
+        importlib.import_module("c2pa")
     except Exception:  # noqa: BLE001 - a missing or broken native library means "unavailable"
         return False
     return True
