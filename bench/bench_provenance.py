@@ -333,7 +333,8 @@ def picture(photo: np.ndarray, face64: np.ndarray, path: Path) -> None:
         canvas[y:y + r.shape[0], :r.shape[1]] = r
         y += r.shape[0] + 4
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(canvas).save(path, optimize=True)
+    # 192 colours keep the picture small; the difference panels are computed before this
+    Image.fromarray(canvas).quantize(192).save(path, optimize=True)
 
 
 def markdown(res: dict) -> str:
