@@ -6,7 +6,8 @@
     video = rig.frames(targets)                    # (T,H,W,3) for T target FaceParams rows
 
 Each output: flow (rig.photo.flow) -> smooth extension (extend) -> full-resolution warp (warp)
--> mirror fill of disoccluded face pixels (fill) -> mouth interior (mouth) -> relighting (relight).
+-> smooth skin over strongly stretched face pixels and mirror fill of disoccluded ones (fill)
+-> mouth interior (mouth) -> relighting (relight).
 Identity and resolution are the photo's by construction; the GAN is not involved.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ from morphable.params import FaceParams
 
 from ..errors import RigError
 from .extend import extend
-from .fill import mirror_layer
+from .fill import mirror_layer, stretch_layer
 from .flow import Flow, FlowBuilder, MeshView
 from .mouth import mouth_layer
 from .relight import preset_like, ratio_map, relight
@@ -196,7 +197,8 @@ class PhotoRig:
         t2 = time.perf_counter()
         out = warp(self._photo, disp, self.frame, self._grid)
         t3 = time.perf_counter()
-        layers = [mirror_layer(self._photo, fl, self.frame, self._grid)]
+        layers = [stretch_layer(out, fl, disp, self.frame, self._grid),
+                  mirror_layer(self._photo, fl, self.frame, self._grid)]
         if self.opens_mouth(target):
             layers.append(mouth_layer(self.builder, fl, self.params, h, w, self.frame, self._grid))
         for layer in layers:

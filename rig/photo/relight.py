@@ -42,9 +42,11 @@ def ratio_map(builder: FlowBuilder, flow: Flow, source_light: torch.Tensor, targ
     st = torch.einsum("hwk,kc->chw", irradiance_basis(nt), target_light.float())
     ss = torch.einsum("hwk,kc->chw", irradiance_basis(ns), source_light.float())
     ratio = (st / ss.clamp_min(1e-3)).clamp(RATIO_MIN, RATIO_MAX)
-    # fade in over a few px inside the skin's outline, none outside it
-    inner = ~torch.nn.functional.max_pool2d((~flow.skin).float()[None, None], 5, 1, 2)[0, 0].bool()
-    alpha = feather(inner, sigma=1.5 * s / 128) * flow.skin[None].float()
+    # the face skin and the rest of the head above the chin (a seam at the hairline otherwise),
+    # fading in over a few px inside that outline, none outside it
+    region = flow.skin | flow.guide
+    inner = ~torch.nn.functional.max_pool2d((~region).float()[None, None], 5, 1, 2)[0, 0].bool()
+    alpha = feather(inner, sigma=2.0 * s / 128) * region[None].float()
     return 1.0 + (ratio - 1.0) * alpha
 
 
