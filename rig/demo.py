@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rig.demo", description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="out/demo")
     ap.add_argument("--size", type=int, default=160)
+    ap.add_argument("--photo", default=None, help="a photo for the photo engine's edits and reenactment "
+                                                  "(default: a stand-in 3DMM render, nobody's real face)")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     t0 = time.time()
@@ -145,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         outputs.image(out / "morph_controls.png", labelled_grid(rows, row_labels, col_labels))
         outputs.file(out / "face.obj", lambda tmp: export_mesh(model, params, tmp))
         run_rig_demo(out, model, outputs)
-    for p in outputs.written:
+    written = list(outputs.written)
+    from .photo.demo import run_photo_demo
+
+    written += run_photo_demo(out, args.photo)   # its own output block: an edited photo is labelled as one
+    for p in written:
         print(f"  wrote {p}")
     print(f"done in {time.time() - t0:.1f} s")
     return 0
