@@ -66,3 +66,22 @@ def test_verify_reads_mp4_and_gif_from_animate(run_cli, tmp_path):
     assert run_cli("animate", "--seed", "2", "--tracks", tracks, "-o", gif, "--size", "128")[0] == 0
     code, text, _ = run_cli("verify", gif)
     assert code == 0 and "(gif," in text and "trainedAlgorithmicMedia" in text   # the GIF comment names it
+
+
+def test_morph_render_is_labelled_as_algorithmic_media(run_cli, tmp_path):
+    out = tmp_path / "render.png"
+    assert run_cli("morph", "render", "--identity-seed", "2", "--yaw", "15", "--size", "128", "-o", out)[0] == 0
+    code, text, _ = run_cli("verify", out)
+    assert code == 0 and "source type algorithmicMedia" in text and "watermark: detected" in text
+
+
+@pytest.mark.slow
+def test_photo_engine_edit_is_a_composite(run_cli, tmp_path, utkface_photos):
+    """`facerig edit --photo`: a real photo, changed -> compositeWithTrainedAlgorithmicMedia (the fit takes ~25 s)."""
+    photo = tmp_path / "photo.png"
+    Image.fromarray(utkface_photos(1, seed=8)[0]).save(photo)
+    out = tmp_path / "edited.png"
+    code, _, err = run_cli("edit", "--photo", photo, "--yaw", "10", "-o", out)
+    assert code == 0, err
+    code, text, _ = run_cli("verify", out)
+    assert code == 0 and "compositeWithTrainedAlgorithmicMedia" in text and "watermark: detected" in text
