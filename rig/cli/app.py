@@ -15,8 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     app.add_argument("--bundle", default=None, help="rig bundle folder (default: assets/rig/dcgan64)")
     app.add_argument("--size", type=bounded_int(64, 1024), default=256, help="image size on the page (default 256)")
-    app.add_argument("--threads", type=bounded_int(1, 256), default=None,
-                     help="torch threads (default: torch's; 1 is faster on a machine busy with other work)")
+    app.add_argument("--threads", type=bounded_int(1, 256), default=1,
+                     help="torch threads (default 1: a slider update is batch-1 work, and on a busy 2-core machine "
+                          "two threads made a 3DMM render 60x slower; docs/app.md)")
     app.add_argument("--bf16", action="store_true",
                      help="StyleGAN2 bundles: synthesis in bf16 (2-4x faster here, ~1/100 of the image's spread "
                           "from the fp32 image; docs/gan.md); the DCGAN ignores it")
@@ -37,8 +38,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         raise RigError(f"port {args.port} on {args.host} is in use; pick another with --port")
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     from rig.app import start
 
     running = start(args.bundle, args.host, args.port, open_browser=not args.no_browser, size=args.size,

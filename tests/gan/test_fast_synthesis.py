@@ -14,6 +14,17 @@ FP32_TOL = 1e-4
 BF16_MEAN_TOL, BF16_MAX_TOL = 0.04, 0.4
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Batch-1 work on one thread, as the app runs it (two threads crawl on a shared machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module", params=[(64, 128), (128, 32)], ids=["64px", "128px"])
 def G(request):
     res, channel_max = request.param  # narrower than the default (512) to keep the suite quick

@@ -9,6 +9,17 @@ from rig import sources as S
 from rig.errors import RigError
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Batch-1 work on one thread, as the app runs it (two threads crawl on a shared machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def rig():
     from rig.pipeline import load_rig
@@ -25,7 +36,7 @@ def gen(rig):
 def morph():
     from morphable.formats import load_model
 
-    return S.morph_source(load_model("default"), identity_seed=2, size=128)
+    return S.morph_source(load_model("default"), identity_seed=2, size=96)
 
 
 def test_generated_source_starts_as_the_face_and_edits_through_the_rig(rig, gen):
@@ -62,13 +73,13 @@ def test_morph_source_expression_pose_and_light(morph):
     assert c.yaw == 0 and all(v == 0 for v in c.expression.values())
     base = morph.render(c).astype(int)
     jaw = morph.render(c.with_values(jawOpen=0.9)).astype(int)
-    lower_face = slice(70, 110)
-    assert np.abs(jaw - base)[lower_face].mean() > 3 * np.abs(jaw - base)[:50].mean()  # the mouth moved, not the brow
+    lower_face = slice(52, 83)
+    assert np.abs(jaw - base)[lower_face].mean() > 3 * np.abs(jaw - base)[:38].mean()  # the mouth moved, not the brow
     left = morph.render(c.with_values(light="left")).astype(float)
     right = morph.render(c.with_values(light="right")).astype(float)
-    assert left[:, :64].mean() > right[:, :64].mean() and right[:, 64:].mean() > left[:, 64:].mean()
+    assert left[:, :48].mean() > right[:, :48].mean() and right[:, 48:].mean() > left[:, 48:].mean()
     from_right = morph.render(c.with_values(light=S.LIGHT_DIRECTION, azimuth=60)).astype(float)
-    assert from_right[:, 64:].mean() > from_right[:, :64].mean()
+    assert from_right[:, 48:].mean() > from_right[:, :48].mean()
     assert morph.range_note(c.with_values(yaw=50)) is None  # the bare model has no trained range
     marked = morph.overlay(morph.render(c), c)
     assert marked.shape == base.shape and np.abs(marked.astype(int) - base).sum() > 0
@@ -80,7 +91,7 @@ def test_morph_source_draws_the_morphable_renderer_image(morph):
     c = morph.controls().with_values(yaw=25, pitch=-10, jawOpen=0.7, mouthSmileRight=0.6, light="left")
     target = morph.target(c)
     with torch.no_grad():
-        ref = Renderer(morph.model, size=128)(target)
+        ref = Renderer(morph.model, size=96)(target)
     mine, marks = morph.image(target)
     diff = np.abs(mine.astype(int) - to_uint8(ref.image[0]).astype(int))
     assert diff.max() <= 1  # rounding of identical values; same coverage
@@ -92,7 +103,7 @@ def test_sweep_and_frames(morph):
     steps = S.sweep(c, "mouthSmileLeft", 0.0, 1.0, 5)
     assert [s.expression["mouthSmileLeft"] for s in steps] == pytest.approx([0, 0.25, 0.5, 0.75, 1.0])
     frames = morph.frames(steps)
-    assert frames.shape == (5, 128, 128, 3)
+    assert frames.shape == (5, 96, 96, 3)
     assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).mean() > 0.5
     with pytest.raises(RigError, match="not a pose angle or an ARKit name"):
         S.sweep(c, "smile", 0, 1, 5)

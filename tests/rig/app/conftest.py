@@ -21,6 +21,17 @@ def _need_browser() -> None:
         pytest.skip("needs Playwright for Python: pip install playwright (it drives the system chromium)")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Batch-1 work on one thread, as the app runs it (two threads crawl on a shared machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """A running app (default DCGAN rig bundle) on a free port; closed after the module."""
