@@ -31,7 +31,7 @@ fi
 nohup nice -n 19 "$PYTHON" -m gan.train --data "$DATA" --out "$RUN" --resume "${INIT[@]}" \
   --resolution 64 --batch 32 --channel-base 2048 --channel-max 128 --z-dim 128 --w-dim 128 \
   --mapping-layers 4 --gamma 0.0625 --aug color,translation --style-mix 0.9 --ema-kimg 10 \
-  --holdout 0.05 --precision fp32 --threads "$THREADS" --seed 0 --kimg "$KIMG" \
-  --snapshot-kimg 5 --tick-kimg 1 --grid 8 --no-progress >>"$RUN/train.log" 2>&1 &
+  --holdout 0.05 --precision bf16 --channels-last --threads "$THREADS" --seed 0 --kimg "$KIMG" \
+  --snapshot-kimg 2 --tick-kimg 1 --grid 8 --no-progress >>"$RUN/train.log" 2>&1 &
 echo "$!" >"$RUN/train.pid"
 echo "training in the background: pid $(cat "$RUN/train.pid"), log $RUN/train.log"

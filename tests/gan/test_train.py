@@ -10,7 +10,7 @@ from PIL import Image
 
 from gan.checkpoint import load_generator
 from gan.errors import GanError
-from gan.training import TrainConfig, Trainer, training_loop as train
+from gan.training import TrainConfig, Trainer, build_networks, training_loop as train
 from gan.train_state import load_checkpoint
 
 BATCH = 8
@@ -195,3 +195,28 @@ def test_resume_pack_starts_a_new_run_where_the_old_one_stopped(utkface_zip, tmp
         Trainer(tiny(utkface_zip, tmp_path / "c", 5, channel_max=64, init_from=str(tmp_path / "pack.safetensors")))
     with pytest.raises(GanError, match="not a facerig GAN resume pack"):
         Trainer(tiny(utkface_zip, tmp_path / "d", 5, init_from=str(tmp_path / "a" / "G_ema.safetensors")))
+
+
+def test_committed_utkface64_resume_pack_continues_and_makes_face_coloured_images(utkface_zip, tmp_path):
+    """The resume pack in assets/gan starts a new run at its kimg, and its G_ema's samples are far
+    nearer UTKFace's mean colour than a freshly initialised G's."""
+    from pathlib import Path
+
+    from gan.train_state import load_resume_pack
+
+    pack_path = Path(__file__).resolve().parents[2] / "assets" / "gan" / "utkface64-resume.safetensors"
+    if not pack_path.exists():
+        pytest.skip(f"{pack_path} is not committed yet")
+    pack = load_resume_pack(pack_path)
+    cfg = {k: pack["config"][k] for k in ("resolution", "channel_base", "channel_max", "z_dim", "w_dim",
+                                          "mapping_layers", "mbstd_group")}
+    trainer = Trainer(tiny(utkface_zip, tmp_path, 1, **cfg, init_from=str(pack_path), max_images=400))
+    assert trainer.cur_nimg == pack["cur_nimg"] > 0
+    z = torch.randn(64, cfg["z_dim"], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        fake = trainer.G_ema(z, noise_mode="const").mean(dim=(0, 2, 3))
+        fresh = build_networks(trainer.config)[0].eval()(z, noise_mode="const").mean(dim=(0, 2, 3))
+    real = trainer.images.float().div(127.5).sub(1).mean(dim=(0, 2, 3))
+    assert (fake - real).norm() < 0.5 * (fresh - real).norm()
+    stats = trainer.train_step()
+    assert all(torch.isfinite(v) for v in stats.values()) and trainer.cur_nimg == pack["cur_nimg"] + BATCH
