@@ -33,6 +33,8 @@ from gan.metrics import frechet_distance
 from .common import machine_info
 
 DEFAULT_CACHE = Path.home() / ".cache" / "facerig" / "eval"
+#: fewer detected faces than this and a 128-D covariance means nothing: no FD is reported
+FD_MIN_COUNT = 50
 
 
 def dlib_descriptors(images: np.ndarray) -> np.ndarray:
@@ -94,7 +96,7 @@ def score(images: np.ndarray, ref: np.ndarray) -> dict:
     mp = mediapipe_found(images)
     return {"n": int(len(images)), "dlib_found": float(ok.mean()),
             "mediapipe_found": None if mp is None else float(mp.mean()),
-            "fd_dlib": frechet_distance(desc[ok], ref) if ok.sum() >= 2 else None, "fd_count": int(ok.sum())}
+            "fd_dlib": frechet_distance(desc[ok], ref) if ok.sum() >= FD_MIN_COUNT else None, "fd_count": int(ok.sum())}
 
 
 def reference(data: str, holdout: float, n: int, resolution: int, cache: Path) -> tuple[np.ndarray, dict]:
@@ -163,7 +165,9 @@ def plot(results: dict, png: Path) -> None:
     refs = {e["generator"]: e for e in results["entries"] if e["generator"] in ("dcgan", "real_vs_real")}
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     kimg = [e["kimg"] for e in runs]
-    axes[0].plot(kimg, [e["fd_dlib"] for e in runs], "o-", label="StyleGAN2 64 px (CPU run)")
+    fd = [(e["kimg"], e["fd_dlib"]) for e in runs if e.get("fd_dlib") is not None and e["fd_count"] >= FD_MIN_COUNT]
+    axes[0].plot([k for k, _ in fd], [v for _, v in fd], "o-",
+                 label=f"StyleGAN2 64 px (CPU run; FD once dlib finds >= {FD_MIN_COUNT} faces)")
     axes[1].plot(kimg, [e["dlib_found"] for e in runs], "o-", label="dlib, run")
     axes[1].plot(kimg, [e["mediapipe_found"] for e in runs], "s-", label="MediaPipe, run")
     styles = {"dcgan": ("tab:red", "DCGAN (packaged)"), "real_vs_real": ("tab:green", "real vs real")}
