@@ -1,4 +1,4 @@
-"""Disoccluded face pixels (the far cheek on a turn): mirrored from the face's symmetric side.
+"""Face pixels the photo never showed well: disoccluded ones mirrored, smeared eyelids re-coloured.
 
 A target pixel whose surface point the photo never showed takes the photo's colour at the
 mirror-image surface point (the left/right partner vertices of rig.photo.flow.mirror_vertices
@@ -62,7 +62,7 @@ def from_photo(image: torch.Tensor, frame: Sequence[float], size: int) -> torch.
 
 def stretch_layer(warped: torch.Tensor, flow: Flow, disp: torch.Tensor, frame: Sequence[float],
                   grid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(colour, alpha) painting strongly stretched face pixels with the smooth skin colour around them.
+    """(colour, alpha) painting strongly stretched eyelid pixels with the smooth skin colour around them.
 
     The colour is a normalised Gaussian average of the warped image over the face's unstretched
     pixels (an inpainting of colour, not of flow), so a closed eyelid reads as lid skin rather
@@ -70,7 +70,7 @@ def stretch_layer(warped: torch.Tensor, flow: Flow, disp: torch.Tensor, frame: S
     from .soft import blur
 
     s = disp.shape[-1]
-    face = flow.known | flow.holes
+    face = (flow.known | flow.holes) & flow.lids   # only lids: on a turned cheek it blurred the texture
     ratio = stretch_ratio(disp)
     alpha = ((STRETCH_NONE - ratio) / (STRETCH_NONE - STRETCH_FULL)).clamp(0.0, 1.0) * face.float()
     if float(alpha.max()) < 0.05:

@@ -32,6 +32,8 @@ FLOW_REGIONS = ("face", "eyes", "mouth")
 #: fixed values stop this many px (at S = 128, scaled with S) inside the face region's outline:
 #: the fitted outline rarely sits exactly on the photo's, and a fixed band there printed a seam
 OUTLINE_MARGIN_PX = 2.0
+#: skin within this distance of an eyeball's centre counts as eyelid (the stretch fill's area)
+LID_RADIUS_M = 0.022
 #: a projected source point counts as visible when it is at most this far (metres) behind the
 #: farthest source depth in its 3x3 pixel neighbourhood (lenient at silhouettes)
 VISIBILITY_TOLERANCE_M = 0.004
@@ -64,6 +66,7 @@ class Flow:
     src_normals: torch.Tensor  # (S,S,3) source normal at each known pixel's surface point (0 elsewhere)
     guide_disp: torch.Tensor  # (2,S,S) the same displacement on the rest of the head above the chin
     guide: torch.Tensor       # (S,S) bool: where guide_disp is set (a soft, coarse-level hint only)
+    lids: torch.Tensor        # (S,S) bool: target pixels on the skin around the eyes (eyelids)
     target: MeshView
 
 
@@ -103,7 +106,18 @@ class FlowBuilder:
         chin_y = self.model.template[self.model.landmarks[8], 1]
         above_chin = (self.model.template[:, 1] > chin_y)[self.faces].all(1)
         self.guide_tri = above_chin & ~self.flow_tri
+        self.lid_tri = self._around_eyes(LID_RADIUS_M)
         self.mirror = mirror_vertices(self.model.template)
+
+    def _around_eyes(self, radius: float) -> torch.Tensor:
+        """Triangles (F,) of face skin within `radius` (metres) of an eyeball's centre (template)."""
+        if "eyes" not in self.model.regions or "face" not in self.model.regions:
+            return torch.zeros(self.faces.shape[0], dtype=torch.bool)
+        t = self.model.template
+        eyes = t[self.model.regions["eyes"].bool()]
+        centres = torch.stack([eyes[eyes[:, 0] < 0].mean(0), eyes[eyes[:, 0] >= 0].mean(0)])
+        near = torch.cdist(t, centres).amin(1) < radius
+        return (near & self.model.regions["face"].bool())[self.faces].all(1)
 
     def _region_tri(self, name: str) -> torch.Tensor:
         if name not in self.model.regions:
@@ -200,7 +214,8 @@ class FlowBuilder:
             pts = self.surface_points(source, face[gr, gc], r.bary[gr, gc])
             guv = self.camera.project(pts[None], s)[0]
             guide_disp[:, gr, gc] = (guv - torch.stack([gc.float() + 0.5, gr.float() + 0.5], -1)).T
-        return Flow(disp, known, mouth_fill, mirror_disp, mirrored, holes, skin, src_n, guide_disp, guide, tv)
+        return Flow(disp, known, mouth_fill, mirror_disp, mirrored, holes, skin, src_n, guide_disp, guide,
+                    hit & self.lid_tri[face], tv)
 
     def pixel_normals(self, view: MeshView) -> torch.Tensor:
         """Camera-space unit normals (S,S,3) of the view's covered pixels (0 elsewhere)."""

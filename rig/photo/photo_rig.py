@@ -6,7 +6,7 @@
     video = rig.frames(targets)                    # (T,H,W,3) for T target FaceParams rows
 
 Each output: flow (rig.photo.flow) -> smooth extension (extend) -> full-resolution warp (warp)
--> smooth skin over strongly stretched face pixels and mirror fill of disoccluded ones (fill)
+-> smooth skin over strongly stretched eyelid pixels and mirror fill of disoccluded ones (fill)
 -> mouth interior (mouth) -> relighting (relight).
 Identity and resolution are the photo's by construction; the GAN is not involved.
 """
