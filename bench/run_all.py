@@ -12,6 +12,8 @@ BENCHMARKS = (
     ["-m", "bench.bench_inversion", "--out", "docs/inversion_measured.json"],
     ["-m", "bench.bench_rig", "--bundle", "assets/rig/dcgan64", "--n", "200"],
     ["-m", "bench.bench_reenact", "--sources", "16"],
+    ["-m", "bench.bench_photo", "--photos", "60", "--reenact", "12"],
+    ["-m", "bench.bench_photo_gan", "--photos", "6"],
     ["-m", "bench.bench_provenance", "--out", "docs/provenance.json"],
 )
 
