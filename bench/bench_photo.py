@@ -156,6 +156,22 @@ def render_roundtrip(model, seeds: int = 6, size: int = 128) -> dict:
     return {k: stats(v) for k, v in out.items()}
 
 
+def calibrate_refit(model, fitter: Fitter, seeds: int = 4) -> dict:
+    """The re-fit's own reading of known expressions on 3DMM renders (what the control numbers can see)."""
+    r = Renderer(model, 128, background=0.4)
+    shapes = {"neutral": {}, "jawOpen0.3": {"jawOpen": 0.3}, "jawOpen0.6": {"jawOpen": 0.6}, "smile0.6": SMILE,
+              "blink1.0": BLINK}
+    imgs, labels = [], []
+    for seed in range(seeds):
+        a = model.random_params(1, seed=200 + seed, identity_scale=0.7).replace(light=lighting.preset("front"))
+        for name, e in shapes.items():
+            imgs.append((r(a.with_expression(e)).image[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
+            labels.append(name)
+    q, _, _ = refit(fitter, imgs)
+    lab = np.array(labels)
+    return {name: {k: float(np.nanmean(q[k][lab == name])) for k in ("jawOpen", "smile", "blink")} for name in shapes}
+
+
 def transfer(source: FaceParams, driver: FaceParams) -> FaceParams:
     """Driver's expression and head rotation since its frame 0, added to the photo's own (T rows)."""
     t = driver.batch_size
@@ -326,7 +342,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "photo_engine.json")
     ap.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img")
+    ap.add_argument("--calibrate-only", type=Path, default=None, metavar="JSON",
+                    help="only measure the re-fit's reading of known expressions on 3DMM renders, into JSON")
     a = ap.parse_args(argv)
+    if a.calibrate_only:
+        torch.set_num_threads(1)
+        model = load_model("default")
+        cal = {"what": "landmark-only MediaPipe re-fit of 3DMM renders with known expressions (4 identities)",
+               "fitted": calibrate_refit(model, Fitter(model))}
+        with atomic_output(a.calibrate_only) as tmp:
+            Path(tmp).write_text(json.dumps(cal, indent=1))
+        print(json.dumps(cal, indent=1))
+        return 0
     if not ZIP.exists():
         print(f"bench_photo: needs {ZIP}", file=sys.stderr)
         return 2
