@@ -224,8 +224,8 @@ def grid(rows: list[list[np.ndarray]], gap: int = 2) -> np.ndarray:
 def save_png(path: Path, img: np.ndarray) -> None:
     from PIL import Image
 
-    with atomic_output(path) as tmp:
-        Image.fromarray(img).save(tmp, format="PNG", optimize=True)
+    with atomic_output(path) as tmp:   # a 256-colour palette keeps the docs pictures small
+        Image.fromarray(img).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(tmp, format="PNG", optimize=True)
 
 
 def run(n_photos: int, n_reenact: int, seed: int, out_json: Path, img_dir: Path) -> dict:
@@ -297,7 +297,7 @@ def run(n_photos: int, n_reenact: int, seed: int, out_json: Path, img_dir: Path)
         reen.append({"photo": names[i], "identity": share_below(d), "jitter_iod_pct": stats(jitter(pts)),
                      "corr_yaw": corr(q["yaw"], known_q["yaw"]), "corr_jawOpen": corr(q["jawOpen"], known_q["jawOpen"]),
                      "distances": [None if not np.isfinite(x) else round(float(x), 4) for x in d]})
-        if len(strip_rows) < 3:
+        if len(strip_rows) < 2:
             strip_rows.append([frames[t] for t in range(0, len(frames), 3)])
     drv_q, _, drv_pts = refit(fitter, list(drv_frames))
     all_d = np.concatenate([np.array([np.nan if x is None else x for x in r["distances"]]) for r in reen]) if reen else np.zeros(0)
