@@ -27,9 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan.fileio import atomic_output
 
-from .common import machine_info, stats
+from .common import machine_info, write_result, stats
 
 GOALS_MS = {"morphable-256": 50.0, "dcgan-rig-256": 50.0, "stylegan2-128-standin-fp32": 150.0,
             "stylegan2-128-standin-bf16": 150.0}
@@ -174,16 +173,14 @@ def browser_times(repeats: int) -> dict:
 
     from rig.app import free_port, start
 
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    from rig.app.browser import launch_chromium, open_app_page
+
     running = start(port=free_port())
     result = {}
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=flags)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(running.url)
-            page.wait_for_selector("#face img", timeout=120_000)
+            browser = launch_chromium(pw)
+            page = open_app_page(browser, running.url)
             for name, kind in (("dcgan-rig-256", "generated"), ("morphable-256", "morphable")):
                 if kind != "generated":
                     old = page.get_attribute("#face img", "src")
@@ -235,9 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"benchmark": "app update speed", "threads": args.threads, "repeats": args.repeats,
               "machine_before": before, "machine_after": machine_info(), "rows": rows,
               "raw_server_ms": {k: [round(x, 2) for x in v] for k, v in server.items()}}
-    with atomic_output(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_result(out, result)
     return 0
 
 

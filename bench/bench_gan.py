@@ -14,17 +14,15 @@ reference on the benchmark's own images.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
-from gan.fileio import atomic_output
 from gan.networks import Generator
 
-from .common import machine_info
+from .common import machine_info, write_result
 
 IMPLS = {"reference": dict(impl="reference"), "fast-fp32": dict(impl="fast"),
          "fast-bf16": dict(impl="fast", compute_dtype=torch.bfloat16)}
@@ -100,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dcgan skipped: {exc}")
     result = {"benchmark": "gan synthesis: reference vs inference path", "machine_before": before,
               "machine_after": machine_info(), "repeats": args.repeats, "rows": rows}
-    with atomic_output(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_result(out, result)
     return 0
 
 

@@ -40,3 +40,17 @@ def stats(x) -> dict:
         return {"n": 0}
     return {"n": int(len(a)), "mean": float(a.mean()), "median": float(np.median(a)),
             "p90": float(np.percentile(a, 90)), "max": float(a.max())}
+
+
+def write_result(out, result: dict) -> None:
+    """Write a benchmark's result as indented JSON (atomically) and say where."""
+    import json
+    from pathlib import Path
+
+    from basics.atomic import atomic_output
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")

@@ -4,23 +4,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 
 def main(out: str = "docs/img/app.png") -> int:
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from rig.app import free_port, start
+    from rig.app.browser import launch_chromium, open_app_page
 
     running = start(port=free_port())
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1150})
-            page.goto(running.url)
-            page.wait_for_selector("#face img", timeout=120_000)
+            browser = launch_chromium(pw)
+            page = open_app_page(browser, running.url, viewport=(1280, 1150))
             for name, presses in (("yaw", 30), ("mouthSmileLeft", 40), ("mouthSmileRight", 40)):
                 old = page.get_attribute("#face img", "src")
                 handle = page.locator(f"#s-{name} input[type=range]")

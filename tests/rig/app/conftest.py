@@ -1,15 +1,12 @@
 """The app on a free local port, and a real headless Chromium (Debian's package) driven by Playwright."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("FACERIG_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from rig.app.browser import CHROMIUM, CHROMIUM_FLAGS
 
 
 def _need_browser() -> None:
