@@ -70,6 +70,7 @@ def test_edit_photo_bad_input(run_cli, tmp_path):
         assert not out.exists()
 
 
+@pytest.mark.slow   # two more fits (~10-20 s here)
 def test_edit_photo_tiny_and_several_faces(run_cli, photo_path, tmp_path):
     face = Image.open(photo_path).convert("RGB")
     tiny = Image.new("RGB", (480, 480), (120, 120, 120))
@@ -90,6 +91,7 @@ def test_edit_photo_tiny_and_several_faces(run_cli, photo_path, tmp_path):
     assert Image.open(out).size == (480, 300)
 
 
+@pytest.mark.slow   # fit + tracking + warping a clip (~30-45 s here)
 def test_reenact_photo_engine(run_cli, photo_path, driver_dir, tmp_path):
     out = tmp_path / "r.mp4"
     code, stdout, err = run_cli("reenact", "--photo", photo_path, "--driver", driver_dir, "--no-label", "-o", out)
