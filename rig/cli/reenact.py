@@ -48,38 +48,30 @@ def cmd_reenact(args: argparse.Namespace) -> int:
         return cmd_reenact_warp(args)
     from ..frames import square, upscale
     from ..outputs import VIDEO_SUFFIXES, Outputs
-    from ..pipeline import (align_photo, check_frame_count, invert_photo, load_rig, open_driver, read_photo,
-                            source_latents, track_driver)
-    from ..reenact import check_blocks, reenact
+    from ..pipeline import load_rig, reenact_clip
+    from ..reenact import check_blocks
 
     with Outputs(provenance=labeller(args, "reenact", source=_label_source(args))) as outputs:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
         tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
         blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
-        photo = None if args.photo is None else read_photo(args.photo)  # a bad photo fails before the driver is read
         rig = load_rig(args.bundle)
-        aligned = None if photo is None else align_photo(photo, rig.G.img_resolution, name=str(args.photo))
-        driver_frames, fps = open_driver(args.driver, fps=args.fps, max_frames=args.max_frames)
-        check_frame_count(len(driver_frames), f"the driver {args.driver}")
-        landmarks = args.landmarks or rig.landmarks
-        driver = track_driver(rig.model, driver_frames, fps, landmarks, progress=True, name=str(args.driver))
-        if aligned is None:
-            ws = source_latents(rig, args.latent, args.seed)
-        else:
-            ws = invert_photo(rig.G, aligned, steps=args.steps, progress=True, measure=False).ws.to(rig.device)
-        result = reenact(rig, ws, driver.params, blocks, relative=args.relative, clamp=args.clamp)
+        driver, result = reenact_clip(rig, args.driver, photo=args.photo, latent=args.latent, seed=args.seed,
+                                      blocks=blocks, relative=args.relative, clamp=args.clamp,
+                                      landmarks=args.landmarks, steps=args.steps, fps=args.fps,
+                                      max_frames=args.max_frames, progress=True)
         frames = upscale(result.frames, args.size)
         if args.side_by_side:
-            frames = np.concatenate([upscale(square(driver_frames), args.size), frames], axis=2)
-        outputs.video(out, frames, fps)
+            frames = np.concatenate([upscale(square(driver.frames), args.size), frames], axis=2)
+        outputs.video(out, frames, driver.fps)
         if tracks_out is not None:
             from morphable.animation import tracks_from_params
 
             # the transferred performance before the rig's clamp: a 3DMM (glTF, `facerig animate`) can play it all
-            played = tracks_from_params(result.transferred, fps, blocks=tuple(b for b in blocks if b != "light"))
+            played = tracks_from_params(result.transferred, driver.fps, blocks=tuple(b for b in blocks if b != "light"))
             outputs.file(tracks_out, played.save)
-    print(f"wrote {out}: {len(frames)} frames at {fps:g} fps; driver face found in {driver.found}/{len(frames)} "
-          f"frames ({landmarks}); {'relative' if args.relative else 'absolute'} {', '.join(blocks)}; "
+    print(f"wrote {out}: {len(frames)} frames at {driver.fps:g} fps; driver face found in {driver.found}/{len(frames)} "
+          f"frames ({driver.landmarks}); {'relative' if args.relative else 'absolute'} {', '.join(blocks)}; "
           f"{clamp_note(rig, args.clamp, result)}")
     if tracks_out is not None:
         print(f"wrote {tracks_out}")
