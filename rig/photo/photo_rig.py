@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -27,6 +26,7 @@ from morphable.model import MorphableModel
 from morphable.params import FaceParams
 
 from ..errors import RigError
+from ..face_rig import set_pose_and_expression
 from .extend import extend
 from .fill import mirror_layer, stretch_layer
 from .flow import Flow, FlowBuilder, MeshView
@@ -45,7 +45,7 @@ FLOW_SIZE = 128
 
 
 def read_photo(photo: str | os.PathLike | np.ndarray) -> np.ndarray:
-    """An RGB uint8 (H,W,3) array from a path or an array; a non-image is a one-line RigError."""
+    """An RGB uint8 (H,W,3) array from a path (rig.pipeline.read_photo) or an array; a non-image is a RigError."""
     if isinstance(photo, np.ndarray):
         from morphable.landmarks import as_rgb_uint8
 
@@ -53,17 +53,9 @@ def read_photo(photo: str | os.PathLike | np.ndarray) -> np.ndarray:
             return as_rgb_uint8(photo)
         except MorphableError as exc:
             raise RigError(str(exc)) from None
-    from PIL import Image, UnidentifiedImageError
+    from ..pipeline import read_photo as read_photo_file
 
-    path = Path(photo)
-    if not path.is_file():
-        raise RigError(f"photo not found: {path}")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return np.array(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise RigError(f"cannot read {path} as an image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    return read_photo_file(photo)
 
 
 @dataclass
@@ -142,16 +134,7 @@ class PhotoRig:
                expression: Mapping[str, float] | None = None, light: str | torch.Tensor | None = None,
                relative: bool = False) -> FaceParams:
         """The fitted params with the named blocks set (or offset when `relative`)."""
-        p = self.params.clone()
-        for i, value in enumerate((yaw, pitch, roll)):
-            if value is not None:
-                p.pose[:, i] = p.pose[:, i] + float(value) if relative else float(value)
-        for name, value in (expression or {}).items():
-            try:
-                j = expression_index(name)
-            except (MorphableError, ValueError, KeyError) as exc:
-                raise RigError(str(exc)) from None
-            p.expression[:, j] = (p.expression[:, j] if relative else 0.0) + float(value)
+        p = set_pose_and_expression(self.params.clone(), yaw, pitch, roll, expression, relative)
         if light is not None:
             if isinstance(light, str):
                 try:

@@ -78,7 +78,7 @@ def test_unknown_expression_is_a_rig_error(photo_rig):
 def test_bad_photos_are_one_line_errors(tmp_path):
     bad = tmp_path / "x.png"
     bad.write_bytes(b"not an image at all")
-    with pytest.raises(RigError, match="cannot read"):
+    with pytest.raises(RigError, match="not a readable image"):
         read_photo(bad)
     with pytest.raises(RigError, match="not found"):
         read_photo(tmp_path / "missing.jpg")
