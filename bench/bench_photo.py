@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine_info, stats, time_call  # noqa: E402
+from bench.common import machine_info, stats, time_call, write_result  # noqa: E402
 from morphable import lighting  # noqa: E402
 from morphable.arkit import expression_index  # noqa: E402
 from morphable.clip import demo_tracks, render_clip  # noqa: E402
@@ -325,8 +325,7 @@ def run(n_photos: int, n_reenact: int, seed: int, out_json: Path, img_dir: Path)
         "speed": speed(model, photos[usable[0]], fit.params[usable[0]:usable[0] + 1], fit.diagnostics[usable[0]].frame),
         "total_s": time.perf_counter() - t_all,
     }
-    with atomic_output(out_json) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=1))
+    write_result(out_json, result, indent=1)
     tiles = [[photos[i]] + [outputs[e][k] for e in GRID_EDITS] for k, i in enumerate(usable[:4])]
     save_png(img_dir / "photo_edit_grid.png", grid(tiles))
     if strip_rows:
@@ -350,8 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model("default")
         cal = {"what": "landmark-only MediaPipe re-fit of 3DMM renders with known expressions (4 identities)",
                "fitted": calibrate_refit(model, Fitter(model))}
-        with atomic_output(a.calibrate_only) as tmp:
-            Path(tmp).write_text(json.dumps(cal, indent=1))
+        write_result(a.calibrate_only, cal, indent=1)
         print(json.dumps(cal, indent=1))
         return 0
     if not ZIP.exists():

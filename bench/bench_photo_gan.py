@@ -23,9 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_photo import SAME_PERSON, Identity, read_photos, share_below  # noqa: E402
-from bench.common import machine_info  # noqa: E402
+from bench.common import machine_info, write_result  # noqa: E402
 from morphable.clip import demo_tracks, render_clip  # noqa: E402
-from morphable.fileio import atomic_output  # noqa: E402
 from morphable.fit.track import track_frames  # noqa: E402
 from morphable.landmarks import descriptor_distance  # noqa: E402
 
@@ -76,8 +75,7 @@ def run(n: int, steps: int, seed: int, out_json: Path) -> dict:
               "inversion_s": float(np.mean(t_inv)), "generator_resolution": int(rig.G.img_resolution),
               "identity": {k: share_below(np.array(v, float)) for k, v in dists.items()},
               "total_s": time.perf_counter() - t0}
-    with atomic_output(out_json) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=1))
+    write_result(out_json, result, indent=1)
     return result
 
 

@@ -42,7 +42,7 @@ def stats(x) -> dict:
             "p90": float(np.percentile(a, 90)), "max": float(a.max())}
 
 
-def write_result(out, result: dict) -> None:
+def write_result(out, result: dict, indent: int = 2) -> None:
     """Write a benchmark's result as indented JSON (atomically) and say where."""
     import json
     from pathlib import Path
@@ -52,5 +52,5 @@ def write_result(out, result: dict) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
+        tmp.write_text(json.dumps(result, indent=indent))
     print(f"wrote {out}")
