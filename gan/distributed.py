@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Iterable
 
 import torch
@@ -45,10 +46,23 @@ def init_from_env(device: str) -> DistInfo:
     return info
 
 
-def shutdown() -> None:
-    """Leave the process group, if one was joined."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(wait: bool = True) -> None:
+    """Leave the process group, if one was joined.
+
+    With `wait`, every rank first meets the others, so no rank tears gloo down while another still
+    talks to it (seen once on CI as a SIGABRT in rank 1 of a 2-rank CPU run); pass False after an error.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if wait:
+        try:
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=timedelta(seconds=120))
+            else:
+                dist.barrier()
+        except RuntimeError:  # a rank that failed never arrives: leave anyway
+            pass
+    dist.destroy_process_group()
 
 
 def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:

@@ -388,9 +388,12 @@ def training_loop(config: TrainConfig) -> dict:
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     info = ddp.init_from_env(device)
+    ok = False
     try:
-        return Trainer(config, info).run()
+        result = Trainer(config, info).run()
+        ok = True
+        return result
     finally:
-        ddp.shutdown()
+        ddp.shutdown(wait=ok)
 
 
