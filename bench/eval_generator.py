@@ -39,15 +39,9 @@ FD_MIN_COUNT = 50
 
 def dlib_descriptors(images: np.ndarray) -> np.ndarray:
     """(N,128) dlib descriptors on the largest face dlib's backend finds, NaN rows where none."""
-    from morphable.landmarks import DlibBackend, face_descriptor
+    from morphable.landmarks import DlibBackend, face_descriptors
 
-    backend = DlibBackend()
-    out = np.full((len(images), 128), np.nan)
-    for i, img in enumerate(images):
-        faces = backend.detect(img)
-        if faces:
-            out[i] = face_descriptor(img, faces[0].points)
-    return out
+    return face_descriptors(images, DlibBackend())
 
 
 def mediapipe_found(images: np.ndarray) -> np.ndarray | None:
