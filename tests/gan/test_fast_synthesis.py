@@ -14,15 +14,8 @@ FP32_TOL = 1e-4
 BF16_MEAN_TOL, BF16_MAX_TOL = 0.04, 0.4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Batch-1 work on one thread, as the app runs it (two threads crawl on a shared machine)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# batch-1 work on one thread, as the app runs it (two threads crawl on a shared machine)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module", params=[(64, 128), (128, 32)], ids=["64px", "128px"])

@@ -9,15 +9,8 @@ from rig import sources as S
 from rig.errors import RigError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Batch-1 work on one thread, as the app runs it (two threads crawl on a shared machine)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# batch-1 work on one thread, as the app runs it (two threads crawl on a shared machine)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,8 @@ def _need_browser() -> None:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
+def one_torch_thread(single_thread):
     """Batch-1 work on one thread, as the app runs it (two threads crawl on a shared machine)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
