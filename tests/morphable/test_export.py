@@ -1,8 +1,6 @@
 """export_mesh: OBJ/PLY/GLB written through trimesh reload with the posed geometry and colours."""
 from __future__ import annotations
 
-import json
-import struct
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from morphable.errors import MorphableError
 from morphable.export import export_mesh, seam_split
 from morphable.model import MorphableModel
 
+from .glb_chunks import glb_json
 from .toy_head import DEFAULT_MODEL, toy_head
 
 
@@ -37,15 +36,6 @@ def params(toy):
 
 def _load(path) -> trimesh.Trimesh:
     return trimesh.load(path, process=False, force="mesh")
-
-
-def _glb_json(path) -> dict:
-    data = path.read_bytes()
-    magic, version, length = struct.unpack("<4sII", data[:12])
-    assert magic == b"glTF" and version == 2 and length == len(data)
-    chunk_len, chunk_type = struct.unpack("<I4s", data[12:20])
-    assert chunk_type == b"JSON"
-    return json.loads(data[20:20 + chunk_len])
 
 
 @pytest.mark.parametrize("suffix", [".obj", ".ply"])
@@ -78,7 +68,7 @@ def test_uvs_split_at_seams(tmp_path, toy, params, suffix):
 
 def test_glb_is_valid_gltf_with_colours_and_uvs(tmp_path, toy, params):
     path = export_mesh(toy, params, tmp_path / "face.glb")
-    gltf = _glb_json(path)
+    gltf = glb_json(path)
     assert gltf["asset"]["version"] == "2.0"
     attrs = gltf["meshes"][0]["primitives"][0]["attributes"]
     assert {"POSITION", "COLOR_0", "TEXCOORD_0"} <= set(attrs)
@@ -103,7 +93,7 @@ def test_default_model_glb(tmp_path):
         pytest.skip(f"default model {DEFAULT_MODEL} not built yet")
     model = MorphableModel.load(DEFAULT_MODEL)
     path = export_mesh(model, model.neutral_params(1).with_pose(yaw=15), tmp_path / "head.glb")
-    gltf = _glb_json(path)
+    gltf = glb_json(path)
     assert {"POSITION", "COLOR_0", "TEXCOORD_0"} <= set(gltf["meshes"][0]["primitives"][0]["attributes"])
     mesh = _load(path)
     assert len(mesh.faces) == model.num_faces

@@ -2,8 +2,6 @@
 trimesh, and checked by the Khronos glTF validator (skipped only where node is missing)."""
 from __future__ import annotations
 
-import json
-import struct
 
 import numpy as np
 import pytest
@@ -17,6 +15,8 @@ from morphable.errors import MorphableError
 from morphable.export import seam_split
 from morphable.gltf import export_gltf
 from morphable.model import MorphableModel
+
+from .glb_chunks import glb_chunks
 
 from . import gltf_validator
 from .toy_head import DEFAULT_MODEL, toy_head
@@ -37,14 +37,7 @@ class Glb:
     """Minimal .glb reader: the JSON document and accessors as numpy arrays."""
 
     def __init__(self, data: bytes) -> None:
-        magic, version, length = struct.unpack("<4sII", data[:12])
-        assert (magic, version, length) == (b"glTF", 2, len(data))
-        jlen, jtype = struct.unpack("<I4s", data[12:20])
-        assert jtype == b"JSON" and jlen % 4 == 0
-        self.doc = json.loads(data[20:20 + jlen])
-        blen, btype = struct.unpack("<I4s", data[20 + jlen:28 + jlen])
-        assert btype == b"BIN\0" and blen % 4 == 0 and 28 + jlen + blen == len(data)
-        self.bin = data[28 + jlen:28 + jlen + blen]
+        self.doc, self.bin = glb_chunks(data)
 
     def _read(self, view_index: int, dtype: np.dtype, count: int, comps: int, offset: int = 0) -> np.ndarray:
         view = self.doc["bufferViews"][view_index]

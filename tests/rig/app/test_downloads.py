@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import socket
-import struct
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ from PIL import Image
 from rig import sources as S
 from rig.app import downloads
 from rig.errors import RigError
+from tests.morphable.glb_chunks import glb_json
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +28,6 @@ def gen():
     return S.generated_source(load_rig(), seed=5, size=128)
 
 
-def _glb_json(path) -> dict:
-    data = path.read_bytes()
-    magic, version, length = struct.unpack("<4sII", data[:12])
-    assert magic == b"glTF" and version == 2 and length == len(data)
-    chunk_len, chunk_type = struct.unpack("<I4s", data[12:20])
-    assert chunk_type == b"JSON"
-    return json.loads(data[20:20 + chunk_len])
-
-
 def test_png_json_and_glb_of_the_current_edit(gen, tmp_path):
     c = gen.controls().with_values(yaw=15, jawOpen=0.5)
     png = downloads.write("png", gen, c, tmp_path)
@@ -48,7 +39,7 @@ def test_png_json_and_glb_of_the_current_edit(gen, tmp_path):
     assert verify(png).labelled
     params = json.loads(downloads.write("json", gen, c, tmp_path).read_text())
     assert params["source"] == "generated" and params["params"]["pose"]["yaw"] == pytest.approx(15, abs=1e-3)
-    gltf = _glb_json(downloads.write("glb", gen, c, tmp_path))
+    gltf = glb_json(downloads.write("glb", gen, c, tmp_path))
     mesh = gltf["meshes"][0]
     assert len(mesh["primitives"][0]["targets"]) == 52 and gltf["animations"]
     assert not list(tmp_path.rglob(".*"))  # no temp files left behind
