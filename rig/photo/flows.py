@@ -19,7 +19,6 @@ import torch
 
 from morphable.params import FaceParams
 
-from ..errors import RigError
 from .photo_rig import PhotoRig
 
 
@@ -129,9 +128,3 @@ def stand_in_photo(size: int = 256, seed: int = 11) -> np.ndarray:
     img = out.image[0].permute(1, 2, 0).numpy()
     mask = out.mask[0, 0].numpy()[..., None]
     return ((img * mask + backdrop * (1 - mask)) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
-
-
-def check_photo_edit(edit: Mapping) -> None:
-    """RigError when an edit asks for nothing."""
-    if not edit:
-        raise RigError("nothing to edit: give --yaw/--pitch/--roll, --expression, --light or --sweep")
