@@ -13,9 +13,7 @@ import sys
 from typing import Sequence
 
 from .errors import GanError
-from .training import ARCH_KEYS, TrainConfig, Trainer, build_networks, training_loop  # noqa: F401 (re-exported)
-
-train = training_loop  # the name callers used before gan.training existed
+from .training import TrainConfig, training_loop
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     config = config_from_args(parser.parse_args(argv))
     try:
-        record = train(config)
+        record = training_loop(config)
     except GanError as exc:
         print(f"gan.train: error: {exc}", file=sys.stderr)
         return 2

@@ -167,7 +167,8 @@ def _torchrun_argv(argv: list[str], nproc: int) -> list[str]:
 
 def _train(args: argparse.Namespace) -> int:
     """Run training in this process, or relaunch it under torchrun for --nproc > 1."""
-    from gan.train import config_from_args, train
+    from gan.train import config_from_args
+    from gan.training import training_loop
 
     if args.nproc < 1:
         raise GanError("--nproc must be >= 1")
@@ -176,7 +177,7 @@ def _train(args: argparse.Namespace) -> int:
         if not argv:
             raise GanError("--nproc > 1 works from the facerig command line only")
         return subprocess.call(_torchrun_argv(argv, args.nproc))
-    record = train(config_from_args(args))
+    record = training_loop(config_from_args(args))
     if record:
         print(" ".join(f"{k}={v}" for k, v in record.items()))
     return 0

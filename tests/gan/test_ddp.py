@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RANK_SCRIPT = textwrap.dedent("""
     import sys, torch
     from gan import distributed as ddp
-    from gan.train import TrainConfig, Trainer
+    from gan.training import TrainConfig, Trainer
     data, out, dump = sys.argv[1:4]
     info = ddp.init_from_env("cpu")
     cfg = TrainConfig(data=data, out=out, resolution=32, kimg=0.024, batch=8, channel_base=512,
