@@ -13,11 +13,11 @@ import warnings
 from .errors import MorphableError
 from .landmarks import LandmarkBackend, default_backend
 
-#: the names backend_by_name accepts (the CLI's --landmarks choices)
-NAMES = ("auto", "mediapipe", "dlib", "face-alignment")
-#: the names a backend instance is recorded under (pairs files, estimators, bundle manifests)
-RECORDED = ("mediapipe", "dlib", "face-alignment")
 _CLASS_NAMES = {"MediaPipeBackend": "mediapipe", "DlibBackend": "dlib", "FaceAlignmentBackend": "face-alignment"}
+#: the names a backend instance is recorded under (pairs files, estimators, bundle manifests)
+RECORDED = tuple(_CLASS_NAMES.values())
+#: the names backend_by_name accepts (the CLI's --landmarks choices)
+NAMES = ("auto", *RECORDED)
 
 _AUTO_BACKEND: LandmarkBackend | None = None
 
