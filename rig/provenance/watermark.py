@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -103,6 +104,15 @@ def _texture_mask(luma: np.ndarray) -> np.ndarray:
     return (mask * room).astype(np.float64)
 
 
+@lru_cache(maxsize=8)
+def _mark_field(h: int, w: int, version: int, scale: int) -> np.ndarray:
+    """The tiled pattern over an (h,w) frame: the same for every frame of a video, so made once (read-only)."""
+    period = TILE * scale
+    field = np.tile(tile_pattern(payload_bits(version), scale), (h // period + 1, w // period + 1))[:h, :w]
+    field.setflags(write=False)
+    return field
+
+
 def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR, scale: int | None = None) -> np.ndarray:
     """Watermarked copy of an (H,W,3) uint8 RGB image; the mark alone costs about `psnr` dB."""
     img = np.asarray(image)
@@ -110,10 +120,7 @@ def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR, scale
         raise ValueError(f"watermark needs an (H,W,3) uint8 image, got {img.shape} {img.dtype}")
     h, w = img.shape[:2]
     scale = pattern_scale(h, w) if scale is None else int(scale)
-    tile = tile_pattern(payload_bits(version), scale)
-    period = TILE * scale
-    field = np.tile(tile, (h // period + 1, w // period + 1))[:h, :w]
-    delta = field * _texture_mask(luminance(img))
+    delta = _mark_field(h, w, int(version), scale) * _texture_mask(luminance(img))
     rms = float(np.sqrt(np.mean(delta * delta))) + 1e-12
     delta *= 255.0 * 10.0 ** (-psnr / 20.0) / rms
     out = img.astype(np.float64) + delta[..., None]
