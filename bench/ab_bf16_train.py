@@ -22,11 +22,10 @@ from pathlib import Path
 
 import torch
 
-from gan.fileio import atomic_output
 from gan.train_state import CHECKPOINT_NAME, load_checkpoint
 from gan.training import TrainConfig, Trainer
 
-from .common import machine_info
+from .common import machine_info, write_result
 
 
 def arm(run: Path, precision: str, work: Path, name: str | None = None, round_start: bool = False) -> Trainer:
@@ -101,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    out = Path(args.out)
-    with atomic_output(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
+    write_result(args.out, result, indent=1)
     print(json.dumps({k: v for k, v in result.items() if k not in ("per_step", "machine")}, indent=1))
     return 0
 

@@ -12,7 +12,6 @@ seconds: the machine is shared and its load changes by the minute.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -20,10 +19,9 @@ from pathlib import Path
 
 import torch
 
-from gan.fileio import atomic_output
 from gan.training import TrainConfig, Trainer
 
-from .common import machine_info
+from .common import machine_info, write_result
 
 # name -> (precision, channels_last, threads)
 VARIANTS = {
@@ -88,10 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                          "steps_per_round": args.steps, "rounds": args.rounds, "aug": "diffaugment",
                          "r1_interval": 16},
               "machine": machine_info(), "rows": rows}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
+    write_result(args.out, result, indent=1)
     print(f"| variant | threads | img/s per round | ratio to {base} (median) |")
     for row in rows:
         print(f"| {row['variant']} | {row['threads']} | {', '.join(f'{x:.1f}' for x in row['images_per_s'])} "

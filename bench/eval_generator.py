@@ -30,7 +30,7 @@ from gan.dataset import decode_image, is_held_out, list_images
 from gan.fileio import atomic_output
 from gan.metrics import frechet_distance
 
-from .common import machine_info
+from .common import machine_info, write_result
 
 DEFAULT_CACHE = Path.home() / ".cache" / "facerig" / "eval"
 #: fewer detected faces than this and a 128-D covariance means nothing: no FD is reported
@@ -133,9 +133,7 @@ def add_entry(out: Path, results: dict, entry: dict) -> None:
     results["entries"] = [e for e in results["entries"] if (e["generator"], e.get("kimg")) != key] + [entry]
     results["entries"].sort(key=lambda e: (e["generator"], e.get("kimg") or 0))
     results["machine"] = machine_info()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(out) as tmp:
-        tmp.write_text(json.dumps(results, indent=1))
+    write_result(out, results, indent=1)
 
 
 def evaluate(path: str, args, ref: np.ndarray, label: str | None = None) -> dict:
