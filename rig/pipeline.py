@@ -152,15 +152,22 @@ def invert_photo(G, aligned: AlignedPhoto, steps: int = 500, w_plus: bool = True
 # ---- driver -> track -> reenact -------------------------------------------------------------
 def open_driver(path: str | os.PathLike, fps: float | None = None, max_frames: int | None = None,
                 ) -> tuple[list[np.ndarray], float]:
-    """All frames of a driving video or frame folder, and its frame rate; RigError when there are none."""
+    """All frames of a driving video or frame folder, and its frame rate; RigError when there are none.
+
+    Decodes at most MAX_FRAMES + 1 frames, so a clip that is too long is refused before it fills memory.
+    """
     from morphable.fit.video_io import open_frames
 
     if not Path(path).exists():
         raise RigError(f"driver not found: {path}")
-    frames_iter, rate = open_frames(path, fps=fps, max_frames=max_frames)
+    limit = MAX_FRAMES + 1 if max_frames is None else min(max_frames, MAX_FRAMES + 1)
+    frames_iter, rate = open_frames(path, fps=fps, max_frames=limit)
     frames = list(frames_iter)
     if not frames:
         raise RigError(f"no frames in {path}")
+    if len(frames) > MAX_FRAMES:
+        raise RigError(f"the driver {path} has more than {MAX_FRAMES:,} frames; facerig makes at most {MAX_FRAMES:,} "
+                       f"in one run (use --max-frames or a lower --fps)")
     return frames, rate
 
 
@@ -206,7 +213,6 @@ def reenact_clip(rig: FaceRig, driver: str | os.PathLike, photo: str | os.PathLi
     if photo is not None:
         aligned = align_photo(read_photo(photo), rig.G.img_resolution, name=str(photo))
     frames, rate = open_driver(driver, fps=fps, max_frames=max_frames)
-    check_frame_count(len(frames), f"the driver {driver}")
     tracked = track_driver(rig.model, frames, rate, landmarks or rig.landmarks, progress=progress, name=str(driver))
     if aligned is None:
         ws = source_latents(rig, latent, seed)

@@ -102,8 +102,8 @@ def cmd_reenact_warp(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from ..outputs import VIDEO_SUFFIXES, Outputs
-    from ..photo.flows import fit_photo, open_clip, reenact_photo
-    from ..pipeline import read_photo
+    from ..photo.flows import fit_photo, reenact_photo
+    from ..pipeline import open_driver, read_photo
     from ..reenact import check_blocks
 
     with Outputs(provenance=labeller(args, "reenact", source=_label_source(args))) as outputs:
@@ -111,7 +111,7 @@ def cmd_reenact_warp(args: argparse.Namespace) -> int:
         tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
         blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
         photo = read_photo(args.photo)                                 # both inputs checked before any fit
-        clip = open_clip(args.driver, fps=args.fps, max_frames=args.max_frames)
+        clip = open_driver(args.driver, fps=args.fps, max_frames=args.max_frames)
         rig, notes = fit_photo(photo, args.landmarks)
         result = reenact_photo(rig, clip, blocks, relative=args.relative, landmarks=args.landmarks,
                                progress=True, name=str(args.driver))

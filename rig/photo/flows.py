@@ -1,7 +1,7 @@
 """The photo engine's end-to-end flows for the CLI and the demo (plain values in and out, no files written).
 
     photo  -> fit_photo -> edit_photo / sweep_photo            (`facerig edit --photo`)
-    photo, driver -> open_clip -> fit_photo -> reenact_photo  (`facerig reenact --photo`, engine warp)
+    photo, driver -> pipeline.open_driver -> fit_photo -> reenact_photo  (`facerig reenact --photo`, engine warp)
     stand_in_photo()                                          (the demo's photo when the user gives none)
 
 Warnings (several faces, a turn beyond where the warp holds) come back as one-line strings
@@ -81,26 +81,16 @@ def sweep_photo(rig: PhotoRig, name: str, values: Sequence[float], edit: Mapping
     return labelled_grid([tiles], None, [captions]), [msg] if msg else []
 
 
-def open_clip(driver: str | os.PathLike, fps: float | None = None, max_frames: int | None = None,
-              ) -> tuple[list[np.ndarray], float]:
-    """The driver's frames and rate (RigError for a missing, unreadable or truncated file: before any fit)."""
-    from ..pipeline import check_frame_count, open_driver
-
-    frames, rate = open_driver(driver, fps=fps, max_frames=max_frames)
-    check_frame_count(len(frames), f"the driver {driver}")
-    return frames, rate
-
-
 def reenact_photo(rig: PhotoRig, driver: str | os.PathLike | tuple[list[np.ndarray], float],
                   blocks: Sequence[str] = ("expression", "pose"), relative: bool = True,
                   landmarks: str | None = None, fps: float | None = None, max_frames: int | None = None,
                   progress: bool = False, name: str | None = None) -> PhotoReenactment:
-    """The fitted photo performs the driving clip (a path, or open_clip's (frames, fps)) by warping its pixels."""
-    from ..pipeline import track_driver
+    """The fitted photo performs the driving clip (a path, or pipeline.open_driver's (frames, fps)) by warping its pixels."""
+    from ..pipeline import open_driver, track_driver
     from ..reenact import check_blocks, transfer
 
     blocks = check_blocks(list(blocks))
-    frames, rate = driver if isinstance(driver, tuple) else open_clip(driver, fps, max_frames)
+    frames, rate = driver if isinstance(driver, tuple) else open_driver(driver, fps, max_frames)
     label = name or ("the driver" if isinstance(driver, tuple) else str(driver))
     tracked = track_driver(rig.model, frames, rate, landmarks or "auto", progress=progress, name=label)
     targets = transfer(rig.params, tracked.params.to(dtype=torch.float32), blocks, relative=relative)
