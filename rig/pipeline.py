@@ -227,19 +227,21 @@ def edit_image(rig: FaceRig, ws: torch.Tensor, **edit: object) -> np.ndarray:
     return rig.to_uint8(rig.image(rig.edit(ws, **edit)))[0]
 
 
+def sweep_edit(edit: dict | None, name: str, value: float) -> dict:
+    """Edit keywords `edit` with the pose angle or ARKit expression `name` set to `value` (one step of a sweep)."""
+    kw = dict(edit or {})
+    if name in ("yaw", "pitch", "roll"):
+        kw[name] = value
+    else:
+        kw["expression"] = {**kw.get("expression", {}), name: value}
+    return kw
+
+
 def sweep_grid(rig: FaceRig, ws: torch.Tensor, name: str, values: list[float], edit: dict | None = None) -> np.ndarray:
     """A labelled row: the original, then one edit per value of the pose angle or ARKit expression `name`."""
     from .frames import labelled_grid
 
-    edit = dict(edit or {})
-    edits = []
-    for value in values:
-        kw = dict(edit)
-        if name in ("yaw", "pitch", "roll"):
-            kw[name] = value
-        else:
-            kw["expression"] = {**edit.get("expression", {}), name: value}
-        edits.append(rig.edit(ws, **kw))
+    edits = [rig.edit(ws, **sweep_edit(edit, name, value)) for value in values]
     images = rig.to_uint8(rig.image(torch.cat([ws] + edits)))
     return labelled_grid([list(images)], col_labels=[["original"] + [f"{name}={v:g}" for v in values]])
 

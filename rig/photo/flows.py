@@ -67,14 +67,11 @@ def sweep_photo(rig: PhotoRig, name: str, values: Sequence[float], edit: Mapping
     """A labelled grid: the photo, then one edit per value of `name` (a pose angle or an ARKit name)."""
     from ..frames import labelled_grid
 
+    from ..pipeline import sweep_edit
+
     tiles, captions, targets = [rig.image], ["photo"], []
     for v in values:
-        kw = dict(edit or {})
-        if name in ("yaw", "pitch", "roll"):
-            kw[name] = v
-        else:
-            kw["expression"] = {**kw.get("expression", {}), name: v}
-        targets.append(rig.target(**kw))
+        targets.append(rig.target(**sweep_edit(edit, name, v)))
         tiles.append(rig.render(targets[-1]))
         captions.append(f"{name} {v:g}")
     msg = rig.range_warning(*targets)
