@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 from .errors import GanError
-from .training import TrainConfig, training_loop
+from .training import TrainConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gan.train", description=__doc__.splitlines()[0])
     add_arguments(parser)
     config = config_from_args(parser.parse_args(argv))
+    from .training import training_loop   # torch is imported here, not when the options are built
+
     try:
         record = training_loop(config)
     except GanError as exc:

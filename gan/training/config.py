@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import augment as aug
 from ..checks import require_power_of_two
 from ..errors import GanError
 
@@ -81,6 +80,8 @@ def check_config(config: TrainConfig, world: int) -> None:
         raise GanError(f"--threads must be at least 1, got {config.threads}")
     if config.precision not in ("auto", "bf16", "fp32"):
         raise GanError(f"unknown precision {config.precision!r} (auto, bf16, fp32)")
+    from .. import augment as aug   # torch: only when a run is checked, not when options are built
+
     aug.policy_ops(config.aug)
 
 
