@@ -301,10 +301,18 @@ class MorphSource(FaceSource):
         colour = (m.albedo(params) * shade(vertex_normals(verts, self.faces), params.light))[0]
         r = rasterize(self.camera.project(verts, size)[0], self.camera.depth(verts)[0], self.faces, size,
                       cull_backfaces=False)
-        pix = (colour[self.faces[r.face.clamp_min(0)]] * r.bary[..., None]).sum(-2).clamp(0.0, 1.0)
-        pix = torch.where(r.hit[..., None], pix, torch.zeros((), dtype=pix.dtype))
-        marks = self.camera.project(m.landmarks3d(params, verts), size)[0].cpu().numpy()
-        return to_uint8(pix.permute(2, 0, 1)), marks
+        hit = r.hit
+        pix = torch.zeros(size, size, 3, dtype=colour.dtype)
+        pix[hit] = torch.einsum("pkc,pk->pc", colour[self.faces[r.face[hit]]], r.bary[hit].to(colour.dtype)).clamp(0.0, 1.0)
+        return to_uint8(pix.permute(2, 0, 1)), self.landmarks(params, verts)
+
+    @torch.no_grad()
+    def landmarks(self, params: FaceParams, verts: torch.Tensor | None = None) -> np.ndarray:
+        """(68,2) landmarks of params (batch 1) in pixels, without rendering."""
+        m = self.model
+        params = params.to(m.device, m.template.dtype)
+        verts = m.vertices(params) if verts is None else verts
+        return self.camera.project(m.landmarks3d(params, verts), self.size)[0].cpu().numpy()
 
     def frames(self, cs: list[Controls]) -> np.ndarray:
         return np.stack([self.image(self.target(c))[0] for c in cs])
@@ -316,7 +324,7 @@ class MorphSource(FaceSource):
         from morphable.fit.overlay import FITTED_COLOUR, draw_points
 
         base = Image.fromarray(np.ascontiguousarray(image))
-        draw_points(base, self.image(self.target(c))[1], FITTED_COLOUR, max(1.0, self.size / 160.0))
+        draw_points(base, self.landmarks(self.target(c)), FITTED_COLOUR, max(1.0, self.size / 160.0))
         return np.asarray(base)
 
 

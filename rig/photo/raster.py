@@ -2,8 +2,8 @@
 
 pytorch3d's CPU rasterizer costs 0.2-0.5 s per call for the 9k-triangle head on this machine;
 the flow only needs, per pixel centre, the nearest triangle, its perspective-correct
-barycentrics and depth. Every triangle lists the pixel centres in its bounding box, keeps the
-ones inside (edge functions), and a scatter-min over depth picks the front one. Same
+barycentrics and depth. Every triangle lists, row by row, the pixel centres its edges allow,
+keeps the ones inside (edge functions), and a scatter-min over depth picks the front one. Same
 convention as morphable.render: pixel (i, j) has its centre at (i + 0.5, j + 0.5) in
 Camera.project coordinates.
 """
@@ -46,27 +46,44 @@ def rasterize(xy: torch.Tensor, depth: torch.Tensor, faces: torch.Tensor, size: 
         faces, tri = faces[keep], tri[keep]
     else:
         keep = None
+    # Each triangle is walked row by row: for a row of pixel centres the three edge functions
+    # bound x to one interval, so almost only pixels inside are listed (the 9.4k-triangle head
+    # at 256 px: 89.5k candidates for 89.4k inside, against 253k for whole bounding boxes).
+    x, y = tri[..., 0], tri[..., 1]                    # (F,3); edge k runs from vertex k+1 to k+2
+    xi, yi, xj, yj = x.roll(-1, 1), y.roll(-1, 1), x.roll(-2, 1), y.roll(-2, 1)
+    # w_k = a_k dx + b_k dy + c_k with (dx, dy) the pixel centre less vertex 0 (small numbers,
+    # so no cancellation against the pixel's absolute position)
+    x0, y0 = x[:, 0], y[:, 0]
+    a, b = yi - yj, xj - xi
+    c = -(a * (xi - x0[:, None]) + b * (yi - y0[:, None]))
+    area = c.sum(1, keepdim=True)                     # twice the signed area (sum of a, b is 0)
+    ok = area.abs()[:, 0] > 1e-12
+    coef = torch.stack([a, b, c], -1) / torch.where(ok[:, None], area, torch.ones_like(area))[..., None]
     lo = torch.ceil(tri.amin(1) - 0.5).clamp(0, size)  # first pixel index whose centre may be inside
     hi = torch.floor(tri.amax(1) - 0.5).clamp(-1, size - 1)
-    n = (hi - lo + 1).clamp_min(0)
-    nx, ny = n[:, 0].long(), n[:, 1].long()
-    count = nx * ny
-    count = torch.where((count <= MAX_BOX_PIXELS) & (depth[faces].amin(1) > 0), count, torch.zeros_like(count))
-    fid = torch.repeat_interleave(torch.arange(faces.shape[0]), count)
-    k = torch.arange(fid.numel()) - (torch.cumsum(count, 0) - count)[fid]
-    px = lo[fid, 0].long() + k % nx[fid]
-    py = lo[fid, 1].long() + k // nx[fid]
+    n = (hi - lo + 1).clamp_min(0).long()
+    usable = ok & (n[:, 0] * n[:, 1] <= MAX_BOX_PIXELS) & (depth[faces].amin(1) > 0)
+    rows = torch.where(usable, n[:, 1], torch.zeros_like(n[:, 1]))
+    rid = torch.repeat_interleave(torch.arange(faces.shape[0]), rows)          # triangle of each row
+    py = lo[rid, 1].long() + torch.arange(rid.numel()) - (torch.cumsum(rows, 0) - rows)[rid]
+    A, B, C = coef[rid].unbind(-1)                    # (R,3) each
+    rhs = -1e-6 - B * (py.float() + 0.5 - y0[rid])[:, None] - C   # inside edge k: A_k dx >= rhs_k
+    bound = rhs / torch.where(A != 0, A, torch.ones_like(A)) + x0[rid, None]
+    inf = torch.full_like(bound, float("inf"))
+    x_lo = torch.where(A > 0, bound, -inf).amax(1) - 1e-3
+    x_hi = torch.where(A < 0, bound, inf).amin(1) + 1e-3
+    never = ((A == 0) & (rhs > 0)).any(1)
+    first = torch.maximum(torch.ceil(x_lo - 0.5).clamp(-1, size), lo[rid, 0]).long()
+    last = torch.minimum(torch.floor(x_hi - 0.5).clamp(-1, size), hi[rid, 0]).long()
+    span = torch.where(never, torch.zeros_like(first), (last - first + 1).clamp_min(0))
+    pr = torch.repeat_interleave(torch.arange(rid.numel()), span)              # row of each pixel
+    px = first[pr] + torch.arange(pr.numel()) - (torch.cumsum(span, 0) - span)[pr]
+    fid, py = rid[pr], py[pr]
     cx, cy = px.float() + 0.5, py.float() + 0.5
-    t = tri[fid]
-    x, y = t[..., 0], t[..., 1]
-
-    def edge(i: int, j: int) -> torch.Tensor:
-        return (x[:, j] - x[:, i]) * (cy - y[:, i]) - (y[:, j] - y[:, i]) * (cx - x[:, i])
-
-    w = torch.stack([edge(1, 2), edge(2, 0), edge(0, 1)], -1)
-    area = w.sum(-1)
-    w = w / torch.where(area.abs() > 1e-12, area, torch.ones_like(area))[:, None]
-    inside = (w >= -1e-6).all(-1) & (area.abs() > 1e-12)
+    k = coef[fid]                                     # (P,3,3)
+    dx, dy = (cx - x0[fid])[:, None], (cy - y0[fid])[:, None]
+    w = k[..., 0] * dx + k[..., 1] * dy + k[..., 2]
+    inside = (w >= -1e-6).all(-1)
     fid, px, py, w = fid[inside], px[inside], py[inside], w[inside]
     zi = depth[faces[fid]]                            # (P,3)
     wz = w / zi
