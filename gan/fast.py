@@ -23,6 +23,22 @@ from .layers import LRELU_GAIN, FullyConnectedLayer, SynthesisLayer, ToRGBLayer
 CL = torch.channels_last
 
 
+def bf16_is_fast(device: torch.device | str = "cpu") -> bool:
+    """True where bf16 convolutions run in hardware (CUDA, or a CPU with AVX512-BF16 or AMX).
+
+    Elsewhere oneDNN emulates bf16 and it is slower than fp32, so callers choosing a preview
+    dtype ask this first.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
 def _version(t: torch.Tensor) -> int:
     """In-place version counter; inference tensors have none (and cannot change outside inference mode)."""
     try:

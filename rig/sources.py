@@ -147,6 +147,10 @@ class FaceSource:
         """(H,W,3) uint8 of the face at the controls."""
         return self.frames([c])[0]
 
+    def preview(self, c: Controls) -> np.ndarray:
+        """The live image while a slider moves; the same as render() unless the source has a faster path."""
+        return self.render(c)
+
     def frames(self, cs: list[Controls]) -> np.ndarray:
         """(T,H,W,3) uint8, one frame per Controls."""
         raise NotImplementedError
@@ -212,16 +216,21 @@ class GeneratedSource(FaceSource):
     kind = "generated"
 
     def __init__(self, rig: FaceRig, ws: torch.Tensor, size: int = 256, description: str = "",
-                 compute_dtype: torch.dtype = torch.float32):
+                 compute_dtype: torch.dtype = torch.float32, preview_dtype: torch.dtype | None = None):
         self.rig, self.ws = rig, rig.check_ws(ws)[:1]
         super().__init__(rig.params(self.ws), size)
         self.model = rig.model
         self.description = description or "generated face (rig bundle)"
         #: bf16 runs a StyleGAN2 generator's convolutions in bf16 (gan/fast.py): faster, about 1/100 of the
         #: image's spread away from the fp32 image; other generators ignore it
-        self.compute_dtype = compute_dtype if _takes_compute_dtype(rig.G) else torch.float32
+        stylegan = _takes_compute_dtype(rig.G)
+        self.compute_dtype = compute_dtype if stylegan else torch.float32
+        #: the dtype of preview() (the live image); render() and frames() (the downloads) use compute_dtype
+        self.preview_dtype = (preview_dtype or self.compute_dtype) if stylegan else torch.float32
         if self.compute_dtype != torch.float32:
             self.description += " (bf16 synthesis)"
+        elif self.preview_dtype != torch.float32:
+            self.description += " (bf16 preview, fp32 downloads)"
 
     def edit_kwargs(self, c: Controls) -> dict:
         """FaceRig.edit keywords for the moved controls (unmoved blocks keep F(ws) exactly)."""
@@ -251,18 +260,23 @@ class GeneratedSource(FaceSource):
         """Edited latents (T, num_ws, w_dim), one per Controls."""
         return torch.cat([self.rig.edit(self.ws, **self.edit_kwargs(c)) for c in cs])
 
-    def images(self, ws: torch.Tensor) -> torch.Tensor:
-        """FaceRig.image, in the source's compute dtype."""
-        if self.compute_dtype == torch.float32:
+    def images(self, ws: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """FaceRig.image, in `dtype` (default the source's compute dtype)."""
+        dtype = dtype or self.compute_dtype
+        if dtype == torch.float32:
             return self.rig.image(ws)
         with torch.no_grad():
             return self.rig.G.synthesis(self.rig.check_ws(ws), noise_mode="const",
-                                        compute_dtype=self.compute_dtype).clamp(-1, 1)
+                                        compute_dtype=dtype).clamp(-1, 1)
 
-    def frames(self, cs: list[Controls], batch: int = 8) -> np.ndarray:
+    def frames(self, cs: list[Controls], batch: int = 8, dtype: torch.dtype | None = None) -> np.ndarray:
         ws = self.latents(cs)
-        out = [self.rig.to_uint8(self.images(ws[i:i + batch])) for i in range(0, len(ws), batch)]
+        out = [self.rig.to_uint8(self.images(ws[i:i + batch], dtype)) for i in range(0, len(ws), batch)]
         return _resize(np.concatenate(out), self.size)
+
+    def preview(self, c: Controls) -> np.ndarray:
+        """The live image in the preview dtype (bf16 on hardware that has it: several times faster)."""
+        return self.frames([c], dtype=self.preview_dtype)[0]
 
 
 class MorphSource(FaceSource):
@@ -361,11 +375,12 @@ class PhotoSource(FaceSource):
 
 # ---- constructors ---------------------------------------------------------------------------
 def generated_source(rig: FaceRig, seed: int = 0, truncation: float = 1.0, size: int = 256,
-                     compute_dtype: torch.dtype = torch.float32) -> GeneratedSource:
+                     compute_dtype: torch.dtype = torch.float32,
+                     preview_dtype: torch.dtype | None = None) -> GeneratedSource:
     """A generated face by seed (z as `facerig edit --seed`)."""
     ws = rig.sample(int(seed), float(truncation))
     return GeneratedSource(rig, ws, size, f"generated face, seed {int(seed)}, truncation {float(truncation):g}",
-                           compute_dtype)
+                           compute_dtype, preview_dtype)
 
 
 def morph_source(model, identity_seed: int = 0, size: int = 256) -> MorphSource:
@@ -383,7 +398,8 @@ def photo_engine_available() -> bool:
 
 
 def photo_source(photo: np.ndarray, rig: FaceRig | None = None, model=None, size: int = 256,
-                 inversion_steps: int = 100, compute_dtype: torch.dtype = torch.float32) -> FaceSource:
+                 inversion_steps: int = 100, compute_dtype: torch.dtype = torch.float32,
+                 preview_dtype: torch.dtype | None = None) -> FaceSource:
     """A photo through the photo engine where it exists, else inverted into the rig's generator.
 
     RigError (one line) when the photo has no usable face.
@@ -408,4 +424,4 @@ def photo_source(photo: np.ndarray, rig: FaceRig | None = None, model=None, size
     inv = invert_photo(rig.G, aligned, steps=int(inversion_steps), measure=False)
     return GeneratedSource(rig, inv.ws, size, f"uploaded photo inverted into the generator ({int(inversion_steps)} "
                                               "steps; the photo engine is not installed, identity is not kept well)",
-                           compute_dtype)
+                           compute_dtype, preview_dtype)

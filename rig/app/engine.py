@@ -14,6 +14,7 @@ from ..errors import RigError
 from .. import sources as S
 
 SOURCE_KINDS = ("generated", "morphable", "photo")
+PREVIEW_CHOICES = ("auto", "bf16", "fp32")
 #: faces kept for open pages (older pages reload theirs on the next change)
 MAX_SOURCES = 32
 
@@ -22,7 +23,7 @@ class Engine:
     """The rig bundle, the morphable model and a small store of face sources keyed by page."""
 
     def __init__(self, bundle: str | os.PathLike | None = None, size: int = 256, inversion_steps: int = 100,
-                 bf16: bool = False):
+                 bf16: bool = False, preview: str = "auto"):
         from morphable.formats import load_model
 
         from ..pipeline import load_rig
@@ -33,6 +34,7 @@ class Engine:
         self.model = load_model("default")
         self.inversion_steps = int(inversion_steps)
         self.compute_dtype = torch.bfloat16 if bf16 else torch.float32
+        self.preview_dtype = preview_dtype(preview, self.compute_dtype)
         self._sources: OrderedDict[str, S.FaceSource] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -40,14 +42,15 @@ class Engine:
                    photo: np.ndarray | None = None) -> tuple[str, S.FaceSource]:
         """Build a source and store it; returns (key, source)."""
         if kind == "generated":
-            src = S.generated_source(self.rig, int(seed), float(truncation), self.size, self.compute_dtype)
+            src = S.generated_source(self.rig, int(seed), float(truncation), self.size, self.compute_dtype,
+                                     self.preview_dtype)
         elif kind == "morphable":
             src = S.morph_source(self.model, int(identity_seed), self.size)
         elif kind == "photo":
             if photo is None:
                 raise RigError("upload a photo first")
             src = S.photo_source(photo, self.rig, self.model, self.size, self.inversion_steps,
-                                 self.compute_dtype)
+                                 self.compute_dtype, self.preview_dtype)
         else:
             raise RigError(f"unknown source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}")
         key = uuid.uuid4().hex
@@ -66,6 +69,17 @@ class Engine:
         if src is None:
             raise RigError("this page's face is no longer loaded; press 'load face' again")
         return src
+
+
+def preview_dtype(choice: str, compute_dtype: torch.dtype = torch.float32) -> torch.dtype:
+    """The live image's dtype for StyleGAN2 bundles: 'auto' is bf16 where the hardware runs it (gan.fast)."""
+    from gan.fast import bf16_is_fast
+
+    if choice not in PREVIEW_CHOICES:
+        raise RigError(f"unknown preview {choice!r}; choose one of {', '.join(PREVIEW_CHOICES)}")
+    if compute_dtype != torch.float32 or choice == "bf16" or (choice == "auto" and bf16_is_fast()):
+        return torch.bfloat16
+    return torch.float32
 
 
 def read_upload(path: str | os.PathLike | None) -> np.ndarray:

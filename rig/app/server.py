@@ -50,13 +50,13 @@ class Running:
 
 
 def start(bundle=None, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False,
-          size: int = 256, download_dir=None, bf16: bool = False) -> Running:
+          size: int = 256, download_dir=None, bf16: bool = False, preview: str = "auto") -> Running:
     """Load the rig, build the page and serve it in a background thread; returns at once."""
     gr = _offline_gradio()
     from .engine import Engine
     from .ui import build
 
-    engine = Engine(bundle, size=size, bf16=bf16)
+    engine = Engine(bundle, size=size, bf16=bf16, preview=preview)
     blocks = build(engine, download_dir)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     blocks.queue(default_concurrency_limit=1)

@@ -124,8 +124,9 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 out.append(gr.update(**kw))
             return out
 
-        def view(src: S.FaceSource, c: S.Controls, show_overlay: bool) -> tuple[np.ndarray, str | None]:
-            img = src.render(c)
+        def view(src: S.FaceSource, c: S.Controls, show_overlay: bool,
+                 live: bool = True) -> tuple[np.ndarray, str | None]:
+            img = src.preview(c) if live else src.render(c)  # downloads: render(), fp32
             if show_overlay:
                 try:
                     return src.overlay(img, c), None
@@ -180,7 +181,7 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 try:
                     src = engine.source(k)
                     c = _controls(list(values))
-                    img = view(src, c, show_overlay)[0] if kind_name == "png" else None
+                    img = view(src, c, show_overlay, live=False)[0] if kind_name == "png" else None
                     path = downloads.write(kind_name, src, c, download_dir, img, (name, start, stop))
                 except USER_ERRORS as exc:
                     return gr.update(), f"**error:** {exc}"
