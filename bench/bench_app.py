@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 
@@ -115,8 +114,9 @@ def server_times(repeats: int) -> dict[str, list[float]]:
     return out
 
 
-def _trips(page, slider: str, image: str, repeats: int, status: str | None = None) -> tuple[list, list]:
-    """Round trips (ms) of single ArrowRight/Left steps on a slider until the image's src changes."""
+def _trips(page, slider: str, image: str, repeats: int, engine=None) -> tuple[list, list]:
+    """Round trips (ms) of single ArrowRight/Left steps on a slider until the image's src changes,
+    and the server time of each update (the app's Engine records it)."""
     handle = page.locator(f"{slider} input[type=range]")
     trips, server = [], []
     for i in range(repeats + 1):
@@ -127,10 +127,9 @@ def _trips(page, slider: str, image: str, repeats: int, status: str | None = Non
         page.wait_for_function(f"o => document.querySelector('{image} img').src !== o", arg=old,
                                timeout=120_000, polling="raf")
         ms = 1000 * (time.perf_counter() - t0)
-        m = re.search(r"server time (\d+) ms", page.inner_text(status)) if status else None
         if i:  # the first is a warm-up
             trips.append(ms)
-            server.append(float(m.group(1)) if m else float("nan"))
+            server.append(engine.update_ms[-1] if engine is not None and engine.update_ms else float("nan"))
     return trips, server
 
 
@@ -188,7 +187,7 @@ def browser_times(repeats: int) -> dict:
                     page.click("#load")
                     page.wait_for_function("o => document.querySelector('#face img').src !== o", arg=old,
                                            timeout=120_000)
-                trips, server = _trips(page, "#s-yaw", "#face", repeats, "#status")
+                trips, server = _trips(page, "#s-yaw", "#face", repeats, running.engine)
                 result[name] = {"round_trip_ms": trips, "server_ms_in_page": server}
             result["gradio-floor"] = {"round_trip_ms": gradio_floor(repeats, browser.new_page)}
             browser.close()

@@ -33,14 +33,6 @@ def _range_info(src: S.FaceSource, name: str) -> str:
     return "" if rng is None else f"trained {rng[0]:.3g} .. {rng[1]:.3g}"
 
 
-def _controls(values: list) -> S.Controls:
-    """Controls from the widget values in the order of `inputs` (light, az, el, yaw, pitch, roll, 52)."""
-    light, az, el, yaw, pitch, roll, *expr = values
-    names = (*MAIN_EXPRESSIONS, *OTHER_EXPRESSIONS)
-    return S.Controls(float(yaw), float(pitch), float(roll), {n: float(v) for n, v in zip(names, expr)},
-                      str(light), float(az), float(el))
-
-
 def _status(src: S.FaceSource, c: S.Controls, extra: str | None = None, ms: float | None = None) -> str:
     lines = [f"**source:** {src.description}"]
     note = src.range_note(c)
@@ -49,7 +41,7 @@ def _status(src: S.FaceSource, c: S.Controls, extra: str | None = None, ms: floa
     if extra:
         lines.append(extra)
     if ms is not None:
-        lines.append(f"<small>server time {ms:.0f} ms</small>")
+        lines.append(f"<small>loaded in {ms:.0f} ms</small>")
     return "\n\n".join(lines)
 
 
@@ -108,16 +100,18 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                     azimuth = gr.Slider(-90, 90, 0, step=1, label="azimuth (deg, + = from the right)")
                     elevation = gr.Slider(-90, 90, 0, step=1, label="elevation (deg, + = from above)")
                     reset_light = gr.Button("reset light", size="sm")
-                with gr.Accordion("parameters (JSON)", open=False):
+                with gr.Accordion("parameters (JSON)", open=False) as params_box:
                     params_json = gr.Code("", language="json", label="parameters", elem_id="params", max_lines=30)
 
         expr = main + other
-        controls = [light, azimuth, elevation, *pose, *expr]
         sliders = [*pose, *expr]
+        slider_names = [*S.POSE_NAMES, *MAIN_EXPRESSIONS, *OTHER_EXPRESSIONS]
+        light_widgets = [light, azimuth, elevation]
+        json_open = gr.State(False)
 
         def control_updates(src: S.FaceSource, c: S.Controls, info: bool = False) -> list:
-            out = []
-            for name, widget in zip([*S.POSE_NAMES, *MAIN_EXPRESSIONS, *OTHER_EXPRESSIONS], sliders):
+            out = [gr.update(value=c.light), gr.update(value=c.azimuth), gr.update(value=c.elevation)]
+            for name, widget in zip(slider_names, sliders):
                 kw = {"value": round(c.value(name), 3)}
                 if info:
                     kw["info"] = _range_info(src, name)
@@ -134,6 +128,18 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                     return img, f"overlay: {exc}"
             return img, None
 
+        def params_text(src: S.FaceSource, c: S.Controls) -> str:
+            return json.dumps(src.to_dict(c), indent=1)
+
+        def error(k, exc: Exception) -> list:
+            """The error line in the status (the face and the JSON stay as they were)."""
+            text = f"**error:** {exc}"
+            try:
+                engine.page(k).status = text
+            except USER_ERRORS:
+                pass
+            return [gr.skip(), text, gr.skip()]
+
         def do_load(kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay):
             t0 = time.perf_counter()
             try:
@@ -142,69 +148,87 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 c = src.controls()
                 img, extra = view(src, c, show_overlay)
             except USER_ERRORS as exc:
-                keep = [gr.update()] * (len(sliders) + 4)
-                return [gr.update(), gr.update(), f"**error:** {exc}", gr.update(), *keep[4:]]
-            ms = 1000 * (time.perf_counter() - t0)
-            return [k, img, _status(src, c, extra, ms), json.dumps(src.to_dict(c), indent=1),
-                    *control_updates(src, c, info=True)]
+                return [gr.skip(), gr.skip(), f"**error:** {exc}", gr.skip(), *[gr.skip()] * len(controls)]
+            text = _status(src, c, extra, 1000 * (time.perf_counter() - t0))
+            engine.page(k).status = text
+            return [k, img, text, params_text(src, c), *control_updates(src, c, info=True)]
 
-        def do_update(k, show_overlay, *values):
+        def show(k, src: S.FaceSource, c: S.Controls, show_overlay: bool, show_json: bool, t0: float) -> list:
+            """Image, status (sent only when its text changed) and JSON (only while its accordion is open)."""
+            img, extra = view(src, c, show_overlay)
+            page, text = engine.page(k), _status(src, c, extra)
+            status_out = gr.skip() if text == page.status else text
+            page.status = text
+            out = [img, status_out, params_text(src, c) if show_json else gr.skip()]
+            engine.update_ms.append(1000 * (time.perf_counter() - t0))
+            return out
+
+        def mover(name: str):
+            """The update of one control: only its value comes from the page (the rest is kept in the engine)."""
+            def run(k, show_overlay, show_json, value):
+                t0 = time.perf_counter()
+                try:
+                    src, c = engine.move(k, **{name: value})
+                    return show(k, src, c, show_overlay, show_json, t0)
+                except USER_ERRORS as exc:
+                    return error(k, exc)
+            return run
+
+        def refresh(k, show_overlay, show_json):
             t0 = time.perf_counter()
             try:
-                src = engine.source(k)
-                c = _controls(list(values))
-                img, extra = view(src, c, show_overlay)
-                text = json.dumps(src.to_dict(c), indent=1)
+                page = engine.page(k)
+                return show(k, page.source, page.controls, show_overlay, show_json, t0)
             except USER_ERRORS as exc:
-                return gr.update(), f"**error:** {exc}", gr.update()
-            return img, _status(src, c, extra, 1000 * (time.perf_counter() - t0)), text
+                return error(k, exc)
 
         def reset(block: str):
-            def run(k, *values):
+            def run(k):
                 try:
-                    src = engine.source(k)
+                    page = engine.page(k)
                 except USER_ERRORS:
-                    return [gr.update()] * len(controls)
-                own, c = src.controls(), _controls(list(values))
+                    return [gr.skip()] * len(controls)
+                own, c = page.source.controls(), page.controls
                 if block == "pose":
                     c = c.with_values(yaw=own.yaw, pitch=own.pitch, roll=own.roll)
                 elif block == "expression":
-                    c = S.Controls(c.yaw, c.pitch, c.roll, dict(own.expression), c.light, c.azimuth, c.elevation)
+                    c = c.with_values(**own.expression)
                 else:
                     c = c.with_values(light=S.LIGHT_KEEP, azimuth=0.0, elevation=0.0)
-                return [gr.update(value=c.light), gr.update(value=c.azimuth), gr.update(value=c.elevation),
-                        *control_updates(src, c)]
+                page.controls = c
+                return control_updates(page.source, c)
             return run
 
         def download(kind_name: str):
-            def run(k, show_overlay, name, start, stop, *values):
+            def run(k, show_overlay, name, start, stop):
                 try:
-                    src = engine.source(k)
-                    c = _controls(list(values))
+                    page = engine.page(k)
+                    src, c = page.source, page.controls
                     img = view(src, c, show_overlay, live=False)[0] if kind_name == "png" else None
                     path = downloads.write(kind_name, src, c, download_dir, img, (name, start, stop))
                 except USER_ERRORS as exc:
-                    return gr.update(), f"**error:** {exc}"
+                    return gr.skip(), f"**error:** {exc}"
                 return str(path), f"**source:** {src.description}\n\nwrote {path.name}"
             return run
 
-        outputs = [key, image, status, params_json, *sliders]
+        controls = [*light_widgets, *sliders]
+        outputs = [key, image, status, params_json, *controls]
         load_inputs = [kind, seed, truncation, identity_seed, photo, overlay]
         # one queue for every event of the page: an update, a reset and a download run in the order asked
         one = dict(concurrency_id="face", concurrency_limit=1)
         load.click(do_load, load_inputs, outputs, **one)
         photo.upload(lambda: "photo", None, kind).then(do_load, load_inputs, outputs, **one)
         app.load(do_load, load_inputs, outputs, **one)
-        upd = dict(fn=do_update, inputs=[key, overlay, *controls], outputs=[image, status, params_json],
-                   show_progress="hidden", trigger_mode="always_last", **one)
-        for s in (*sliders, azimuth, elevation):
-            s.input(**upd)
-        for w in (light, overlay):
-            w.change(**upd)
+        live = dict(outputs=[image, status, params_json], show_progress="hidden", trigger_mode="always_last", **one)
+        for name, widget in zip([*slider_names, "azimuth", "elevation"], [*sliders, azimuth, elevation]):
+            widget.input(mover(name), [key, overlay, json_open, widget], **live)
+        light.input(mover("light"), [key, overlay, json_open, light], **live)
+        overlay.change(refresh, [key, overlay, json_open], **live)
+        params_box.expand(lambda: True, None, json_open).then(refresh, [key, overlay, json_open], **live)
+        params_box.collapse(lambda: False, None, json_open)
         for button, block in ((reset_pose, "pose"), (reset_expr, "expression"), (reset_light, "light")):
-            button.click(reset(block), [key, *controls], controls, **one).then(**upd)
+            button.click(reset(block), [key], controls, **one).then(refresh, [key, overlay, json_open], **live)
         for button, kind_name in ((dl_png, "png"), (dl_glb, "glb"), (dl_json, "json"), (dl_mp4, "mp4")):
-            button.click(download(kind_name), [key, overlay, sweep_name, sweep_from, sweep_to, *controls],
-                         [file, status], **one)
+            button.click(download(kind_name), [key, overlay, sweep_name, sweep_from, sweep_to], [file, status], **one)
     app.download_dir = download_dir
     return app

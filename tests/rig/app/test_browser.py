@@ -124,3 +124,35 @@ def test_upload_utkface_photo_and_bad_files(page, utkface_photos, tmp_path):
     page.click("#load")
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('generated face')",
                            timeout=TIMEOUT)
+
+
+def slider_value(page, name: str) -> float:
+    return float(page.input_value(f"#s-{name} input[type=number]"))
+
+
+@pytest.mark.slow
+def test_controls_are_kept_by_the_server_and_reset_per_block(page, app):
+    """A slider event sends only its own value; the engine keeps the rest, and 'reset pose' leaves the expression."""
+    yaw0, jaw0 = slider_value(page, "yaw"), slider_value(page, "jawOpen")
+    old = face_src(page)
+    move_slider(page, "yaw", 20)       # +10 degrees
+    move_slider(page, "jawOpen", 30)   # +0.30
+    wait_new_face(page, old)
+    settle(page)
+    yaw1, jaw1 = slider_value(page, "yaw"), slider_value(page, "jawOpen")   # snapped to the 0.5 / 0.01 steps
+    assert yaw1 > yaw0 + 9 and jaw1 > jaw0 + 0.29
+    stored = next(reversed(app.engine._pages.values())).controls   # the page moved last
+    assert stored.yaw == pytest.approx(yaw1, abs=1e-3)
+    assert stored.expression["jawOpen"] == pytest.approx(jaw1, abs=1e-3)
+    moved = shown_image(page)
+    old = face_src(page)
+    page.click("text=reset pose")
+    wait_new_face(page, old)
+    settle(page)
+    page.wait_for_function("v => Math.abs(Number(document.querySelector('#s-yaw input[type=number]').value) - v) < 0.01",
+                           arg=round(yaw0, 3), timeout=TIMEOUT)
+    assert slider_value(page, "jawOpen") == pytest.approx(jaw1, abs=1e-3)
+    stored = next(reversed(app.engine._pages.values())).controls
+    assert stored.yaw == pytest.approx(yaw0, abs=0.01)
+    assert stored.expression["jawOpen"] == pytest.approx(jaw1, abs=1e-3)
+    assert np.abs(shown_image(page).astype(int) - moved.astype(int)).mean() > 1.0   # the face turned back
