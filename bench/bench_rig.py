@@ -577,14 +577,19 @@ def overall(raw: dict) -> dict:
     return out
 
 
+def _at_most(summary: dict, bar: float) -> bool | None:
+    """summary['mean'] <= bar; None where no fit succeeded (an empty summary has no mean)."""
+    return None if summary.get("mean") is None else bool(summary["mean"] <= bar)
+
+
 def goals(r: dict) -> dict:
     """The design's quality bars, met or not, per method (pose by fit, identity, speed)."""
     out = {}
     for method, o in r["overall"].items():
         fams = r["methods"][method]
         out[method] = {
-            "yaw_mean_error_le_3deg": bool(fams["yaw"]["control_error_fit"]["mean"] <= POSE_GOAL),
-            "pitch_mean_error_le_3deg": bool(fams["pitch"]["control_error_fit"]["mean"] <= POSE_GOAL),
+            "yaw_mean_error_le_3deg": _at_most(fams["yaw"]["control_error_fit"], POSE_GOAL),
+            "pitch_mean_error_le_3deg": _at_most(fams["pitch"]["control_error_fit"], POSE_GOAL),
             "identity_below_0.45_for_90pct": bool((o[f"identity_share_below_{SAME_PERSON}"] or 0) >= 0.9),
             "drift_le_10pct_std_mean": {b: bool(v <= DRIFT_GOAL) for b, v in o["drift_estimator_mean"].items()},
         }
