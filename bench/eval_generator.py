@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         entry = evaluate(g, args, ref, args.label[i] if i < len(args.label) else None)
         add_entry(out, results, entry)
         print(json.dumps(entry), flush=True)
+    if args.plot and args.generator:
+        plot(results, Path(args.plot))
     if args.watch:
         snap = Path(args.watch) / "G_ema.safetensors"
         seen = {e.get("kimg") for e in results["entries"] if e["generator"] == "run"}
