@@ -112,7 +112,8 @@ def run_rig_demo(out: Path, model, outputs: Outputs) -> None:
 
     tracks = demo_tracks()
     driver_frames, _ = render_clip(model, tracks, size=128, identity_seed=2)
-    outputs.video(out / "driver.mp4", upscale(driver_frames, 256), tracks.fps)
+    with outputs.labelled_by(labeller_for("demo", "morphable")):  # the driver is a 3DMM render
+        outputs.video(out / "driver.mp4", upscale(driver_frames, 256), tracks.fps)
     driver = track_driver(model, list(driver_frames), tracks.fps, "auto", name="the demo clip")
     result = reenact(rig, rig.sample(7), driver.params, ["expression", "pose"], relative=True, progress=False)
     side = np.concatenate([upscale(driver_frames, 256), upscale(result.frames, 256)], axis=2)
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                                                               "mouthSmileRight": 0.6}).with_pose(yaw=20)
     # every picture and video of the demo is labelled (docs/provenance.md)
     with Outputs(provenance=labeller_for("demo", "generated", {"size": args.size})) as outputs:
-        outputs.image(out / "morph_controls.png", labelled_grid(rows, row_labels, col_labels))
+        with outputs.labelled_by(labeller_for("demo", "morphable", {"size": args.size})):  # a 3DMM render
+            outputs.image(out / "morph_controls.png", labelled_grid(rows, row_labels, col_labels))
         outputs.file(out / "face.obj", lambda tmp: export_mesh(model, params, tmp))
         run_rig_demo(out, model, outputs)
     written = list(outputs.written)

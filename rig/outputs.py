@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -169,6 +170,15 @@ class Outputs:
         self._pending.append((tmp, path))
         write(tmp)
         return path
+
+    @contextmanager
+    def labelled_by(self, provenance: Provenance | None):
+        """Label what is written inside the block with another provenance (a command whose outputs differ in kind)."""
+        before, self.provenance = self.provenance, provenance
+        try:
+            yield self
+        finally:
+            self.provenance = before
 
     def _labelled(self, tmp: Path, target: str | os.PathLike) -> None:
         """Let the provenance label the encoded bytes in `tmp` (meant for `target`)."""
