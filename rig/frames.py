@@ -34,6 +34,16 @@ def upscale(frames: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.LANCZOS)) for f in frames])
 
 
+def to_height(frames: np.ndarray, height: int) -> np.ndarray:
+    """(T,H,W,3) uint8 Lanczos-scaled to `height`, the aspect kept (the photo engine's frames are not square)."""
+    frames = np.asarray(frames)
+    h, w = frames.shape[1:3]
+    if h == height:
+        return frames
+    size = (max(1, round(w * height / h)), int(height))
+    return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.LANCZOS)) for f in frames])
+
+
 def square(frames: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """Centre-crop frames to squares so they sit beside the generated ones."""
     h, w = frames[0].shape[:2]

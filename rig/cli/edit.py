@@ -7,7 +7,7 @@ import sys
 
 from ..errors import RigError
 from .common import check_face_value, name_value_pairs, seed_arg
-from .label_args import add_label_args, labeller
+from .label_args import PHOTO_ENGINE, add_label_args, labeller
 
 #: accepted pose angles of edits, degrees (the estimator's training data rarely leaves them)
 POSE_RANGE = {"yaw": (-60.0, 60.0), "pitch": (-45.0, 45.0), "roll": (-45.0, 45.0)}
@@ -59,8 +59,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
     """Edit one face; with --sweep write a labelled grid: original, then one image per sweep value."""
     from ..outputs import Outputs
 
-    source = "edited-photo" if getattr(args, "photo", None) else "generated"
-    with Outputs(provenance=labeller(args, "edit", source=source)) as outputs:
+    photo = bool(getattr(args, "photo", None))
+    with Outputs(provenance=labeller(args, "edit", source="edited-photo" if photo else "generated",
+                                     bundle=PHOTO_ENGINE if photo else None)) as outputs:
         out = outputs.expect(args.output, (".png",))
         kw = edit_kwargs(args)
         sweep = parse_sweep(args.sweep) if args.sweep else None

@@ -11,6 +11,8 @@ from pathlib import Path
 
 #: options never recorded in an output's metadata (signing files, the handler) or recorded by name only
 _SKIP = {"func", "command", "sign_cert", "sign_key", "no_label", "no_watermark"}
+#: what the label records as the bundle of a command run by the photo engine (it uses no rig bundle)
+PHOTO_ENGINE = "none: the photo engine (the photo's own pixels, warped along the 3DMM flow)"
 _PATHS = {"photo", "latent", "driver", "tracks", "generator", "bundle", "model", "input", "output", "out",
           "side_by_side", "gltf", "csv", "mesh", "tracks_out"}
 

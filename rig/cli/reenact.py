@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from .common import LANDMARK_BACKENDS, bounded_int, seed_arg
-from .label_args import add_label_args, labeller
+from .label_args import PHOTO_ENGINE, add_label_args, labeller
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--max-frames", type=bounded_int(1, 10_000), default=None,
                    help="read at most this many driver frames (at most 10,000)")
     r.add_argument("--fps", type=float, default=None, help="frame rate of a frame folder (default 25)")
-    r.add_argument("--size", type=bounded_int(16, 1024), default=256, help="output frame size (upscaled)")
+    r.add_argument("--size", type=bounded_int(16, 1024), default=None,
+                   help="output frame size: the GAN engine's square frames (default 256); the photo engine keeps "
+                        "the photo's resolution unless this is given, then scales its frames to this height")
     add_label_args(r)
     r.set_defaults(func=cmd_reenact)
 
@@ -60,9 +62,10 @@ def cmd_reenact(args: argparse.Namespace) -> int:
                                       blocks=blocks, relative=args.relative, clamp=args.clamp,
                                       landmarks=args.landmarks, steps=args.steps, fps=args.fps,
                                       max_frames=args.max_frames, progress=True)
-        frames = upscale(result.frames, args.size)
+        size = args.size or 256
+        frames = upscale(result.frames, size)
         if args.side_by_side:
-            frames = np.concatenate([upscale(square(driver.frames), args.size), frames], axis=2)
+            frames = np.concatenate([upscale(square(driver.frames), size), frames], axis=2)
         outputs.video(out, frames, driver.fps)
         if tracks_out is not None:
             from morphable.animation import tracks_from_params
@@ -99,14 +102,13 @@ def engine_of(args: argparse.Namespace) -> str:
 
 def cmd_reenact_warp(args: argparse.Namespace) -> int:
     """The photo engine: the photo (fitted once, before the driver is read) follows the tracked driver."""
-    from PIL import Image
-
+    from ..frames import to_height
     from ..outputs import VIDEO_SUFFIXES, Outputs
     from ..photo.flows import fit_photo, reenact_photo
     from ..pipeline import open_driver, read_photo
     from ..reenact import check_blocks
 
-    with Outputs(provenance=labeller(args, "reenact", source=_label_source(args))) as outputs:
+    with Outputs(provenance=labeller(args, "reenact", source=_label_source(args), bundle=PHOTO_ENGINE)) as outputs:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
         tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
         blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
@@ -118,11 +120,10 @@ def cmd_reenact_warp(args: argparse.Namespace) -> int:
         for line in notes + result.warnings:
             print(line, file=sys.stderr)
         frames = result.frames
+        if args.size is not None:   # to this height, the photo's aspect kept
+            frames = to_height(frames, args.size)
         if args.side_by_side:
-            h = frames.shape[1]
-            side = [np.asarray(Image.fromarray(f).resize((max(1, round(f.shape[1] * h / f.shape[0])), h)))
-                    for f in result.driver.frames]
-            frames = np.concatenate([np.stack(side), frames], axis=2)
+            frames = np.concatenate([to_height(np.stack(result.driver.frames), frames.shape[1]), frames], axis=2)
         outputs.video(out, frames, result.driver.fps)
         if tracks_out is not None:
             from morphable.animation import tracks_from_params

@@ -38,13 +38,19 @@ def _one_line_error(code, err):
 
 
 def test_edit_photo_writes_the_photo_resolution(run_cli, photo_path, tmp_path):
+    from rig.provenance import metadata, verify
+
     out = tmp_path / "edit.png"
     code, stdout, err = run_cli("edit", "--photo", photo_path, "--yaw", "15", "--expression", "jawOpen=0.4",
-                                "--no-label", "-o", out)
+                                "-o", out)
     assert code == 0, err
     img = np.asarray(Image.open(out).convert("RGB"))
     src = np.asarray(Image.open(photo_path).convert("RGB"))
     assert img.shape == src.shape and np.abs(img.astype(int) - src).mean() > 1.0
+    # labelled as an edited real photo, made by the photo engine (no rig bundle or generator was used)
+    meta = verify(out).metadata
+    assert meta.digital_source_type == metadata.COMPOSITE
+    assert meta.bundle.startswith("none: the photo engine") and meta.generator is None
 
 
 @pytest.mark.slow
@@ -98,7 +104,12 @@ def test_reenact_photo_engine(run_cli, photo_path, driver_dir, tmp_path):
     assert code == 0, err
     assert "photo engine" in stdout
     frames = iio.imread(out)
-    assert frames.shape[0] == 8 and frames.shape[1:3] == (192, 192)
+    assert frames.shape[0] == 8 and frames.shape[1:3] == (192, 192)   # the photo's resolution by default
+    small = tmp_path / "small.mp4"
+    code, _, err = run_cli("reenact", "--photo", photo_path, "--driver", driver_dir, "--size", "96",
+                           "--side-by-side", "--no-label", "-o", small)
+    assert code == 0, err
+    assert iio.imread(small).shape[1:3] == (96, 192)   # --size scales to that height: driver | photo, 96 each
 
 
 def test_reenact_bad_driver_and_engine(run_cli, photo_path, tmp_path):
