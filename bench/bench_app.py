@@ -5,7 +5,7 @@
 Server time: what the page's update handler does for one slider change (render the face at the
 new controls with rig.sources, and the parameters JSON), timed in-process, with the yaw stepping
 so every update is a real change. Sources: the bare 3DMM at 256 px; the default DCGAN rig
-bundle (64 px, shown at 256); and, because no trained StyleGAN2 rig bundle exists, a stand-in
+bundle (64 px, shown at 256); and, because no trained 128 px StyleGAN2 rig bundle exists, a stand-in
 for a 128 px StyleGAN2 bundle: the DCGAN rig's own overhead (estimator + RigNet for the target)
 plus a randomly initialised default-architecture 128 px StyleGAN2 synthesis (inference path,
 fp32 and bf16), the upscale to 256 and the JSON.
@@ -15,7 +15,8 @@ ArrowRight on the yaw slider (0.5 deg), timed twice: in the page (the slider's i
 the new image decoded, performance.now) and from outside (the key press to the image's src
 changed, which adds Playwright's own calls). Goals (issue 16): <= 50 ms for the 3DMM and the DCGAN rig at
 256 px, <= 150 ms for a 128 px StyleGAN2 bundle. Where ../shared has UTKFace, the photo
-engine's load (the fit) and update times on one 128 px photo are recorded too (no goal).
+engine's load (the fit) and update times on one 128 px photo are recorded too (no goal), and so
+are the real 64 px StyleGAN2 bundle's (assets/rig/utkface64) fp32 render and bf16 preview.
 """
 from __future__ import annotations
 
@@ -93,6 +94,18 @@ def server_times(repeats: int) -> dict[str, list[float]]:
             json.dumps(src.to_dict(c))
 
         out["photo-engine-128"] = _time(update, repeats)
+    utk = Path(__file__).resolve().parents[1] / "assets" / "rig" / "utkface64"
+    if (utk / "manifest.json").exists():  # the real 64 px StyleGAN2 bundle: the page's preview (bf16) and render (fp32)
+        src = S.generated_source(load_rig(utk), 3, 0.7, 256, preview_dtype=torch.bfloat16)
+        for label, draw in (("fp32", src.render), ("bf16-preview", src.preview)):
+            c0 = src.controls()
+
+            def update(i=0, c0=c0, draw=draw, src=src):
+                c = c0.with_values(yaw=c0.yaw + 0.5 * (i % 20))
+                draw(c)
+                json.dumps(src.to_dict(c))
+
+            out[f"stylegan2-64-utkface64-bundle-{label}"] = _time(update, repeats)
     # stand-in: the rig's own work for a target + a 128 px StyleGAN2 synthesis + upscale + JSON
     gen = srcs["dcgan-rig-256"]
     torch.manual_seed(0)
