@@ -55,7 +55,9 @@ def run_photo_demo(out: Path, photo: str | os.PathLike | None = None) -> list[Pa
     print(f"  fitted yaw {p['yaw']:+.1f}, pitch {p['pitch']:+.1f} deg")
     tiles = [rig.image if kw is None else rig.render(rig.target(**kw)) for _, kw in GRID]
     h = min(MAX_SIDE, image.shape[0])
-    with Outputs(provenance=labeller_for("demo", "photo", {"photo": "stand-in" if photo is None else "user"})) as outputs:
+    # a user's photo, edited, is an edited photo; the stand-in is a warped 3DMM render (algorithmic media)
+    kind = "morphable" if photo is None else "photo"
+    with Outputs(provenance=labeller_for("demo", kind, {"photo": "stand-in" if photo is None else "user"})) as outputs:
         outputs.image(out / "photo_edit_grid.png",
                       labelled_grid([[_fit_height(t, h) for t in tiles]], None, [[c for c, _ in GRID]]))
         outputs.image(out / "photo_edit.png", tiles[2])

@@ -28,3 +28,5 @@ def test_every_image_and_video_is_labelled_with_its_source_type(demo_out):
     assert kinds["driver.mp4"] == metadata.ALGORITHMIC
     assert kinds["edit_grid.png"] == metadata.TRAINED
     assert kinds["animation.mp4"] == metadata.TRAINED
+    # without PHOTO the photo engine edits a stand-in 3DMM render, nobody's photo: algorithmic media too
+    assert kinds["photo_edit.png"] == metadata.ALGORITHMIC
