@@ -87,18 +87,21 @@ class Trainer:
                     raise GanError(f"cannot resume {ckpt_path}: it was trained with {key}={saved.get(key)}, "
                                    f"not {getattr(config, key)}")
 
-        # Data: decoded once, kept whole on the training device.
-        cache = self.out / "cache" if config.cache_dataset and self.info.is_main else None
-        if self.info.enabled:  # rank 0 writes the cache, the others then read it
-            data = load_images_cached(config.data, cache, config.resolution, config.max_images,
-                                      progress=config.progress, holdout=config.holdout) if self.info.is_main else None
+        # Data: decoded once, kept whole on the training device. Under DDP rank 0 decodes first (and
+        # writes the cache); the other ranks wait for it at the barrier, then read the cache.
+        cache = self.out / "cache" if config.cache_dataset else None
+
+        def load(progress: bool):
+            return load_images_cached(config.data, cache, config.resolution, config.max_images,
+                                      progress=progress, holdout=config.holdout)
+
+        if self.info.enabled and not self.info.is_main:
             torch.distributed.barrier()
-            if data is None:
-                data = load_images_cached(config.data, self.out / "cache" if config.cache_dataset else None,
-                                          config.resolution, config.max_images, holdout=config.holdout)
+            data = load(False)
         else:
-            data = load_images_cached(config.data, cache, config.resolution, config.max_images,
-                                      progress=config.progress, holdout=config.holdout)
+            data = load(config.progress)
+            if self.info.enabled:
+                torch.distributed.barrier()
         self.skipped = data.skipped
         self.num_images = len(data)
         self.images = data.images.to(self.device)
