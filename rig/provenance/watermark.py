@@ -270,9 +270,9 @@ def detect(image: np.ndarray, frames: list[np.ndarray] | None = None, search_sca
     best: tuple[float, float, np.ndarray, np.ndarray, bool] | None = None
     h0, w0 = lumas[0].shape
     scales = [float(k) for k in (1, 2, 4) if k == 1 or min(h0, w0) >= TILE * k * 2]
+    at_scale_1 = [_highpass(lum) for lum in lumas]   # scale 1 is always tried: high-pass each frame once
     if search_scale:
-        res0 = _highpass(lumas[0])
-        scales += [p / TILE for p in _candidate_periods(res0)]
+        scales += [p / TILE for p in _candidate_periods(at_scale_1[0])]
     tried: list[float] = []
     for s in scales:
         for fine in ((1.0,) if s in (1.0, 2.0, 4.0) else (0.996, 0.998, 1.0, 1.002, 1.004)):
@@ -281,13 +281,13 @@ def detect(image: np.ndarray, frames: list[np.ndarray] | None = None, search_sca
                 continue
             tried.append(sc)
             fold = np.zeros((TILE, TILE))
-            for lum in lumas:
+            for lum, res in zip(lumas, at_scale_1):
                 if sc != 1.0:
                     h, w = lum.shape
                     size = (max(1, int(round(w / sc))), max(1, int(round(h / sc))))
                     interp = cv2.INTER_AREA if sc > 1.0 else cv2.INTER_CUBIC
-                    lum = cv2.resize(lum.astype(np.float32), size, interpolation=interp)
-                fold += _fold(_highpass(lum))
+                    res = _highpass(cv2.resize(lum.astype(np.float32), size, interpolation=interp))
+                fold += _fold(res)
             # a mirrored copy (a common re-post) folds onto the mirrored tile: try both
             for mirrored, f in ((False, fold), (True, fold[:, ::-1])):
                 z, bits, strength = _score_fold(f)
