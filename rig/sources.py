@@ -115,6 +115,12 @@ class FaceSource:
         names = [*POSE_NAMES, *ARKIT_NAMES]
         return {n: c.value(n) for n in names if abs(c.value(n) - own.value(n)) > _EPS}
 
+    def moved_pose_and_expression(self, c: Controls) -> tuple[tuple[float | None, ...], dict[str, float]]:
+        """The moved controls split as the rigs take them: (yaw, pitch, roll) with None where unmoved, and
+        the moved ARKit weights by name."""
+        moved = self.moved(c)
+        return tuple(moved.get(n) for n in POSE_NAMES), {n: v for n, v in moved.items() if n in ARKIT_NAMES}
+
     def light(self, c: Controls) -> torch.Tensor | None:
         """(1,9,3) light the controls ask for; None keeps the source's own."""
         if c.light == LIGHT_KEEP:
@@ -234,9 +240,8 @@ class GeneratedSource(FaceSource):
 
     def edit_kwargs(self, c: Controls) -> dict:
         """FaceRig.edit keywords for the moved controls (unmoved blocks keep F(ws) exactly)."""
-        moved = self.moved(c)
-        kw: dict = {n: moved[n] for n in POSE_NAMES if n in moved}
-        expr = {n: v for n, v in moved.items() if n in ARKIT_NAMES}
+        pose, expr = self.moved_pose_and_expression(c)
+        kw: dict = {n: v for n, v in zip(POSE_NAMES, pose) if v is not None}
         if expr:
             kw["expression"] = expr
         light = self.light(c)
@@ -252,9 +257,8 @@ class GeneratedSource(FaceSource):
         return None if self.rig.trained_range is None else self.rig.trained_range.bounds(name)
 
     def range_note(self, c: Controls) -> str | None:
-        moved = self.moved(c)
-        return self.rig.range_warning(*(moved.get(n) for n in POSE_NAMES),
-                                      expression={n: v for n, v in moved.items() if n in ARKIT_NAMES})
+        pose, expr = self.moved_pose_and_expression(c)
+        return self.rig.range_warning(*pose, expression=expr)
 
     def latents(self, cs: list[Controls]) -> torch.Tensor:
         """Edited latents (T, num_ws, w_dim), one per Controls."""
@@ -354,10 +358,9 @@ class PhotoSource(FaceSource):
         self.description = "uploaded photo through the photo engine (rig.photo.PhotoRig: the photo's own pixels, warped)"
 
     def target(self, c: Controls) -> FaceParams:
-        moved = self.moved(c)
-        return self.photo_rig.target(*(moved.get(n) for n in POSE_NAMES),
-                                     expression={n: v for n, v in moved.items() if n in ARKIT_NAMES},
-                                     light=self.light(c)[0] if self.light(c) is not None else None)
+        pose, expr = self.moved_pose_and_expression(c)
+        light = self.light(c)
+        return self.photo_rig.target(*pose, expression=expr, light=None if light is None else light[0])
 
     def range_note(self, c: Controls) -> str | None:
         return self.photo_rig.range_warning(self.target(c))
