@@ -66,6 +66,7 @@ def server_times(repeats: int) -> dict[str, list[float]]:
 
     from gan.networks import Generator
     from rig import sources as S
+    from rig.frames import upscale
     from rig.pipeline import load_rig
 
     rig = load_rig()
@@ -121,7 +122,7 @@ def server_times(repeats: int) -> dict[str, list[float]]:
             with torch.no_grad():
                 img = G.synthesis(ws128, noise_mode="const", compute_dtype=dtype).clamp(-1, 1)
             frame = gen.rig.to_uint8(img)
-            S._resize(frame, 256)
+            upscale(frame, 256, fast=True)
             json.dumps(gen.to_dict(c))
 
         out[f"stylegan2-128-standin-{label}"] = _time(update, repeats)

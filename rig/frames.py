@@ -27,11 +27,15 @@ def labelled_grid(rows: list[list[np.ndarray]], row_labels: list[str] | None = N
     return np.asarray(canvas)
 
 
-def upscale(frames: np.ndarray, size: int) -> np.ndarray:
-    """(T,H,W,3) uint8 -> (T,size,size,3) with Lanczos, for viewing small generator outputs."""
-    if frames.shape[1] == size:
+def upscale(frames: np.ndarray, size: int, fast: bool = False) -> np.ndarray:
+    """(T,H,W,3) uint8 -> (T,size,size,3) with Lanczos, for viewing small generator outputs.
+
+    fast: bilinear up / box down instead (the app's live image, where a few ms count).
+    """
+    if frames.shape[1] == size and frames.shape[2] == size:
         return frames
-    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.LANCZOS)) for f in frames])
+    resample = (Image.BILINEAR if frames.shape[1] < size else Image.BOX) if fast else Image.LANCZOS
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), resample)) for f in frames])
 
 
 def to_height(frames: np.ndarray, height: int) -> np.ndarray:

@@ -24,6 +24,7 @@ from morphable.params import FaceParams
 
 from .errors import RigError
 from .face_rig import FaceRig
+from .frames import upscale
 
 POSE_NAMES = ("yaw", "pitch", "roll")
 #: slider limits of the pose angles (degrees) and the light direction
@@ -199,16 +200,6 @@ def _fitter(model):
     return _FITTERS[key]
 
 
-def _resize(frames: np.ndarray, size: int) -> np.ndarray:
-    """Square frames to size x size (bilinear up, area down); unchanged when already that size."""
-    if frames.shape[1] == size and frames.shape[2] == size:
-        return frames
-    from PIL import Image
-
-    resample = Image.BILINEAR if frames.shape[1] < size else Image.BOX
-    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), resample)) for f in frames])
-
-
 def _takes_compute_dtype(G) -> bool:
     """True for facerig's StyleGAN2 (its synthesis has the bf16 inference path)."""
     from gan.synthesis import SynthesisNetwork
@@ -276,7 +267,7 @@ class GeneratedSource(FaceSource):
     def frames(self, cs: list[Controls], batch: int = 8, dtype: torch.dtype | None = None) -> np.ndarray:
         ws = self.latents(cs)
         out = [self.rig.to_uint8(self.images(ws[i:i + batch], dtype)) for i in range(0, len(ws), batch)]
-        return _resize(np.concatenate(out), self.size)
+        return upscale(np.concatenate(out), self.size, fast=True)
 
     def preview(self, c: Controls) -> np.ndarray:
         """The live image in the preview dtype (bf16 on hardware that has it: several times faster)."""
