@@ -118,16 +118,13 @@ def label_image(image, fmt: str, info: LabelInfo, quality: int = 95) -> bytes:
 
 
 def encode_mp4(frames: np.ndarray, fps: float) -> bytes:
-    """H.264 yuv420p MP4 bytes via imageio-ffmpeg (the settings rig.video uses)."""
-    import imageio.v2 as imageio
+    """MP4 bytes encoded as every facerig video is (rig.outputs.encode_video: H.264, yuv420p, index first)."""
+    from ..outputs import encode_video
 
     fd, tmp = tempfile.mkstemp(suffix=".mp4")
     os.close(fd)
     try:
-        with imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=8,
-                                pixelformat="yuv420p", macro_block_size=1) as writer:
-            for frame in frames:
-                writer.append_data(frame)
+        encode_video(Path(tmp), np.asarray(frames, dtype=np.uint8), fps)
         return Path(tmp).read_bytes()
     finally:
         Path(tmp).unlink(missing_ok=True)
