@@ -140,7 +140,7 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 pass
             return [gr.skip(), text, gr.skip()]
 
-        def do_load(kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay):
+        def do_load(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay):
             t0 = time.perf_counter()
             try:
                 picture = read_upload(photo_v) if kind_v == "photo" else None
@@ -148,7 +148,8 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 c = src.controls()
                 img, extra = view(src, c, show_overlay)
             except USER_ERRORS as exc:
-                return [gr.skip(), gr.skip(), f"**error:** {exc}", gr.skip(), *[gr.skip()] * len(controls)]
+                # the page keeps its face; its next update sends the status again (the error line goes)
+                return [gr.skip(), gr.skip(), error(old_key, exc)[1], gr.skip(), *[gr.skip()] * len(controls)]
             text = _status(src, c, extra, 1000 * (time.perf_counter() - t0))
             engine.page(k).status = text
             return [k, img, text, params_text(src, c), *control_updates(src, c, info=True)]
@@ -213,7 +214,7 @@ def build(engine: Engine, download_dir: str | Path | None = None):
 
         controls = [*light_widgets, *sliders]
         outputs = [key, image, status, params_json, *controls]
-        load_inputs = [kind, seed, truncation, identity_seed, photo, overlay]
+        load_inputs = [key, kind, seed, truncation, identity_seed, photo, overlay]
         # one queue for every event of the page: an update, a reset and a download run in the order asked
         one = dict(concurrency_id="face", concurrency_limit=1)
         load.click(do_load, load_inputs, outputs, **one)

@@ -119,6 +119,10 @@ def test_upload_utkface_photo_and_bad_files(page, utkface_photos, tmp_path):
     Image.fromarray(np.full((128, 128, 3), 200, np.uint8)).save(blank)
     upload(page, blank)
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('no face')", timeout=TIMEOUT)
+    # the page kept its face: a slider still edits it, and the error line goes with that update
+    move_slider(page, "yaw", 4)
+    page.wait_for_function("() => !document.querySelector('#status').innerText.includes('error')", timeout=TIMEOUT)
+    assert "uploaded photo" in status_text(page)
     # the app still works afterwards
     page.check("#source input[value='generated']")
     page.click("#load")
