@@ -86,15 +86,11 @@ class Engine:
             raise RigError("this page's face is no longer loaded; press 'load face' again")
         return page
 
-    def source(self, key: str | None) -> S.FaceSource:
-        """The stored source of a page (RigError when it was dropped)."""
-        return self.page(key).source
-
-    def move(self, key: str | None, **values: float | str) -> tuple[S.FaceSource, S.Controls]:
-        """Set controls of a page (a slider, the light, several at a reset); returns its source and controls."""
+    def move(self, key: str | None, **values: float | str) -> Page:
+        """Set controls of a page (a slider, the light); returns the page."""
         page = self.page(key)
         page.controls = page.controls.with_values(**values)
-        return page.source, page.controls
+        return page
 
 
 def preview_dtype(choice: str, compute_dtype: torch.dtype = torch.float32) -> torch.dtype:

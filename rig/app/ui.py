@@ -131,14 +131,14 @@ def build(engine: Engine, download_dir: str | Path | None = None):
         def params_text(src: S.FaceSource, c: S.Controls) -> str:
             return json.dumps(src.to_dict(c), indent=1)
 
-        def error(k, exc: Exception) -> list:
-            """The error line in the status (the face and the JSON stay as they were)."""
+        def error_line(k, exc: Exception) -> str:
+            """The status's error line, recorded as the page's last status (its next update replaces it)."""
             text = f"**error:** {exc}"
             try:
                 engine.page(k).status = text
             except USER_ERRORS:
                 pass
-            return [gr.skip(), text, gr.skip()]
+            return text
 
         def do_load(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay):
             t0 = time.perf_counter()
@@ -149,15 +149,16 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 img, extra = view(src, c, show_overlay)
             except USER_ERRORS as exc:
                 # the page keeps its face; its next update sends the status again (the error line goes)
-                return [gr.skip(), gr.skip(), error(old_key, exc)[1], gr.skip(), *[gr.skip()] * len(controls)]
+                return [gr.skip(), gr.skip(), error_line(old_key, exc), gr.skip(), *[gr.skip()] * len(controls)]
             text = _status(src, c, extra, 1000 * (time.perf_counter() - t0))
             engine.page(k).status = text
             return [k, img, text, params_text(src, c), *control_updates(src, c, info=True)]
 
-        def show(k, src: S.FaceSource, c: S.Controls, show_overlay: bool, show_json: bool, t0: float) -> list:
+        def show(page, show_overlay: bool, show_json: bool, t0: float) -> list:
             """Image, status (sent only when its text changed) and JSON (only while its accordion is open)."""
+            src, c = page.source, page.controls
             img, extra = view(src, c, show_overlay)
-            page, text = engine.page(k), _status(src, c, extra)
+            text = _status(src, c, extra)
             status_out = gr.skip() if text == page.status else text
             page.status = text
             out = [img, status_out, params_text(src, c) if show_json else gr.skip()]
@@ -169,19 +170,17 @@ def build(engine: Engine, download_dir: str | Path | None = None):
             def run(k, show_overlay, show_json, value):
                 t0 = time.perf_counter()
                 try:
-                    src, c = engine.move(k, **{name: value})
-                    return show(k, src, c, show_overlay, show_json, t0)
+                    return show(engine.move(k, **{name: value}), show_overlay, show_json, t0)
                 except USER_ERRORS as exc:
-                    return error(k, exc)
+                    return [gr.skip(), error_line(k, exc), gr.skip()]
             return run
 
         def refresh(k, show_overlay, show_json):
             t0 = time.perf_counter()
             try:
-                page = engine.page(k)
-                return show(k, page.source, page.controls, show_overlay, show_json, t0)
+                return show(engine.page(k), show_overlay, show_json, t0)
             except USER_ERRORS as exc:
-                return error(k, exc)
+                return [gr.skip(), error_line(k, exc), gr.skip()]
 
         def reset(block: str):
             def run(k):
