@@ -22,20 +22,11 @@ GRID = [
 MAX_SIDE = 384
 
 
-def _fit_height(img: np.ndarray, height: int) -> np.ndarray:
-    from PIL import Image
-
-    if img.shape[0] == height:
-        return img
-    width = max(1, round(img.shape[1] * height / img.shape[0]))
-    return np.asarray(Image.fromarray(img).resize((width, height), Image.LANCZOS))
-
-
 def run_photo_demo(out: Path, photo: str | os.PathLike | None = None) -> list[Path]:
     """Write photo_edit_grid.png, photo_edit.png (photo's resolution) and photo_reenact.mp4 into `out`."""
     from morphable.clip import demo_tracks, render_clip
 
-    from ..frames import labelled_grid
+    from ..frames import labelled_grid, to_height
     from ..outputs import Outputs
     from ..pipeline import read_photo
     from ..provenance.label import labeller_for
@@ -59,12 +50,11 @@ def run_photo_demo(out: Path, photo: str | os.PathLike | None = None) -> list[Pa
     kind = "morphable" if photo is None else "photo"
     with Outputs(provenance=labeller_for("demo", kind, {"photo": "stand-in" if photo is None else "user"})) as outputs:
         outputs.image(out / "photo_edit_grid.png",
-                      labelled_grid([[_fit_height(t, h) for t in tiles]], None, [[c for c, _ in GRID]]))
+                      labelled_grid([[to_height(t[None], h)[0] for t in tiles]], None, [[c for c, _ in GRID]]))
         outputs.image(out / "photo_edit.png", tiles[2])
         tracks = demo_tracks()
         driver, _ = render_clip(rig.model, tracks, size=128, identity_seed=2)
         result = reenact_photo(rig, (list(driver), tracks.fps), name="the demo clip")
-        side = np.stack([np.concatenate([_fit_height(d, h), _fit_height(f, h)], axis=1)
-                         for d, f in zip(driver, result.frames)])
+        side = np.concatenate([to_height(driver, h), to_height(result.frames, h)], axis=2)
         outputs.video(out / "photo_reenact.mp4", side, tracks.fps)
     return list(outputs.written)
