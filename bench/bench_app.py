@@ -60,6 +60,19 @@ def _utkface_photo(index: int = 100):
         return np.asarray(Image.open(io.BytesIO(zf.read(name))).convert("RGB"))
 
 
+def _page_updates(src, repeats: int, draw=None) -> list[float]:
+    """ms per page update of one source: draw (default src.render) at the next yaw, + the parameters JSON."""
+    draw = draw or src.render
+    c0 = src.controls()
+
+    def update(i=0):
+        c = c0.with_values(yaw=c0.yaw + 0.5 * (i % 20))
+        draw(c)
+        json.dumps(src.to_dict(c))
+
+    return _time(update, repeats)
+
+
 def server_times(repeats: int) -> dict[str, list[float]]:
     """ms per update of each source (render + JSON), yaw stepping by 0.5 deg per update."""
     from morphable.formats import load_model
@@ -74,39 +87,18 @@ def server_times(repeats: int) -> dict[str, list[float]]:
     srcs = {"morphable-256": S.morph_source(load_model("default"), 0, 256),
             "dcgan-rig-256": S.generated_source(rig, 3, 0.7, 256)}
     for name, src in srcs.items():
-        c0 = src.controls()
-
-        def update(i=0, src=src, c0=c0):
-            c = c0.with_values(yaw=c0.yaw + 0.5 * (i % 20))
-            src.render(c)
-            json.dumps(src.to_dict(c))
-
-        out[name] = _time(update, repeats)
+        out[name] = _page_updates(src, repeats)
     photo = _utkface_photo()
     if photo is not None:  # the photo engine (no goal in the issue; reported for what the page feels like)
         t0 = time.perf_counter()
         src = S.photo_source(photo, rig, size=256)
         out["photo-load-s"] = [time.perf_counter() - t0]
-        c0 = src.controls()
-
-        def update(i=0, src=src, c0=c0):
-            c = c0.with_values(yaw=c0.yaw + 0.5 * (i % 20))
-            src.render(c)
-            json.dumps(src.to_dict(c))
-
-        out["photo-engine-128"] = _time(update, repeats)
+        out["photo-engine-128"] = _page_updates(src, repeats)
     utk = Path(__file__).resolve().parents[1] / "assets" / "rig" / "utkface64"
     if (utk / "manifest.json").exists():  # the real 64 px StyleGAN2 bundle: the page's preview (bf16) and render (fp32)
         src = S.generated_source(load_rig(utk), 3, 0.7, 256, preview_dtype=torch.bfloat16)
         for label, draw in (("fp32", src.render), ("bf16-preview", src.preview)):
-            c0 = src.controls()
-
-            def update(i=0, c0=c0, draw=draw, src=src):
-                c = c0.with_values(yaw=c0.yaw + 0.5 * (i % 20))
-                draw(c)
-                json.dumps(src.to_dict(c))
-
-            out[f"stylegan2-64-utkface64-bundle-{label}"] = _time(update, repeats)
+            out[f"stylegan2-64-utkface64-bundle-{label}"] = _page_updates(src, repeats, draw)
     # stand-in: the rig's own work for a target + a 128 px StyleGAN2 synthesis + upscale + JSON
     gen = srcs["dcgan-rig-256"]
     torch.manual_seed(0)
