@@ -128,9 +128,11 @@ def load_results(out: Path) -> dict:
 
 
 def add_entry(out: Path, results: dict, entry: dict) -> None:
-    """Replace any entry of the same generator and kimg, keep the file sorted, write atomically."""
-    key = (entry["generator"], entry.get("kimg"))
-    results["entries"] = [e for e in results["entries"] if (e["generator"], e.get("kimg")) != key] + [entry]
+    """Replace any entry of the same generator, kimg and sample seed, keep the file sorted, write atomically."""
+    def key(e: dict) -> tuple:
+        return e["generator"], e.get("kimg"), e.get("sample_seed", 0)
+
+    results["entries"] = [e for e in results["entries"] if key(e) != key(entry)] + [entry]
     results["entries"].sort(key=lambda e: (e["generator"], e.get("kimg") or 0))
     results["machine"] = machine_info()
     write_result(out, results, indent=1)
@@ -140,7 +142,9 @@ def evaluate(path: str, args, ref: np.ndarray, label: str | None = None) -> dict
     G = load_any_generator(path, "cpu")
     t0 = time.time()
     entry = {"generator": label or str(path), "kimg": generator_kimg(path),
-             "resolution": int(G.img_resolution), **score(generated(G, args.n), ref)}
+             "resolution": int(G.img_resolution), **score(generated(G, args.n, seed=args.sample_seed), ref)}
+    if args.sample_seed:  # another draw of samples from the same generator (entries of seed 0 are the main ones)
+        entry["sample_seed"] = args.sample_seed
     entry["eval_s"] = round(time.time() - t0, 1)
     return entry
 
@@ -152,9 +156,9 @@ def plot(results: dict, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = sorted((e for e in results["entries"] if e["generator"] == "run" and e.get("kimg") is not None),
-                  key=lambda e: e["kimg"])
-    refs = {e["generator"]: e for e in results["entries"] if e["generator"] in ("dcgan", "real_vs_real")}
+    main = [e for e in results["entries"] if not e.get("sample_seed")]
+    runs = sorted((e for e in main if e["generator"] == "run" and e.get("kimg") is not None), key=lambda e: e["kimg"])
+    refs = {e["generator"]: e for e in main if e["generator"] in ("dcgan", "real_vs_real")}
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     kimg = [e["kimg"] for e in runs]
     fd = [(e["kimg"], e["fd_dlib"]) for e in runs if e.get("fd_dlib") is not None and e["fd_count"] >= FD_MIN_COUNT]
@@ -191,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=float, default=300.0, help="seconds between looks with --watch")
     ap.add_argument("--until", type=float, default=None, help="stop watching at this Unix time")
     ap.add_argument("--n", type=int, default=500)
+    ap.add_argument("--sample-seed", type=int, default=0,
+                    help="seed of the generated samples (another draw from the same generator; recorded when not 0)")
     ap.add_argument("--resolution", type=int, default=64)
     ap.add_argument("--cache", default=str(DEFAULT_CACHE))
     ap.add_argument("--out", default="docs/eval_generator.json")
