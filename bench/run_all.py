@@ -8,6 +8,7 @@ BENCHMARKS = (
     ["-m", "bench.bench_render", "--out", "docs/bench_render.json"],
     ["-m", "bench.bench_fit"],
     ["-m", "bench.bench_gan", "--threads", "1", "2", "--out", "docs/bench_gan.json"],
+    ["-m", "bench.bench_raster", "--out", "docs/bench_raster.json"],
     ["-m", "bench.bench_app", "--out", "docs/bench_app.json"],
     ["-m", "bench.bench_inversion", "--out", "docs/inversion_measured.json"],
     ["-m", "bench.bench_rig", "--bundle", "assets/rig/dcgan64", "--n", "200"],
