@@ -29,6 +29,8 @@ from .frames import upscale
 POSE_NAMES = ("yaw", "pitch", "roll")
 #: slider limits of the pose angles (degrees) and the light direction
 POSE_LIMITS = {"yaw": (-60.0, 60.0), "pitch": (-40.0, 40.0), "roll": (-40.0, 40.0)}
+#: the light direction's slider limits (degrees)
+LIGHT_LIMITS = {"azimuth": (-90.0, 90.0), "elevation": (-90.0, 90.0)}
 LIGHT_KEEP, LIGHT_DIRECTION = "keep", "direction"
 #: a control counts as moved beyond this (the page shows values to 3 decimals)
 _EPS = 1e-3
@@ -70,6 +72,37 @@ class Controls:
         return {"pose": {n: round(float(getattr(self, n)), 4) for n in POSE_NAMES},
                 "expression": {n: round(float(v), 4) for n, v in self.expression.items()},
                 "light": self.light, "azimuth": self.azimuth, "elevation": self.elevation}
+
+
+def control_limits(name: str) -> tuple[float, float]:
+    """(low, high) of a numeric control's slider: pose angles, ARKit weights (0..1), light direction."""
+    if name in POSE_LIMITS:
+        return POSE_LIMITS[name]
+    if name in LIGHT_LIMITS:
+        return LIGHT_LIMITS[name]
+    if name in ARKIT_NAMES:
+        return (0.0, 1.0)
+    raise RigError(f"unknown control {name!r}")
+
+
+def checked_values(values: dict[str, str | float], clamp: bool = False) -> dict[str, float]:
+    """Numeric control values from an untrusted front-end, parsed and range-checked (RigError, one line);
+    with `clamp`, a finite value outside a slider's range is moved to its end, as the slider does."""
+    out = {}
+    for name, raw in values.items():
+        low, high = control_limits(name)
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise RigError(f"{name}: {raw!r} is not a number") from None
+        if not math.isfinite(value):
+            raise RigError(f"{name}: {raw!r} is not a finite number")
+        if clamp:
+            value = min(max(value, low), high)
+        elif not low <= value <= high:
+            raise RigError(f"{name}: {value:g} is outside {low:g} .. {high:g}")
+        out[name] = value
+    return out
 
 
 def light_direction(azimuth: float, elevation: float) -> torch.Tensor:
@@ -302,7 +335,7 @@ class MorphSource(FaceSource):
         from morphable.lighting import shade
         from morphable.render import to_uint8, vertex_normals
 
-        from .photo.raster import rasterize
+        from .photo.raster import interpolate, rasterize
 
         m, size = self.model, self.size
         params = params.to(m.device, m.template.dtype)
@@ -310,9 +343,7 @@ class MorphSource(FaceSource):
         colour = (m.albedo(params) * shade(vertex_normals(verts, self.faces), params.light))[0]
         r = rasterize(self.camera.project(verts, size)[0], self.camera.depth(verts)[0], self.faces, size,
                       cull_backfaces=False)
-        hit = r.hit
-        pix = torch.zeros(size, size, 3, dtype=colour.dtype)
-        pix[hit] = torch.einsum("pkc,pk->pc", colour[self.faces[r.face[hit]]], r.bary[hit].to(colour.dtype)).clamp(0.0, 1.0)
+        pix = interpolate(r, self.faces, colour).clamp_(0.0, 1.0)
         return to_uint8(pix.permute(2, 0, 1)), self.landmarks(params, verts)
 
     @torch.no_grad()

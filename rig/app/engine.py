@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from basics.errors import UserError
+
 from ..errors import RigError
 from .. import sources as S
 
@@ -18,15 +21,24 @@ SOURCE_KINDS = ("generated", "morphable", "photo")
 PREVIEW_CHOICES = ("auto", "bf16", "fp32")
 #: faces kept for open pages (older pages reload theirs on the next change)
 MAX_SOURCES = 32
+#: errors a user can cause (UserError: RigError, MorphableError, GanError), or a file that cannot be read
+#: or written; shown in the page as one line, the app keeps running
+USER_ERRORS = (UserError, ValueError, OSError)
+
+
+class PageGone(RigError):
+    """The page's face was dropped from the store (too many pages open); the page loads it again."""
 
 
 @dataclass
 class Page:
-    """One open page's face: its source, the controls as last moved, the status line last sent."""
+    """One open page's face: its source, the controls as last moved, the status line last sent and
+    the last drawing's note (why the overlay could not be drawn), for the next status line."""
 
     source: S.FaceSource
     controls: S.Controls
     status: str = ""
+    note: str | None = None
 
 
 class Engine:
@@ -51,6 +63,8 @@ class Engine:
         self.preview_dtype = preview_dtype(preview, self.compute_dtype)
         self._pages: OrderedDict[str, Page] = OrderedDict()
         self._lock = threading.Lock()
+        #: one face drawn at a time: Gradio's queue and the live route (rig.app.live) run in different threads
+        self.draw_lock = threading.Lock()
         #: server time (ms) of the latest slider updates, for the bench and the tests
         self.update_ms: deque[float] = deque(maxlen=1000)
 
@@ -69,12 +83,16 @@ class Engine:
                                  self.compute_dtype, self.preview_dtype)
         else:
             raise RigError(f"unknown source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}")
+        return self.add_source(src), src
+
+    def add_source(self, src: S.FaceSource) -> str:
+        """Store a face source (any rig.sources.FaceSource) for a new page; returns its key."""
         key = uuid.uuid4().hex
         with self._lock:
             self._pages[key] = Page(src, src.controls())
             while len(self._pages) > MAX_SOURCES:
                 self._pages.popitem(last=False)
-        return key, src
+        return key
 
     def page(self, key: str | None) -> Page:
         """The stored page; RigError when it was dropped (the page reloads it)."""
@@ -83,7 +101,7 @@ class Engine:
             if page is not None:
                 self._pages.move_to_end(key)
         if page is None:
-            raise RigError("this page's face is no longer loaded; press 'load face' again")
+            raise PageGone("this page's face is no longer loaded; press 'load face' again")
         return page
 
     def move(self, key: str | None, **values: float | str) -> Page:
@@ -91,6 +109,29 @@ class Engine:
         page = self.page(key)
         page.controls = page.controls.with_values(**values)
         return page
+
+    def draw(self, page: Page, overlay: bool = False, live: bool = True) -> np.ndarray:
+        """The page's face at its controls: live, the preview (a StyleGAN2 bundle's may be bf16), else
+        render() (fp32, for downloads); with the fitted 3DMM overlay when asked (a failed fit is the note)."""
+        with self.draw_lock:
+            src, c = page.source, page.controls
+            image = src.preview(c) if live else src.render(c)
+            page.note = None
+            if overlay:
+                try:
+                    image = src.overlay(image, c)
+                except USER_ERRORS as exc:
+                    page.note = f"overlay: {exc}"
+        return image
+
+    def live(self, key: str | None, values: dict[str, str | float], overlay: bool = False) -> np.ndarray:
+        """Move a page's numeric controls (untrusted values: parsed, clamped to the sliders' ranges as the
+        widgets clamp them) and draw its live image; the time is kept in update_ms."""
+        t0 = time.perf_counter()
+        page = self.move(key, **S.checked_values(values, clamp=True))
+        image = self.draw(page, overlay)
+        self.update_ms.append(1000 * (time.perf_counter() - t0))
+        return image
 
 
 def preview_dtype(choice: str, compute_dtype: torch.dtype = torch.float32) -> torch.dtype:

@@ -6,15 +6,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
-from basics.errors import UserError
 from morphable.arkit import ARKIT_NAMES
 from morphable.lighting import LIGHT_PRESETS
 
 from .. import sources as S
-from . import downloads
-from .engine import SOURCE_KINDS, Engine, read_upload
+from . import downloads, live
+from .engine import SOURCE_KINDS, USER_ERRORS, Engine, read_upload
 
 #: the ARKit weights shown outside the accordion (the most used); the accordion holds the other 40
 MAIN_EXPRESSIONS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight",
@@ -23,9 +21,6 @@ MAIN_EXPRESSIONS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLef
 OTHER_EXPRESSIONS = tuple(n for n in ARKIT_NAMES if n not in MAIN_EXPRESSIONS)
 LIGHT_CHOICES = (S.LIGHT_KEEP, *LIGHT_PRESETS, S.LIGHT_DIRECTION)
 SOURCE_LABELS = {"generated": "generated face (rig bundle)", "morphable": "bare 3DMM", "photo": "uploaded photo"}
-#: errors a user can cause (UserError: RigError, MorphableError, GanError), or a file that cannot be read
-#: or written; shown in the page as one line, the app keeps running
-USER_ERRORS = (UserError, ValueError, OSError)
 
 
 def _range_info(src: S.FaceSource, name: str) -> str:
@@ -45,6 +40,14 @@ def _status(src: S.FaceSource, c: S.Controls, extra: str | None = None, ms: floa
     return "\n\n".join(lines)
 
 
+def _live_slider(gr, name: str, step: float, label: str | None = None):
+    """A control's slider, elem_id s-<name> for the live script (rig.app.live); interactive by hand, as
+    no Gradio event takes it as an input. No per-slider reset button: it sets the value without an input
+    event, so the face would not follow (each block has its own reset)."""
+    return gr.Slider(*S.control_limits(name), 0.0, step=step, label=label or name, elem_id=f"s-{name}",
+                     interactive=True, buttons=[])
+
+
 def build(engine: Engine, download_dir: str | Path | None = None):
     """The Gradio Blocks of the app (not launched)."""
     import gradio as gr
@@ -53,7 +56,9 @@ def build(engine: Engine, download_dir: str | Path | None = None):
     download_dir.mkdir(parents=True, exist_ok=True)
 
     with gr.Blocks(title="facerig", analytics_enabled=False) as app:
-        key = gr.State("")
+        # the page's key in the engine: a hidden box rather than gr.State, so the live script can read it
+        key = gr.Textbox("", visible="hidden", elem_id=live.KEY_ID)
+        sync = gr.Button("sync", visible="hidden", elem_id=live.SYNC_ID)
         gr.Markdown("## facerig: steer a face with named, physical controls")
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
@@ -67,9 +72,11 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                     photo = gr.File(label="photo (for 'uploaded photo')", file_count="single", type="filepath",
                                     elem_id="photo", height=140)
                     load = gr.Button("load face", variant="primary", elem_id="load")
+                # no download / share buttons on the image: they would hand out Gradio's copy of the
+                # face (older than the live image, and unlabelled); the downloads below are labelled
                 image = gr.Image(label="face", type="numpy", format="png", interactive=False,
-                                 elem_id="face", height=320)
-                overlay = gr.Checkbox(False, label="fitted 3DMM overlay", elem_id="overlay")
+                                 elem_id=live.FACE_ID, height=320, buttons=["fullscreen"])
+                overlay = gr.Checkbox(False, label="fitted 3DMM overlay", elem_id=live.OVERLAY_ID)
                 status = gr.Markdown("", elem_id="status")
                 with gr.Accordion("downloads", open=True):
                     with gr.Row():
@@ -85,20 +92,18 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                     file = gr.File(label="download", interactive=False, elem_id="download")
             with gr.Column(scale=1, min_width=300):
                 with gr.Accordion("pose (degrees)", open=True):
-                    pose = [gr.Slider(*S.POSE_LIMITS[n], 0.0, step=0.5, label=n, elem_id=f"s-{n}")
-                            for n in S.POSE_NAMES]
+                    pose = [_live_slider(gr, n, 0.5) for n in S.POSE_NAMES]
                     reset_pose = gr.Button("reset pose", size="sm")
                 with gr.Accordion("expression (ARKit)", open=True):
-                    main = [gr.Slider(0.0, 1.0, 0.0, step=0.01, label=n, elem_id=f"s-{n}") for n in MAIN_EXPRESSIONS]
+                    main = [_live_slider(gr, n, 0.01) for n in MAIN_EXPRESSIONS]
                     with gr.Accordion("all 52 ARKit blendshapes", open=False):
-                        other = [gr.Slider(0.0, 1.0, 0.0, step=0.01, label=n, elem_id=f"s-{n}")
-                                 for n in OTHER_EXPRESSIONS]
+                        other = [_live_slider(gr, n, 0.01) for n in OTHER_EXPRESSIONS]
                     reset_expr = gr.Button("reset expression", size="sm")
                 with gr.Accordion("light", open=True):
                     light = gr.Dropdown(list(LIGHT_CHOICES), value=S.LIGHT_KEEP, label="light",
                                         info="'keep' is the face's own; 'direction' uses the two sliders")
-                    azimuth = gr.Slider(-90, 90, 0, step=1, label="azimuth (deg, + = from the right)")
-                    elevation = gr.Slider(-90, 90, 0, step=1, label="elevation (deg, + = from above)")
+                    azimuth = _live_slider(gr, "azimuth", 1, "azimuth (deg, + = from the right)")
+                    elevation = _live_slider(gr, "elevation", 1, "elevation (deg, + = from above)")
                     reset_light = gr.Button("reset light", size="sm")
                 with gr.Accordion("parameters (JSON)", open=False) as params_box:
                     params_json = gr.Code("", language="json", label="parameters", elem_id="params", max_lines=30)
@@ -118,16 +123,6 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 out.append(gr.update(**kw))
             return out
 
-        def view(src: S.FaceSource, c: S.Controls, show_overlay: bool,
-                 live: bool = True) -> tuple[np.ndarray, str | None]:
-            img = src.preview(c) if live else src.render(c)  # downloads: render(), fp32
-            if show_overlay:
-                try:
-                    return src.overlay(img, c), None
-                except USER_ERRORS as exc:
-                    return img, f"overlay: {exc}"
-            return img, None
-
         def params_text(src: S.FaceSource, c: S.Controls) -> str:
             return json.dumps(src.to_dict(c), indent=1)
 
@@ -145,42 +140,45 @@ def build(engine: Engine, download_dir: str | Path | None = None):
             try:
                 picture = read_upload(photo_v) if kind_v == "photo" else None
                 k, src = engine.new_source(kind_v, int(seed_v or 0), float(trunc_v), int(id_v or 0), picture)
-                c = src.controls()
-                img, extra = view(src, c, show_overlay)
+                page = engine.page(k)
+                img = engine.draw(page, show_overlay)
             except USER_ERRORS as exc:
                 # the page keeps its face; its next update sends the status again (the error line goes)
                 return [gr.skip(), gr.skip(), error_line(old_key, exc), gr.skip(), *[gr.skip()] * len(controls)]
-            text = _status(src, c, extra, 1000 * (time.perf_counter() - t0))
-            engine.page(k).status = text
-            return [k, img, text, params_text(src, c), *control_updates(src, c, info=True)]
+            c = page.controls
+            page.status = _status(src, c, page.note, 1000 * (time.perf_counter() - t0))
+            return [k, img, page.status, params_text(src, c), *control_updates(src, c, info=True)]
 
-        def show(page, show_overlay: bool, show_json: bool, t0: float) -> list:
-            """Image, status (sent only when its text changed) and JSON (only while its accordion is open)."""
-            src, c = page.source, page.controls
-            img, extra = view(src, c, show_overlay)
-            text = _status(src, c, extra)
-            status_out = gr.skip() if text == page.status else text
-            page.status = text
-            out = [img, status_out, params_text(src, c) if show_json else gr.skip()]
-            engine.update_ms.append(1000 * (time.perf_counter() - t0))
-            return out
-
-        def mover(name: str):
-            """The update of one control: only its value comes from the page (the rest is kept in the engine)."""
-            def run(k, show_overlay, show_json, value):
-                t0 = time.perf_counter()
-                try:
-                    return show(engine.move(k, **{name: value}), show_overlay, show_json, t0)
-                except USER_ERRORS as exc:
-                    return [gr.skip(), error_line(k, exc), gr.skip()]
-            return run
-
-        def refresh(k, show_overlay, show_json):
+        def show(k, show_overlay: bool, show_json: bool, draw: bool = True) -> list:
+            """Image (drawn unless the live route has drawn it), status (sent only when its text changed)
+            and JSON (only while its accordion is open)."""
             t0 = time.perf_counter()
             try:
-                return show(engine.page(k), show_overlay, show_json, t0)
+                page = engine.page(k)
+                img = engine.draw(page, show_overlay) if draw else gr.skip()
             except USER_ERRORS as exc:
                 return [gr.skip(), error_line(k, exc), gr.skip()]
+            src, c = page.source, page.controls
+            text = _status(src, c, page.note)
+            status_out = gr.skip() if text == page.status else text
+            page.status = text
+            if draw:
+                engine.update_ms.append(1000 * (time.perf_counter() - t0))
+            return [img, status_out, params_text(src, c) if show_json else gr.skip()]
+
+        def refresh(k, show_overlay, show_json):
+            return show(k, show_overlay, show_json)
+
+        def synced(k, show_overlay, show_json):
+            """After the live route's images (rig.app.live): the status and JSON of the values it stored."""
+            return show(k, show_overlay, show_json, draw=False)
+
+        def set_light(k, show_overlay, show_json, value):
+            try:
+                engine.move(k, light=value)
+            except USER_ERRORS as exc:
+                return [gr.skip(), error_line(k, exc), gr.skip()]
+            return show(k, show_overlay, show_json)
 
         def reset(block: str):
             def run(k):
@@ -204,8 +202,9 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 try:
                     page = engine.page(k)
                     src, c = page.source, page.controls
-                    img = view(src, c, show_overlay, live=False)[0] if kind_name == "png" else None
-                    path = downloads.write(kind_name, src, c, download_dir, img, (name, start, stop))
+                    img = engine.draw(page, show_overlay, live=False) if kind_name == "png" else None
+                    with engine.draw_lock:
+                        path = downloads.write(kind_name, src, c, download_dir, img, (name, start, stop))
                 except USER_ERRORS as exc:
                     return gr.skip(), f"**error:** {exc}"
                 return str(path), f"**source:** {src.description}\n\nwrote {path.name}"
@@ -219,15 +218,16 @@ def build(engine: Engine, download_dir: str | Path | None = None):
         load.click(do_load, load_inputs, outputs, **one)
         photo.upload(lambda: "photo", None, kind).then(do_load, load_inputs, outputs, **one)
         app.load(do_load, load_inputs, outputs, **one)
-        live = dict(outputs=[image, status, params_json], show_progress="hidden", trigger_mode="always_last", **one)
-        for name, widget in zip([*slider_names, "azimuth", "elevation"], [*sliders, azimuth, elevation]):
-            widget.input(mover(name), [key, overlay, json_open, widget], **live)
-        light.input(mover("light"), [key, overlay, json_open, light], **live)
-        overlay.change(refresh, [key, overlay, json_open], **live)
-        params_box.expand(lambda: True, None, json_open).then(refresh, [key, overlay, json_open], **live)
+        quiet = dict(outputs=[image, status, params_json], show_progress="hidden", trigger_mode="always_last", **one)
+        # the sliders have no Gradio event: the page's script (rig.app.live) sends their values to the
+        # live route and then clicks `sync` for the status and the JSON
+        sync.click(synced, [key, overlay, json_open], **quiet)
+        light.input(set_light, [key, overlay, json_open, light], **quiet)
+        overlay.change(refresh, [key, overlay, json_open], **quiet)
+        params_box.expand(lambda: True, None, json_open).then(refresh, [key, overlay, json_open], **quiet)
         params_box.collapse(lambda: False, None, json_open)
         for button, block in ((reset_pose, "pose"), (reset_expr, "expression"), (reset_light, "light")):
-            button.click(reset(block), [key], controls, **one).then(refresh, [key, overlay, json_open], **live)
+            button.click(reset(block), [key], controls, **one).then(refresh, [key, overlay, json_open], **quiet)
         for button, kind_name in ((dl_png, "png"), (dl_glb, "glb"), (dl_json, "json"), (dl_mp4, "mp4")):
             button.click(download(kind_name), [key, overlay, sweep_name, sweep_from, sweep_to], [file, status], **one)
     app.download_dir = download_dir

@@ -1,6 +1,7 @@
 """The app in a real headless browser: load, drag a slider, see the face change, download, upload."""
 from __future__ import annotations
 
+import base64
 import io
 from urllib.parse import urlparse
 
@@ -21,9 +22,26 @@ def wait_new_face(page, old: str) -> str:
     return face_src(page)
 
 
+#: the bytes of the shown face, read in the page (its src is a Gradio file URL or the live route's blob URL)
+_SHOWN_BYTES = """async () => {
+  const reply = await fetch(document.querySelector('#face img').src);
+  const bytes = new Uint8Array(await reply.arrayBuffer());
+  let text = '';
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text);
+}"""
+
+
 def shown_image(page) -> np.ndarray:
-    body = page.request.get(face_src(page)).body()
+    body = base64.b64decode(page.evaluate(_SHOWN_BYTES))
     return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
+
+
+def live_requests(page) -> int:
+    """How many live images (rig.app.live) the page has asked for."""
+    from rig.app.live import ROUTE
+
+    return sum(ROUTE in u for u in page.requested)
 
 
 def settle(page, quiet_ms: int = 3000) -> None:
@@ -61,6 +79,7 @@ def test_page_yaw_slider_changes_the_face_and_png_downloads(page, tmp_path):
     settle(page)  # the last of the drag's updates (always_last) has landed
     after = shown_image(page)
     assert np.abs(after.astype(int) - before.astype(int)).mean() > 2.0  # the face turned
+    assert live_requests(page) >= 1 and face_src(page).startswith("blob:")  # drawn by the live route
     page.click("text=parameters (JSON)")  # the accordion with the edit's parameters
     page.wait_for_function("() => { const e = document.querySelector('#params');"
                            " return e && e.innerText.includes('generated'); }", timeout=TIMEOUT)
@@ -160,3 +179,44 @@ def test_controls_are_kept_by_the_server_and_reset_per_block(page, app):
     assert stored.yaw == pytest.approx(yaw0, abs=0.01)
     assert stored.expression["jawOpen"] == pytest.approx(jaw1, abs=1e-3)
     assert np.abs(shown_image(page).astype(int) - moved.astype(int)).mean() > 1.0   # the face turned back
+
+
+@pytest.mark.slow
+def test_the_live_image_is_the_engines_face_with_the_overlay_when_on(page, app):
+    """The slider's live image (rig.app.live) is the source's own drawing at the stored controls, byte for
+    byte, and with the overlay toggled on it carries the 3DMM's landmarks."""
+    old = face_src(page)
+    page.check("#source input[value='morphable']")
+    page.click("#load")
+    old = wait_new_face(page, old)
+    page.check("#overlay input")
+    old = wait_new_face(page, old)
+    asked = live_requests(page)
+    move_slider(page, "yaw", 20)
+    wait_new_face(page, old)
+    settle(page)
+    assert live_requests(page) > asked and face_src(page).startswith("blob:")
+    stored = next(reversed(app.engine._pages.values()))          # the page moved last
+    plain = stored.source.preview(stored.controls)
+    shown = shown_image(page)
+    assert np.array_equal(shown, stored.source.overlay(plain, stored.controls))
+    assert not np.array_equal(shown, plain)
+
+
+@pytest.mark.slow
+def test_typing_in_a_sliders_number_box_moves_the_face(page, app):
+    """The number box beside a slider goes the same live way as dragging; past the slider's end it is clamped."""
+    old = face_src(page)
+    box = page.locator("#s-yaw input[type=number]")
+    box.fill("-20")
+    wait_new_face(page, old)
+    settle(page)
+    stored = next(reversed(app.engine._pages.values())).controls
+    assert stored.yaw == pytest.approx(-20.0)
+    assert np.array_equal(shown_image(page), next(reversed(app.engine._pages.values())).source.preview(stored))
+    box.fill("75")   # beyond the slider's 60: the widget clamps it on leaving the box, the route at once
+    settle(page)
+    assert next(reversed(app.engine._pages.values())).controls.yaw == pytest.approx(60.0)
+    # the image has no download / share button of its own (those would hand out an unlabelled copy)
+    assert page.locator("#face button[aria-label='Download'], #face [data-testid='download-link'],"
+                        " #face button[aria-label='Share']").count() == 0
