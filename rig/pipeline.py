@@ -29,12 +29,16 @@ MAX_FRAMES = 10_000
 
 
 # ---- sources --------------------------------------------------------------------------------
-def load_rig(bundle: str | os.PathLike | None = None, device: str | torch.device | None = None) -> FaceRig:
-    """The rig bundle at `bundle` (default: the committed assets/rig/dcgan64)."""
+def load_rig(bundle: str | os.PathLike | None = None, device: str | torch.device | None = None,
+             bf16: bool = False) -> FaceRig:
+    """The rig bundle at `bundle` (default: the committed assets/rig/dcgan64); `bf16`: a StyleGAN2
+    bundle synthesises in bf16 (FaceRig.set_compute_dtype; a DCGAN bundle stays fp32)."""
     folder = Path(bundle) if bundle else default_bundle()
     if not folder.exists():
         raise RigError(f"rig bundle not found: {folder}")
-    return FaceRig.load(folder, device)
+    rig = FaceRig.load(folder, device)
+    rig.set_compute_dtype(bf16)
+    return rig
 
 
 def read_photo(path: str | os.PathLike) -> np.ndarray:

@@ -233,13 +233,6 @@ def _fitter(model):
     return _FITTERS[key]
 
 
-def _takes_compute_dtype(G) -> bool:
-    """True for facerig's StyleGAN2 (its synthesis has the bf16 inference path)."""
-    from gan.synthesis import SynthesisNetwork
-
-    return isinstance(getattr(G, "synthesis", None), SynthesisNetwork)
-
-
 class GeneratedSource(FaceSource):
     """A face of the rig's generator (a seed or an inverted photo), edited by FaceRig.edit."""
 
@@ -253,7 +246,7 @@ class GeneratedSource(FaceSource):
         self.description = description or "generated face (rig bundle)"
         #: bf16 runs a StyleGAN2 generator's convolutions in bf16 (gan/fast.py): faster, about 1/100 of the
         #: image's spread away from the fp32 image; other generators ignore it
-        stylegan = _takes_compute_dtype(rig.G)
+        stylegan = rig.takes_bf16
         self.compute_dtype = compute_dtype if stylegan else torch.float32
         #: the dtype of preview() (the live image); render() and frames() (the downloads) use compute_dtype
         self.preview_dtype = (preview_dtype or self.compute_dtype) if stylegan else torch.float32
@@ -290,12 +283,7 @@ class GeneratedSource(FaceSource):
 
     def images(self, ws: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """FaceRig.image, in `dtype` (default the source's compute dtype)."""
-        dtype = dtype or self.compute_dtype
-        if dtype == torch.float32:
-            return self.rig.image(ws)
-        with torch.no_grad():
-            return self.rig.G.synthesis(self.rig.check_ws(ws), noise_mode="const",
-                                        compute_dtype=dtype).clamp(-1, 1)
+        return self.rig.image(ws, dtype or self.compute_dtype)
 
     def frames(self, cs: list[Controls], batch: int = 8, dtype: torch.dtype | None = None) -> np.ndarray:
         ws = self.latents(cs)

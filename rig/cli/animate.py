@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import bounded_int, seed_arg
+from .common import add_bf16_arg, bounded_int, load_bundle, seed_arg
 from .label_args import add_label_args, labeller
 
 
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--gltf", default=None, help="also write the 3DMM head with ARKit morph targets + animation (.glb)")
     a.add_argument("--csv", default=None, help="also write the sampled per-frame parameters (.csv)")
     a.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
+    add_bf16_arg(a)
     a.add_argument("--truncation", type=float, default=1.0)
     a.add_argument("--size", type=bounded_int(16, 1024), default=256, help="output frame size (upscaled)")
     add_label_args(a)
@@ -29,14 +30,14 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
     from ..frames import upscale
     from ..outputs import VIDEO_SUFFIXES, Outputs
-    from ..pipeline import animate, load_rig, read_tracks, source_latents
+    from ..pipeline import animate, read_tracks, source_latents
 
     with Outputs(provenance=labeller(args, "animate")) as outputs:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
         gltf = outputs.expect(args.gltf, (".glb",))
         csv = outputs.expect(args.csv, (".csv",))
         tracks = read_tracks(args.tracks)
-        rig = load_rig(args.bundle)
+        rig = load_bundle(args)
         ws = source_latents(rig, args.latent, args.seed, args.truncation)
         frames, _ = animate(rig, ws, tracks, progress=True)
         outputs.video(out, upscale(frames, args.size), tracks.fps)

@@ -6,7 +6,7 @@ import re
 import sys
 
 from ..errors import RigError
-from .common import check_face_value, name_value_pairs, seed_arg
+from .common import add_bf16_arg, check_face_value, load_bundle, name_value_pairs, seed_arg
 from .label_args import PHOTO_ENGINE, add_label_args, labeller
 
 #: accepted pose angles of edits, degrees (the estimator's training data rarely leaves them)
@@ -83,9 +83,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 def _edit_generated(args: argparse.Namespace, outputs, out, kw: dict, sweep) -> None:
     """The seed / latent branch of `facerig edit`: through the rig bundle's generator."""
-    from ..pipeline import edit_image, load_rig, source_latents, sweep_grid
+    from ..pipeline import edit_image, source_latents, sweep_grid
 
-    rig = load_rig(args.bundle)
+    rig = load_bundle(args)
     warning = rig.range_warning(kw.get("yaw"), kw.get("pitch"), kw.get("roll"), kw.get("expression"), sweep=sweep)
     if warning:
         print(warning, file=sys.stderr)
@@ -105,6 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--photo", help="a real photo: its own pixels warped along the fitted 3DMM (keeps the "
                                      "person and the photo's resolution; pose/expression values are absolute)")
     e.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
+    add_bf16_arg(e)
     e.add_argument("--yaw", type=float, help="degrees, >0 turns the face to the image's right")
     e.add_argument("--pitch", type=float, help="degrees, >0 chin up")
     e.add_argument("--roll", type=float, help="degrees")

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from .common import LANDMARK_BACKENDS, bounded_int, seed_arg
+from .common import LANDMARK_BACKENDS, add_bf16_arg, bounded_int, load_bundle, seed_arg
 from .label_args import PHOTO_ENGINE, add_label_args, labeller
 
 
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--side-by-side", action="store_true", help="driver frame | result in each frame")
     r.add_argument("--tracks-out", default=None, help="also write the commanded parameters as tracks (.json/.yaml)")
     r.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
+    add_bf16_arg(r)
     r.add_argument("--landmarks", choices=LANDMARK_BACKENDS, default=None,
                    help="landmark backend that tracks the driver (default: the one the bundle's estimator was "
                         "labelled with, its manifest's 'landmarks'; dlib for bundles that do not say)")
@@ -50,14 +51,14 @@ def cmd_reenact(args: argparse.Namespace) -> int:
         return cmd_reenact_warp(args)
     from ..frames import square, upscale
     from ..outputs import VIDEO_SUFFIXES, Outputs
-    from ..pipeline import load_rig, reenact_clip
+    from ..pipeline import reenact_clip
     from ..reenact import check_blocks
 
     with Outputs(provenance=labeller(args, "reenact", source=_label_source(args))) as outputs:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
         tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
         blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
-        rig = load_rig(args.bundle)
+        rig = load_bundle(args)
         driver, result = reenact_clip(rig, args.driver, photo=args.photo, latent=args.latent, seed=args.seed,
                                       blocks=blocks, relative=args.relative, clamp=args.clamp,
                                       landmarks=args.landmarks, steps=args.steps, fps=args.fps,

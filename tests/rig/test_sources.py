@@ -124,16 +124,6 @@ def test_to_dict_records_source_controls_and_params(gen):
     torch.testing.assert_close(torch.tensor(d["params"]["pose"]["yaw"]), torch.tensor(c.yaw), atol=1e-3, rtol=0)
 
 
-def test_bf16_only_applies_to_stylegan2_generators(rig):
-    src = S.generated_source(rig, seed=3, size=64, compute_dtype=torch.bfloat16)  # the DCGAN bundle
-    assert src.compute_dtype == torch.float32 and "bf16" not in src.description
-    assert not S._takes_compute_dtype(rig.G)
-    from gan.networks import Generator
-
-    assert S._takes_compute_dtype(Generator(img_resolution=8, z_dim=8, w_dim=8, mapping_layers=1,
-                                            channel_base=32, channel_max=8))
-
-
 @pytest.fixture(scope="module")
 def stylegan_rig():
     """The StyleGAN2 rig bundle on the 64 px UTKFace generator (assets/rig/utkface64)."""
@@ -141,6 +131,14 @@ def stylegan_rig():
     from tests.conftest import ROOT
 
     return load_rig(ROOT / "assets" / "rig" / "utkface64")
+
+
+def test_bf16_only_applies_to_stylegan2_generators(rig, stylegan_rig):
+    src = S.generated_source(rig, seed=3, size=64, compute_dtype=torch.bfloat16,
+                             preview_dtype=torch.bfloat16)  # the DCGAN bundle
+    assert src.compute_dtype == src.preview_dtype == torch.float32 and "bf16" not in src.description
+    assert not rig.takes_bf16 and stylegan_rig.takes_bf16
+    assert not rig.set_compute_dtype(True) and rig.compute_dtype == torch.float32
 
 
 def test_stylegan2_preview_is_bf16_and_downloads_stay_fp32(stylegan_rig):

@@ -72,3 +72,25 @@ def test_user_errors_are_one_line(run_cli, tmp_path, args, message):
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.png").exists()
+
+
+def test_bf16_edit_through_the_stylegan2_bundle_is_close_to_fp32(run_cli, tmp_path):
+    """--bf16 synthesises the StyleGAN2 bundle in bf16: nearly the fp32 image, not the same; the DCGAN notes it."""
+    from gan.fast import bf16_is_fast
+
+    bundle = default_bundle().parent / "utkface64"
+    if not (bundle / "manifest.json").is_file():
+        pytest.skip("the StyleGAN2 rig bundle (assets/rig/utkface64) is not in this tree")
+    if not bf16_is_fast():
+        pytest.skip("this CPU has no bf16 hardware: bf16 synthesis would be emulated")
+    images = {}
+    for name, extra in (("fp32", ()), ("bf16", ("--bf16",))):
+        out = tmp_path / f"{name}.png"
+        code, _, err = run_cli("edit", "--bundle", bundle, "--seed", "3", "--yaw", "8", *extra, "-o", out, "--no-label")
+        assert code == 0, err
+        assert "note:" not in err
+        images[name] = np.asarray(Image.open(out)).astype(int)
+    diff = np.abs(images["bf16"] - images["fp32"])
+    assert 0 < diff.mean() < 2.0, diff.mean()
+    code, _, err = run_cli("edit", "--seed", "3", "--yaw", "8", "--bf16", "-o", tmp_path / "d.png", "--no-label")
+    assert code == 0 and "note: --bf16 applies to StyleGAN2 bundles" in err
