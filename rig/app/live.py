@@ -1,8 +1,8 @@
 """The live image while a slider moves: a plain HTTP route beside Gradio's event queue, and the page's script.
 
-Why: a Gradio event costs 74-79 ms here even when its handler returns a fixed image (the queue,
-the message stream and the component update; docs/app.md), more than the 50 ms a slider step
-should take. So the sliders have no Gradio event: on each slider input the page's script asks
+Why: a Gradio event costs 41-79 ms here even when its handler returns a fixed image (the queue,
+the message stream and the component update; docs/app.md), most or all of the 50 ms a slider
+step should take. So the sliders have no Gradio event: on each slider input the page's script asks
 `GET /facerig/live?key=<page>&<name>=<value>[&overlay=1]`, which stores the value in the engine
 and answers the face at it (PNG, lossless: the image the source draws), and swaps it into the
 face image. One request is in flight per page; values moved meanwhile go together in the next.
@@ -24,8 +24,9 @@ from .engine import PageGone
 ROUTE = "/facerig/live"
 #: elem_ids the script relies on: the sliders are s-<control name>
 KEY_ID, FACE_ID, OVERLAY_ID, SYNC_ID = "page-key", "face", "overlay", "live-sync"
-#: the status and JSON follow this long after the last live image (a Gradio event beside the next
-#: image would slow it: measured ~25 ms when the sync ran at once)
+#: the status and JSON follow this long after the last live image: a Gradio event beside the next image
+#: slows it (a one-off comparison when this was built: DCGAN steps of 41-68 ms in the page with the
+#: sync sent right after each image, 27-43 ms with it held back)
 SYNC_DELAY_MS = 150
 
 #: injected into the page's <head>
