@@ -108,3 +108,22 @@ def test_info_and_convert_of_the_packaged_dcgan(run_cli, tmp_path):
     code, _, err = run_cli("gan", "convert", "dcgan", tmp_path / "dc.safetensors")
     assert code == 2 and "only StyleGAN2 generators" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "dc.safetensors").exists()
+
+
+def test_sample_bf16_is_close_to_fp32_and_the_dcgan_notes_it(run_cli, tmp_path, gen_file):
+    from gan.fast import bf16_is_fast
+
+    if not bf16_is_fast():
+        pytest.skip("this CPU has no bf16 hardware: bf16 synthesis would be emulated")
+    grids = {}
+    for name, extra in (("fp32", ()), ("bf16", ("--bf16",))):
+        out = tmp_path / f"{name}.png"
+        code, _, err = run_cli("gan", "sample", "--generator", gen_file, "--seeds", "0-3", *extra, "-o", out,
+                               "--no-label")
+        assert code == 0 and "note:" not in err, err
+        grids[name] = iio.imread(out).astype(int)
+    diff = np.abs(grids["bf16"] - grids["fp32"])
+    assert 0 < diff.mean() < 3.0, diff.mean()
+    code, _, err = run_cli("gan", "sample", "--generator", "dcgan", "--seeds", "0", "--bf16", "-o",
+                           tmp_path / "d.png", "--no-label")
+    assert code == 0 and "note: --bf16 applies to StyleGAN2 generators" in err
