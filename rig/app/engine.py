@@ -39,6 +39,9 @@ class Page:
     controls: S.Controls
     status: str = ""
     note: str | None = None
+    #: the live route moved a control since the last status line was recorded (so its sync may replace
+    #: that line; an error line shown after the move stays)
+    moved: bool = False
 
 
 class Engine:
@@ -105,31 +108,52 @@ class Engine:
         return page
 
     def move(self, key: str | None, **values: float | str) -> Page:
-        """Set controls of a page (a slider, the light); returns the page."""
+        """Set controls of a page (a slider, the light); returns the page. Atomic: the live route and
+        Gradio's events move the same page from different threads."""
         page = self.page(key)
-        page.controls = page.controls.with_values(**values)
+        with self._lock:
+            page.controls = page.controls.with_values(**values)
         return page
 
-    def draw(self, page: Page, overlay: bool = False, live: bool = True) -> np.ndarray:
-        """The page's face at its controls: live, the preview (a StyleGAN2 bundle's may be bf16), else
-        render() (fp32, for downloads); with the fitted 3DMM overlay when asked (a failed fit is the note)."""
+    def reset(self, key: str | None, block: str) -> Page:
+        """Put one block of a page's controls ('pose', 'expression' or 'light') back to the face's own."""
+        page = self.page(key)
+        own = page.source.controls()
+        with self._lock:
+            c = page.controls
+            if block == "pose":
+                c = c.with_values(yaw=own.yaw, pitch=own.pitch, roll=own.roll)
+            elif block == "expression":
+                c = c.with_values(**own.expression)
+            elif block == "light":
+                c = c.with_values(light=S.LIGHT_KEEP, azimuth=0.0, elevation=0.0)
+            else:
+                raise RigError(f"unknown block {block!r}; choose pose, expression or light")
+            page.controls = c
+        return page
+
+    def draw(self, page: Page, overlay: bool = False, live: bool = True) -> tuple[np.ndarray, str | None]:
+        """The page's face at its controls and the drawing's note: live, the preview (a StyleGAN2 bundle's
+        may be bf16), else render() (fp32, for downloads); with the fitted 3DMM overlay when asked (a
+        failed fit is the note, also kept as page.note for the next status line)."""
         with self.draw_lock:
             src, c = page.source, page.controls
-            image = src.preview(c) if live else src.render(c)
-            page.note = None
+            image, note = (src.preview(c) if live else src.render(c)), None
             if overlay:
                 try:
                     image = src.overlay(image, c)
                 except USER_ERRORS as exc:
-                    page.note = f"overlay: {exc}"
-        return image
+                    note = f"overlay: {exc}"
+            page.note = note
+        return image, note
 
     def live(self, key: str | None, values: dict[str, str | float], overlay: bool = False) -> np.ndarray:
         """Move a page's numeric controls (untrusted values: parsed, clamped to the sliders' ranges as the
-        widgets clamp them) and draw its live image; the time is kept in update_ms."""
+        widgets clamp them; none: draw it as it is) and draw its live image; the time is kept in update_ms."""
         t0 = time.perf_counter()
         page = self.move(key, **S.checked_values(values, clamp=True))
-        image = self.draw(page, overlay)
+        page.moved = page.moved or bool(values)
+        image = self.draw(page, overlay)[0]
         self.update_ms.append(1000 * (time.perf_counter() - t0))
         return image
 

@@ -1,11 +1,13 @@
 """The page: Gradio widgets wired to rig.sources calls (no editing logic of its own)."""
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 
 from morphable.arkit import ARKIT_NAMES
 from morphable.lighting import LIGHT_PRESETS
@@ -38,6 +40,20 @@ def _status(src: S.FaceSource, c: S.Controls, extra: str | None = None, ms: floa
     if ms is not None:
         lines.append(f"<small>loaded in {ms:.0f} ms</small>")
     return "\n\n".join(lines)
+
+
+_DRAWS = itertools.count()
+
+
+def _distinct(image: np.ndarray):
+    """The face as a PIL image tagged with a draw number: Gradio names an image by a hash of its PNG
+    bytes, and the browser keeps the old src when the name repeats; the page's script may have shown
+    a live image meanwhile, so every Gradio-drawn face must arrive under a new name (same pixels)."""
+    from PIL import Image
+
+    pil = Image.fromarray(np.ascontiguousarray(image))
+    pil.info["facerig-draw"] = str(next(_DRAWS))
+    return pil
 
 
 def _live_slider(gr, name: str, step: float, label: str | None = None):
@@ -130,7 +146,8 @@ def build(engine: Engine, download_dir: str | Path | None = None):
             """The status's error line, recorded as the page's last status (its next update replaces it)."""
             text = f"**error:** {exc}"
             try:
-                engine.page(k).status = text
+                page = engine.page(k)
+                page.status, page.moved = text, False
             except USER_ERRORS:
                 pass
             return text
@@ -141,13 +158,13 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 picture = read_upload(photo_v) if kind_v == "photo" else None
                 k, src = engine.new_source(kind_v, int(seed_v or 0), float(trunc_v), int(id_v or 0), picture)
                 page = engine.page(k)
-                img = engine.draw(page, show_overlay)
+                img, note = engine.draw(page, show_overlay)
             except USER_ERRORS as exc:
                 # the page keeps its face; its next update sends the status again (the error line goes)
                 return [gr.skip(), gr.skip(), error_line(old_key, exc), gr.skip(), *[gr.skip()] * len(controls)]
             c = page.controls
-            page.status = _status(src, c, page.note, 1000 * (time.perf_counter() - t0))
-            return [k, img, page.status, params_text(src, c), *control_updates(src, c, info=True)]
+            page.status = _status(src, c, note, 1000 * (time.perf_counter() - t0))
+            return [k, _distinct(img), page.status, params_text(src, c), *control_updates(src, c, info=True)]
 
         def show(k, show_overlay: bool, show_json: bool, draw: bool = True) -> list:
             """Image (drawn unless the live route has drawn it), status (sent only when its text changed)
@@ -155,13 +172,16 @@ def build(engine: Engine, download_dir: str | Path | None = None):
             t0 = time.perf_counter()
             try:
                 page = engine.page(k)
-                img = engine.draw(page, show_overlay) if draw else gr.skip()
+                img, note = engine.draw(page, show_overlay) if draw else (None, page.note)
             except USER_ERRORS as exc:
                 return [gr.skip(), error_line(k, exc), gr.skip()]
             src, c = page.source, page.controls
-            text = _status(src, c, page.note)
-            status_out = gr.skip() if text == page.status else text
-            page.status = text
+            status_out = gr.skip()
+            if draw or page.moved:   # a sync after an error line that came later keeps that line
+                text = _status(src, c, note)
+                status_out = gr.skip() if text == page.status else text
+                page.status, page.moved = text, False
+            img = _distinct(img) if draw else gr.skip()
             if draw:
                 engine.update_ms.append(1000 * (time.perf_counter() - t0))
             return [img, status_out, params_text(src, c) if show_json else gr.skip()]
@@ -183,18 +203,10 @@ def build(engine: Engine, download_dir: str | Path | None = None):
         def reset(block: str):
             def run(k):
                 try:
-                    page = engine.page(k)
+                    page = engine.reset(k, block)
                 except USER_ERRORS:
                     return [gr.skip()] * len(controls)
-                own, c = page.source.controls(), page.controls
-                if block == "pose":
-                    c = c.with_values(yaw=own.yaw, pitch=own.pitch, roll=own.roll)
-                elif block == "expression":
-                    c = c.with_values(**own.expression)
-                else:
-                    c = c.with_values(light=S.LIGHT_KEEP, azimuth=0.0, elevation=0.0)
-                page.controls = c
-                return control_updates(page.source, c)
+                return control_updates(page.source, page.controls)
             return run
 
         def download(kind_name: str):
@@ -202,7 +214,7 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 try:
                     page = engine.page(k)
                     src, c = page.source, page.controls
-                    img = engine.draw(page, show_overlay, live=False) if kind_name == "png" else None
+                    img = engine.draw(page, show_overlay, live=False)[0] if kind_name == "png" else None
                     with engine.draw_lock:
                         path = downloads.write(kind_name, src, c, download_dir, img, (name, start, stop))
                 except USER_ERRORS as exc:

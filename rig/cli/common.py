@@ -125,3 +125,12 @@ def load_bundle(args: argparse.Namespace):
         print("facerig: note: --bf16 applies to StyleGAN2 bundles; this bundle's generator runs in fp32",
               file=sys.stderr)
     return rig
+
+
+def photo_engine_bf16_note(args: argparse.Namespace) -> None:
+    """One note when --bf16 is given to a photo-engine command: it warps the photo's pixels, no synthesis."""
+    if getattr(args, "bf16", False):
+        import sys
+
+        print("facerig: note: --bf16 has no effect on the photo engine (it warps the photo, it synthesises nothing)",
+              file=sys.stderr)

@@ -6,7 +6,8 @@ import re
 import sys
 
 from ..errors import RigError
-from .common import add_bf16_arg, check_face_value, load_bundle, name_value_pairs, seed_arg
+from .common import (add_bf16_arg, check_face_value, load_bundle, name_value_pairs, photo_engine_bf16_note,
+                     seed_arg)
 from .label_args import PHOTO_ENGINE, add_label_args, labeller
 
 #: accepted pose angles of edits, degrees (the estimator's training data rarely leaves them)
@@ -70,6 +71,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         if getattr(args, "photo", None):   # a real photo: the photo engine (3DMM flow warp, photo's resolution)
             from ..photo.flows import edit_photo, fit_photo, sweep_photo
 
+            photo_engine_bf16_note(args)
             photo_rig, notes = fit_photo(args.photo)
             image, more = edit_photo(photo_rig, **kw) if sweep is None else sweep_photo(photo_rig, *sweep, kw)
             for line in notes + more:

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from .common import LANDMARK_BACKENDS, add_bf16_arg, bounded_int, load_bundle, seed_arg
+from .common import LANDMARK_BACKENDS, add_bf16_arg, bounded_int, load_bundle, photo_engine_bf16_note, seed_arg
 from .label_args import PHOTO_ENGINE, add_label_args, labeller
 
 
@@ -113,6 +113,7 @@ def cmd_reenact_warp(args: argparse.Namespace) -> int:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
         tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
         blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
+        photo_engine_bf16_note(args)
         photo = read_photo(args.photo)                                 # both inputs checked before any fit
         clip = open_driver(args.driver, fps=args.fps, max_frames=args.max_frames)
         rig, notes = fit_photo(photo, args.landmarks)

@@ -220,3 +220,22 @@ def test_typing_in_a_sliders_number_box_moves_the_face(page, app):
     # the image has no download / share button of its own (those would hand out an unlabelled copy)
     assert page.locator("#face button[aria-label='Download'], #face [data-testid='download-link'],"
                         " #face button[aria-label='Share']").count() == 0
+
+
+@pytest.mark.slow
+def test_reset_after_a_drag_shows_the_face_as_loaded(page, app):
+    """Gradio's redraw after 'reset pose' has the very pixels it sent at load; it must still replace the
+    live image the drag left (Gradio names images by their bytes, so each of its draws is tagged)."""
+    first, old = shown_image(page), face_src(page)
+    move_slider(page, "yaw", 20)
+    wait_new_face(page, old)
+    settle(page)
+    assert not np.array_equal(shown_image(page), first)
+    old = face_src(page)
+    page.click("text=reset pose")
+    wait_new_face(page, old)
+    settle(page)
+    stored = next(reversed(app.engine._pages.values()))
+    shown = shown_image(page)
+    assert np.array_equal(shown, first)
+    assert np.array_equal(shown, stored.source.preview(stored.controls))
