@@ -80,3 +80,9 @@ class SynthesisNetwork(nn.Module):
             x, img = block(x, img, ws[:, idx: idx + block.num_conv + block.num_torgb], noise_mode=noise_mode)
             idx += block.num_conv
         return img
+
+
+def has_bf16_path(G) -> bool:
+    """True for a generator whose synthesis is facerig's StyleGAN2 (it takes compute_dtype=torch.bfloat16 on
+    the inference path, gan/fast.py); a DCGAN or another wrapper has no such path."""
+    return isinstance(getattr(G, "synthesis", None), SynthesisNetwork)

@@ -186,9 +186,9 @@ class FaceRig:
     @property
     def takes_bf16(self) -> bool:
         """True for facerig's StyleGAN2 (its synthesis has the bf16 inference path, gan/fast.py); not the DCGAN."""
-        from gan.synthesis import SynthesisNetwork
+        from gan.synthesis import has_bf16_path
 
-        return isinstance(getattr(self.G, "synthesis", None), SynthesisNetwork)
+        return has_bf16_path(self.G)
 
     def set_compute_dtype(self, bf16: bool) -> bool:
         """Synthesise in bf16 from now on (or fp32 again); returns whether bf16 is in use (False for a DCGAN)."""

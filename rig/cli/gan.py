@@ -92,9 +92,9 @@ def _sample(args: argparse.Namespace) -> int:
     G = load_any_generator(args.generator)
     if G.c_dim > 0:
         raise GanError("this generator is class-conditional; sampling it needs labels (not supported here)")
-    from gan.synthesis import SynthesisNetwork
+    from gan.synthesis import has_bf16_path
 
-    bf16 = args.bf16 and isinstance(getattr(G, "synthesis", None), SynthesisNetwork)
+    bf16 = args.bf16 and has_bf16_path(G)
     if args.bf16 and not bf16:
         print("facerig: note: --bf16 applies to StyleGAN2 generators; this one runs in fp32", file=sys.stderr)
     images = []
