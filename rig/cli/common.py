@@ -102,13 +102,12 @@ def parse_seeds(spec: str) -> list[int]:
     return seeds
 
 
-BF16_HELP = ("StyleGAN2 bundles: synthesise in bf16 where the CPU has it, 2.6-3.1x faster at batch 1 here "
-             "but not the same pixels (about 1/100 of the image's spread, docs/gan.md); a DCGAN bundle "
-             "ignores it")
+BF16_HELP = ("StyleGAN2: synthesise in bf16, fast on CPUs with bf16 hardware (2.6-3.1x at batch 1 here) "
+             "but not the same pixels (about 1/100 of the image's spread, docs/gan.md); a DCGAN ignores it")
 
 
 def add_bf16_arg(parser: argparse.ArgumentParser) -> None:
-    """--bf16 for the commands that synthesise through a rig bundle."""
+    """--bf16 for the commands that synthesise through a StyleGAN2 generator or rig bundle."""
     parser.add_argument("--bf16", action="store_true", help=BF16_HELP)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gan.errors import GanError
 
-from .common import parse_seeds
+from .common import add_bf16_arg, parse_seeds
 from .label_args import add_label_args, labeller
 
 def _info(args: argparse.Namespace) -> int:
@@ -137,9 +137,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
     p.add_argument("--cols", type=int, default=None, help="grid columns (default: about square)")
     p.add_argument("--batch", type=int, default=8, help="images per forward pass")
-    p.add_argument("--bf16", action="store_true",
-                   help="StyleGAN2: convolutions in bf16 where the CPU has it (2.6-3.1x faster at batch 1 here, "
-                        "not the same pixels; docs/gan.md); the DCGAN ignores it")
+    add_bf16_arg(p)
     p.add_argument("-o", "--output", required=True, help="grid image (png/jpg/webp)")
     add_label_args(p)
     p.set_defaults(func=_sample)
