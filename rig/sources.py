@@ -27,7 +27,7 @@ from .face_rig import FaceRig
 from .frames import upscale
 
 POSE_NAMES = ("yaw", "pitch", "roll")
-#: slider limits of the pose angles (degrees) and the light direction
+#: slider limits of the pose angles (degrees)
 POSE_LIMITS = {"yaw": (-60.0, 60.0), "pitch": (-40.0, 40.0), "roll": (-40.0, 40.0)}
 #: the light direction's slider limits (degrees)
 LIGHT_LIMITS = {"azimuth": (-90.0, 90.0), "elevation": (-90.0, 90.0)}
