@@ -5,7 +5,9 @@
 200 outputs: 60 DCGAN faces at their native 64 px, 40 DCGAN faces upscaled to 256 px (as animate /
 reenact write them), 40 3DMM renders at 256 px, 40 edited UTKFace photos at 128 px and 20 at
 512 px (a simple edit: mirrored, gamma 0.9), plus 8 photos edited by the photo engine (yaw 15,
-smile; its fit takes ~25 s a photo here, so only 8).
+smile), and flat-background photos, where a mark shows first: the 20 UTKFace photos with the
+flattest backdrops (of 400) at 512 px, and the photo engine's edits of the two flat-background
+portraits in ../shared/data/real-faces (when present).
 Each is marked as facerig marks it, then converted (JPEG 90/75/50, halved, 10% cropped, 2%
 brighter, halved then JPEG 75), and the detector runs blind (no size or position given). Videos:
 10 animate-style clips (256 px, 16 frames) labelled to MP4 and re-encoded with H.264. False
@@ -32,6 +34,9 @@ from rig.provenance.label import LabelInfo, label_image, label_video, mark_stren
 
 ROOT = Path(__file__).resolve().parents[1]
 UTK = ROOT.parent / "shared" / "data" / "utkface" / "utkface-128-webp.zip"
+REAL = ROOT.parent / "shared" / "data" / "real-faces"
+#: real portraits on plain backdrops (a painted studio grey, a dark curtain)
+FLAT_PORTRAITS = ("xportrait_source.png", "face_recognition_alex-lacamoire.png")
 ATTACKS = ("none", "jpeg90", "jpeg75", "jpeg50", "resize50", "crop10", "bright2", "resize50+jpeg75")
 
 
@@ -103,6 +108,42 @@ def photo_engine_edits(count: int) -> list[np.ndarray]:
     return out
 
 
+def backdrop_detail(photo: np.ndarray, band: int = 12) -> float:
+    """Mean fine detail (luma minus a 1.5 px blur, RMS over 5 px; grey levels) in the photo's border band."""
+    import cv2
+
+    lum = watermark.luminance(photo).astype(np.float32)
+    detail = lum - cv2.GaussianBlur(lum, (0, 0), 1.5)
+    rms = np.sqrt(np.maximum(cv2.blur(detail * detail, (5, 5)), 0.0))
+    inner = np.zeros(rms.shape, bool)
+    inner[band:-band, band:-band] = True
+    return float(rms[~inner].mean())
+
+
+def flat_background_photos(count: int, pool: int = 400) -> list[np.ndarray]:
+    """The `count` UTKFace photos with the flattest backdrops of `pool`, edited and at 512 px (as the app writes)."""
+    photos = utk_photos(pool, seed=505)
+    order = np.argsort([backdrop_detail(p) for p in photos])
+    return [up(simple_edit(photos[i]), 512) for i in order[:count]]
+
+
+def flat_portrait_edits() -> list[np.ndarray]:
+    """The photo engine's edits (yaw 15, smile) of the real flat-background portraits, at their own size."""
+    import warnings
+
+    from rig.photo.photo_rig import PhotoRig
+
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in FLAT_PORTRAITS:
+            if (REAL / name).exists():
+                rig = PhotoRig.from_photo(REAL / name)
+                out.append(np.asarray(rig.edit(yaw=15.0, expression={"mouthSmileLeft": 0.5, "mouthSmileRight": 0.5}),
+                                      dtype=np.uint8))
+    return out
+
+
 def attack_fns(rng: np.random.Generator) -> dict:
     """The conversions, by name."""
     fns = attacks.standard_attacks(rng)
@@ -118,8 +159,13 @@ def measure_marks(sets: dict[str, list[np.ndarray]]) -> dict:
         fns = attack_fns(rng)
         marked = [watermark.embed(a, 1, mark_strength(*a.shape[:2])) for a in images]
         psnrs = [watermark.psnr(a, m) for a, m in zip(images, marked)]
+        # PSNR of the flat areas alone (the perceptual mask at its floor): where a mark would show
+        flat = [watermark._texture_mask(watermark.luminance(a)) <= watermark.MASK_FLAT * 1.05 for a in images]
+        flat_psnr = [10 * np.log10(255.0 ** 2 / max(float(np.mean((m.astype(float) - a.astype(float))[f] ** 2)), 1e-9))
+                     for a, m, f in zip(images, marked, flat) if f.mean() > 0.01]
         row = {"n": len(images), "size": list(images[0].shape[:2]), "psnr_mean": float(np.mean(psnrs)),
-               "psnr_min": float(np.min(psnrs)), "attacks": {}}
+               "psnr_min": float(np.min(psnrs)), "flat_share": float(np.mean([f.mean() for f in flat])),
+               "flat_psnr_mean": float(np.mean(flat_psnr)) if flat_psnr else None, "attacks": {}}
         for name in ATTACKS:
             dets = [watermark.detect(fns[name](m)) for m in marked]
             row["attacks"][name] = {"detected": float(np.mean([d.detected for d in dets])),
@@ -366,12 +412,16 @@ def markdown(res: dict) -> str:
     lines = ["# Provenance labels: measured tables", "",
              f"Written by `python -m bench.bench_provenance` on {res['machine']['cpu_count']} shared cores "
              f"(load {res['machine']['loadavg'][0]:.1f}; times are medians, noisy). Cells: detection rate / mean "
-             "bit accuracy of the 64-bit payload (b'facerig' + version).", ""]
-    head = "| outputs | n | PSNR mean (min) | " + " | ".join(ATTACKS) + " |"
-    lines += [head, "|" + "---|" * (3 + len(ATTACKS))]
+             "bit accuracy of the 64-bit payload (b'facerig' + version). Flat area: the share of pixels where the "
+             "perceptual mask is at its floor (no texture to hide a mark in) and the PSNR of the mark there.", ""]
+    head = "| outputs | n | PSNR mean (min) | flat area: share, PSNR | " + " | ".join(ATTACKS) + " |"
+    lines += [head, "|" + "---|" * (4 + len(ATTACKS))]
     for kind, row in res["watermark"].items():
         cells = " | ".join(f"{row['attacks'][a]['detected']:.2f} / {row['attacks'][a]['bit_accuracy']:.2f}" for a in ATTACKS)
-        lines.append(f"| {kind} ({row['size'][1]} px) | {row['n']} | {row['psnr_mean']:.1f} ({row['psnr_min']:.1f}) | {cells} |")
+        flat = (f"{100 * row['flat_share']:.0f}%, {row['flat_psnr_mean']:.1f}" if row.get("flat_psnr_mean") else
+                f"{100 * row.get('flat_share', 0):.0f}%")
+        lines.append(f"| {kind} ({row['size'][1]} px) | {row['n']} | {row['psnr_mean']:.1f} ({row['psnr_min']:.1f}) | "
+                     f"{flat} | {cells} |")
     tot = sum(r["n"] for r in res["watermark"].values())
     lines += ["", f"All {tot} outputs together:", "", "| conversion | detected | bit accuracy |", "|---|---|---|"]
     for a in ATTACKS:
@@ -441,6 +491,10 @@ def main(argv: list[str] | None = None) -> int:
     sets = make_outputs(0.1 if args.quick else 1.0)
     if args.engine_photos:
         sets["photo_engine_128"] = photo_engine_edits(args.engine_photos)
+    sets["photo_flat_512"] = flat_background_photos(2 if args.quick else 20)
+    portraits = flat_portrait_edits()
+    if portraits:
+        sets["photo_engine_flat"] = portraits
     res = {"machine": machine_info(), "watermark": measure_marks(sets)}
     res["video"] = measure_video(2 if args.quick else 10)
     res["false_positives"] = measure_false_positives(40 if args.quick else 400)

@@ -25,7 +25,10 @@ PAYLOAD_BITS = 64    # MAGIC + one version byte
 Z_THRESHOLD = 6.0    # correlation peak, in standard deviations of the shift map, to call a mark present
 DEFAULT_PSNR = 40.0  # embedding strength, as the PSNR the mark alone costs
 HP_SIGMA = 0.8       # detector high-pass (picture removal) width, pixels
-MASK_LO, MASK_HI = 0.7, 1.5  # range of the texture masking of the embedding strength
+TEXTURE_SIGMA = 1.5  # the perceptual mask's detail scale (luma minus a blur this wide), pixels
+TEXTURE_REF = 3.0    # local detail RMS (grey levels) at which the mark gets its full strength
+MASK_FLAT, MASK_HI = 0.25, 1.5  # mask range: flat areas get 0.25 of full strength, rich texture 1.5x
+MAX_GAIN = 1.0       # a flat picture's strength is capped: textured areas never above the RMS its PSNR gives
 
 
 def payload_bits(version: int) -> np.ndarray:
@@ -93,12 +96,19 @@ def luminance(image: np.ndarray) -> np.ndarray:
 
 
 def _texture_mask(luma: np.ndarray) -> np.ndarray:
-    """Relative embedding strength: somewhat more in textured areas, somewhat less in flat ones."""
+    """Perceptual mask: the mark's relative strength at each pixel, from the local texture around it.
+
+    Texture is the local RMS of the picture's fine detail (luma minus a blur, in grey levels), so smooth
+    gradients (skies, walls, studio backdrops) count as flat. A min filter keeps the flat side of an edge
+    weak (no halo), and the mask is blurred so the strength has no seams of its own. Flat areas get
+    MASK_FLAT of the textured strength, where a structured pattern of even one grey level shows.
+    """
     lum = luma.astype(np.float32)
-    mean = cv2.blur(lum, (5, 5))
-    std = np.sqrt(np.maximum(cv2.blur(lum * lum, (5, 5)) - mean * mean, 0.0))
-    ref = float(np.mean(std)) + 1e-3
-    mask = np.clip(std / ref, MASK_LO, MASK_HI)
+    detail = lum - cv2.GaussianBlur(lum, (0, 0), TEXTURE_SIGMA)
+    activity = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), 2.0 * TEXTURE_SIGMA))
+    activity = cv2.erode(activity, np.ones((5, 5), np.uint8))
+    mask = np.clip(activity / TEXTURE_REF, MASK_FLAT, MASK_HI)
+    mask = cv2.GaussianBlur(mask, (0, 0), 2.0)
     # no room to add in saturated areas: fade the mark out near 0 and 255
     room = np.clip(np.minimum(lum, 255.0 - lum) / 8.0, 0.0, 1.0)
     return (mask * room).astype(np.float64)
@@ -114,7 +124,8 @@ def _mark_field(h: int, w: int, version: int, scale: int) -> np.ndarray:
 
 
 def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR, scale: int | None = None) -> np.ndarray:
-    """Watermarked copy of an (H,W,3) uint8 RGB image; the mark alone costs about `psnr` dB."""
+    """Watermarked copy of an (H,W,3) uint8 RGB image; the mark alone costs about `psnr` dB, or less on a
+    mostly flat picture (its strength follows the perceptual mask, capped at MAX_GAIN)."""
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"watermark needs an (H,W,3) uint8 image, got {img.shape} {img.dtype}")
@@ -122,7 +133,10 @@ def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR, scale
     scale = pattern_scale(h, w) if scale is None else int(scale)
     delta = _mark_field(h, w, int(version), scale) * _texture_mask(luminance(img))
     rms = float(np.sqrt(np.mean(delta * delta))) + 1e-12
-    delta *= 255.0 * 10.0 ** (-psnr / 20.0) / rms
+    target = 255.0 * 10.0 ** (-psnr / 20.0)
+    # the PSNR is the cost where the picture has texture to hide the mark in; a mostly flat picture
+    # does not get its flat areas turned up to reach it (it costs less: a higher PSNR)
+    delta *= min(target / rms, MAX_GAIN * target)
     out = img.astype(np.float64) + delta[..., None]
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
