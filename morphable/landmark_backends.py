@@ -5,6 +5,10 @@ alignment), "mediapipe" (MediaPipeBackend, morphable.landmarks_mp: the fitting d
 imports), "face-alignment" (FaceAlignmentBackend, morphable.landmarks_fa: only with cached
 weights). "auto" resolves to MediaPipe when importable, else dlib. Importing this module is cheap
 (no backend is imported until one is asked for), so command lines can list NAMES in --help.
+
+finding_backend(name) wraps any of them in morphable.face_finder.FindingBackend: faces of any size
+are found first (MediaPipe's full-range detector, dlib's HOG as fallback) and the named backend
+runs on a square crop around each; photos and drivers (fit, edit, reenact) go through it.
 """
 from __future__ import annotations
 
@@ -55,8 +59,23 @@ def backend_by_name(name: str) -> LandmarkBackend:
     raise MorphableError(f"unknown landmark backend {name!r}; choose one of {', '.join(NAMES)}")
 
 
+_FINDING: dict[str, LandmarkBackend] = {}
+
+
+def finding_backend(name: str = "auto") -> LandmarkBackend:
+    """The backend `name` behind a face finder (morphable.face_finder): small and far faces in big photos too."""
+    from .face_finder import FindingBackend
+
+    inner = backend_by_name(name)
+    cached = _FINDING.get(name)
+    if cached is None or cached.inner is not inner:
+        cached = _FINDING[name] = FindingBackend(inner)
+    return cached
+
+
 def backend_name(backend: LandmarkBackend) -> str:
-    """The recorded name of a backend instance: 'mediapipe', 'dlib' or 'face-alignment'."""
+    """The recorded name of a backend instance: 'mediapipe', 'dlib' or 'face-alignment' (a finder: its inner one)."""
+    backend = getattr(backend, "inner", backend)
     name = _CLASS_NAMES.get(type(backend).__name__)
     if name is None:
         raise MorphableError(f"cannot record the landmark backend {type(backend).__name__!r} "

@@ -27,6 +27,7 @@ from morphable.params import FaceParams
 
 from ..errors import RigError
 from ..face_rig import set_pose_and_expression
+from .crop import Window, window_for
 from .extend import extend
 from .fill import mirror_layer, stretch_layer
 from .flow import Flow, FlowBuilder, MeshView
@@ -85,18 +86,31 @@ class PhotoRig:
     head_guide: bool = True
     timing: Timing = field(default_factory=Timing)
 
+    #: the part of the photo that is warped (rig.photo.crop; None: the frame plus a margin)
+    window: Window | None = None
+
     def __post_init__(self) -> None:
-        h, w = self.image.shape[:2]
-        self._photo = torch.from_numpy(np.array(self.image, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0
-        self._grid = frame_grid(h, w, self.frame)
+        if self.window is None:
+            self.window = window_for(self.image.shape, self.frame)
+        self._whole = self.window.covers(self.image.shape)
+        self._frame = self.window.to_local(self.frame)   # the fit frame in the warped pixels
+        work = self.window.cut(self.image)
+        h, w = work.shape[:2]
+        self._photo = torch.from_numpy(np.array(work, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0
+        self._grid = frame_grid(h, w, self._frame)
         self._source: MeshView = self.builder.view(self.params)
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def from_photo(cls, photo: str | os.PathLike | np.ndarray, model: MorphableModel | None = None,
-                   fitter=None, flow_size: int = FLOW_SIZE, photometric: bool = True) -> "PhotoRig":
-        """Fit the 3DMM to the photo's largest face (a warning when there are several)."""
+                   fitter=None, flow_size: int = FLOW_SIZE, photometric: bool = True, face: int = 1) -> "PhotoRig":
+        """Fit the 3DMM to face number `face` of the photo (1 = the largest; a warning when there are several).
+
+        The face is found at any size (morphable.face_finder) and fitted on a crop around it
+        (rig.photo.locate); the rig warps only a window around it and pastes it back (rig.photo.crop)."""
         from morphable.fit import Fitter
+
+        from .locate import locate_and_fit
 
         image = read_photo(photo)
         if fitter is None:
@@ -105,17 +119,11 @@ class PhotoRig:
 
                 model = load_model("default")
             fitter = Fitter(model)
-        result = fitter([image], photometric=photometric)
-        d = result.diagnostics[0]
-        if "no_face" in d.flags:
-            raise RigError("no face found in the photo")
-        if "tiny_face" in d.flags:
-            raise RigError(f"the face is too small to edit: {d.warnings[-1]}")
-        if "unreliable_landmarks" in d.flags:
-            raise RigError(f"the face could not be fitted reliably: {d.warnings[-1]}")
-        for msg in d.warnings:
+        found = locate_and_fit(image, fitter, face, photometric)
+        notes = found.notes + list(found.diagnostics.warnings)
+        for msg in notes:
             warnings.warn(msg, stacklevel=2)
-        return cls.from_fit(image, result.params[0:1], d.frame, fitter.model, flow_size, list(d.warnings))
+        return cls.from_fit(image, found.params, found.frame, fitter.model, flow_size, notes)
 
     @classmethod
     def from_fit(cls, image: np.ndarray, params: FaceParams, frame: Sequence[float], model: MorphableModel,
@@ -167,23 +175,24 @@ class PhotoRig:
         return self.builder.flow(self._source, target)
 
     @torch.no_grad()
-    def render(self, target: FaceParams) -> np.ndarray:
-        """The photo at `target` (first row): (H,W,3) uint8 at the photo's resolution."""
+    def render(self, target: FaceParams, paste: bool = True) -> np.ndarray:
+        """The photo at `target` (first row): (H,W,3) uint8 at the photo's resolution (`paste`), or only the
+        warped window around the face (`paste=False`: the window's pixels, a preview needs no more)."""
         import time
 
-        h, w = self.image.shape[:2]
+        h, w = self._photo.shape[1:]
         t0 = time.perf_counter()
         fl = self.builder.flow(self._source, target)
         t1 = time.perf_counter()
         disp = extend(fl.disp, fl.known, guide_disp=fl.guide_disp if self.head_guide else None,
                       guide=fl.guide if self.head_guide else None)
         t2 = time.perf_counter()
-        out = warp(self._photo, disp, self.frame, self._grid)
+        out = warp(self._photo, disp, self._frame, self._grid)
         t3 = time.perf_counter()
-        layers = [stretch_layer(out, fl, disp, self.frame, self._grid),
-                  mirror_layer(self._photo, fl, self.frame, self._grid)]
+        layers = [stretch_layer(out, fl, disp, self._frame, self._grid),
+                  mirror_layer(self._photo, fl, self._frame, self._grid)]
         if self.opens_mouth(target):
-            layers.append(mouth_layer(self.builder, fl, self.params, h, w, self.frame, self._grid))
+            layers.append(mouth_layer(self.builder, fl, self.params, h, w, self._frame, self._grid))
         for layer in layers:
             if layer is not None:
                 colour, alpha = layer
@@ -192,10 +201,11 @@ class PhotoRig:
         relit = not torch.allclose(src_light, tgt_light)
         if self.shading == "full" or (self.shading == "light" and relit):
             out = relight(out, ratio_map(self.builder, fl, src_light, tgt_light, pose=self.shading == "full"),
-                          self.frame, self._grid)
+                          self._frame, self._grid)
         t4 = time.perf_counter()
         self.timing = Timing(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
-        return (out.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+        warped = (out.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+        return self.window.paste(self.image, warped) if paste and not self._whole else warped
 
     def opens_mouth(self, target: FaceParams) -> bool:
         """Whether `target` opens the jaw wider than the photo (then the mouth interior is painted).
