@@ -190,9 +190,10 @@ def track_driver(model, frames: list[np.ndarray], fps: float, landmarks: str = "
                  name: str = "the driver") -> TrackedDriver:
     """Track the 3DMM through driver frames with the named landmark backend; RigError when no frame has a face."""
     from morphable.fit.track import track_frames
-    from morphable.landmark_backends import backend_by_name
+    from morphable.landmark_backends import finding_backend
 
-    track = track_frames(model, frames, fps=fps, backend=backend_by_name(landmarks), progress=progress)
+    # faces found at any size in the frame first (morphable.face_finder), then the named backend on a crop
+    track = track_frames(model, frames, fps=fps, backend=finding_backend(landmarks), progress=progress)
     found = sum(f.ok for f in track.frames)
     if found == 0:
         raise RigError(f"no face found in any frame of {name}")
@@ -250,17 +251,34 @@ def sweep_grid(rig: FaceRig, ws: torch.Tensor, name: str, values: list[float], e
     return labelled_grid([list(images)], col_labels=[["original"] + [f"{name}={v:g}" for v in values]])
 
 
-def read_tracks(path: str | os.PathLike):
-    """Keyframed tracks (.json / .yaml, docs/animation.md) or a `facerig track` JSONL, as morphable.animation.Tracks."""
+def read_tracks(path: str | os.PathLike, rate: int | None = None):
+    """Keyframed tracks (.json / .yaml, docs/animation.md), a `facerig track` JSONL, or a CSV (Live Link Face's
+    layout, or facerig's `time,...`), as morphable.animation.Tracks; `rate`: a Live Link Face timecode's frame rate."""
     from morphable.animation import load_tracks, tracks_from_jsonl
 
     path = Path(path)
-    if path.suffix.lower() == ".jsonl" or _starts_like_track_jsonl(path):
+    if path.suffix.lower() == ".csv":
+        tracks = _csv_tracks(path, rate)
+    elif path.suffix.lower() == ".jsonl" or _starts_like_track_jsonl(path):
         tracks = tracks_from_jsonl(path)
     else:
         tracks = load_tracks(path)
     check_frame_count(tracks.num_frames, f"{path} ({tracks.duration:g} s at {tracks.fps:g} fps)")
     return tracks
+
+
+def _csv_tracks(path: Path, rate: int | None):
+    """Tracks of a Live Link Face CSV, or of facerig's own per-frame CSV (its fps from the median time step)."""
+    from morphable.animation import read_csv, tracks_from_frames
+    from morphable.livelink import is_livelink_csv, tracks_from_livelink
+
+    if not path.is_file():
+        raise RigError(f"track file not found: {path}")
+    if is_livelink_csv(path):
+        return tracks_from_livelink(path, rate)
+    times, values = read_csv(path)
+    fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 25.0
+    return tracks_from_frames(times, values, fps)
 
 
 def _starts_like_track_jsonl(path: Path) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import RigError
 from .common import add_bf16_arg, bounded_int, load_bundle, seed_arg
 from .label_args import add_label_args, labeller
 
@@ -13,10 +14,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--seed", type=seed_arg, help="generate the face from this seed")
     src.add_argument("--latent", help="LATENT.npz from `facerig invert`")
     a.add_argument("--tracks", required=True,
-                   help="TRACKS.json or .yaml (docs/animation.md), or the TRACK.jsonl `facerig track` writes")
+                   help="TRACKS.json or .yaml (docs/animation.md), the TRACK.jsonl `facerig track` writes, or a CSV "
+                        "(Live Link Face's layout, or facerig's own time,... columns)")
+    a.add_argument("--fps", type=int, default=None,
+                   help="timecode frame rate of a Live Link Face CSV given to --tracks (default: read from the "
+                        "timecode where it passes a whole second)")
     a.add_argument("-o", "--out", required=True, help="OUT.mp4, OUT.gif, or a folder for PNG frames")
     a.add_argument("--gltf", default=None, help="also write the 3DMM head with ARKit morph targets + animation (.glb)")
-    a.add_argument("--csv", default=None, help="also write the sampled per-frame parameters (.csv)")
+    a.add_argument("--csv", default=None,
+                   help="also write the performance as Live Link Face's CSV (52 ARKit weights, head and eye "
+                        "rotation; docs/animation.md)")
     a.add_argument("--bundle", default=None, help="rig bundle folder (default assets/rig/dcgan64)")
     add_bf16_arg(a)
     a.add_argument("--truncation", type=float, default=1.0)
@@ -27,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_animate(args: argparse.Namespace) -> int:
     from morphable.gltf import export_gltf
+    from morphable.livelink import tracks_to_livelink
 
     from ..frames import upscale
     from ..outputs import VIDEO_SUFFIXES, Outputs
@@ -36,7 +44,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
         gltf = outputs.expect(args.gltf, (".glb",))
         csv = outputs.expect(args.csv, (".csv",))
-        tracks = read_tracks(args.tracks)
+        if args.fps is not None and args.fps < 1:
+            raise RigError(f"--fps must be a positive whole number, got {args.fps}")
+        tracks = read_tracks(args.tracks, rate=args.fps)
         rig = load_bundle(args)
         ws = source_latents(rig, args.latent, args.seed, args.truncation)
         frames, _ = animate(rig, ws, tracks, progress=True)
@@ -45,10 +55,10 @@ def cmd_animate(args: argparse.Namespace) -> int:
             outputs.file(gltf, lambda tmp: export_gltf(rig.model, tmp, params=rig.params(ws), animation=tracks,
                                                        fps=tracks.fps))
         if csv is not None:
-            outputs.file(csv, tracks.to_csv)
+            outputs.file(csv, lambda tmp: tracks_to_livelink(tracks, tmp))
     print(f"wrote {out} ({len(frames)} frames at {tracks.fps:g} fps)")
     if gltf is not None:
         print(f"wrote {gltf} (3DMM head, 52 ARKit morph targets, {tracks.num_frames} keyframes)")
     if csv is not None:
-        print(f"wrote {csv}")
+        print(f"wrote {csv} (Live Link Face CSV, {tracks.num_frames} rows)")
     return 0

@@ -26,9 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "face-alignment only where its weights are already cached)")
     fit.set_defaults(func=cmd_fit)
 
-    track = sub.add_parser("track", help="track a face through a video or a folder of frames (JSONL)")
+    track = sub.add_parser("track", help="track a face through a video or a folder of frames (JSONL, Live Link Face CSV)")
     track.add_argument("source", help="video file (MP4, ...) or a folder of frames (sorted by name)")
-    track.add_argument("-o", "--out", required=True, help="output TRACK.jsonl")
+    track.add_argument("-o", "--out", default=None, help="output TRACK.jsonl (per-frame parameters)")
+    track.add_argument("--csv", default=None,
+                       help="output the performance as Live Link Face's CSV (52 ARKit weights, head and eye "
+                            "rotation, timecode at the clip's frame rate; docs/animation.md)")
     track.add_argument("--model", default="default")
     track.add_argument("--smooth", choices=("one-euro", "savgol", "none"), default="one-euro",
                        help="temporal filter on pose and expression (default: one-euro, causal)")
@@ -96,15 +99,32 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     if args.fps is not None and not args.fps > 0:
         raise RigError(f"--fps must be positive, got {args.fps:g}")
+    if args.out is None and args.csv is None:
+        raise RigError("give an output: -o TRACK.jsonl and/or --csv TAKE.csv")
     with Outputs() as outputs:
         out = outputs.expect(args.out, (".jsonl",))
+        csv = outputs.expect(args.csv, (".csv",))
         frames, fps = open_frames(args.source, fps=args.fps, max_frames=args.max_frames)
         backend = backend_by_name(args.landmarks)
         model = load_model(args.model)
         track = track_frames(model, frames, fps=fps, smooth=args.smooth, identity_frames=args.identity_frames,
                              photometric=args.photometric, progress=True, backend=backend)
-        outputs.file(out, lambda tmp: write_jsonl(track, tmp))
+        if out is not None:
+            outputs.file(out, lambda tmp: write_jsonl(track, tmp))
+        if csv is not None:
+            outputs.file(csv, lambda tmp: _write_take(track, tmp))
     lost = sum(1 for f in track.frames if not f.ok)
-    print(f"wrote {out}: {len(track.frames)} frames at {fps:g} fps, {lost} without a usable face "
-          f"(`facerig animate --tracks {out.name}` plays it)")
+    for path in outputs.written:
+        print(f"wrote {path}: {len(track.frames)} frames at {fps:g} fps, {lost} without a usable face "
+              f"(`facerig animate --tracks {path.name}` plays it)")
     return 0
+
+
+def _write_take(track, path) -> None:
+    """A tracked clip as Live Link Face's CSV: expression and head rotation of every frame, gaze from eyeLook*."""
+    from morphable.animation import params_to_values
+    from morphable.livelink import write_livelink
+    from morphable.params import FaceParams
+
+    params = FaceParams.cat([f.params for f in track.frames])
+    write_livelink(path, [f.time for f in track.frames], params_to_values(params), track.fps)

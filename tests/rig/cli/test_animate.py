@@ -33,8 +33,8 @@ def test_animate_writes_video_gltf_and_csv(run_cli, tmp_path, tracks):
     first, last = frames[0].astype(float), frames[-1].astype(float)
     assert np.abs(first - last).mean() > np.abs(first - frames[1].astype(float)).mean()
     assert glb.read_bytes()[:4] == b"glTF"
-    header = csv.read_text().splitlines()[0].split(",")
-    assert header[0] == "time" and "yaw" in header and "jawOpen" in header
+    header = csv.read_text().splitlines()[0].split(",")   # Live Link Face's layout (tests/rig/cli/test_capture.py)
+    assert header[:2] == ["Timecode", "BlendShapeCount"] and "HeadYaw" in header and "JawOpen" in header
     assert len(csv.read_text().splitlines()) == 11
 
 
