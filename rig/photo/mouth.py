@@ -1,25 +1,45 @@
-"""The inside of the mouth when the target opens it wider than the photo shows.
+"""The inside of the mouth when the target opens it wider than the photo shows: two fillers.
 
-Target pixels on mouth-region triangles (lips, teeth, tongue, mouth cavity) whose surface
-point is hidden in the source are painted with the model's own render there: its albedo
-(teeth, tongue, dark cavity) times the SH shading of the fitted (source) light, so colour and
-brightness follow the photo's fit. A soft mask (grown by a pixel, feathered) blends it over
-the warp. Teeth the photo already shows are warped, not painted.
+"model" (the engine's first filler): target pixels on mouth-region triangles (lips, teeth,
+tongue, cavity) whose surface point is hidden in the source are painted with the model's own
+render there: its albedo times the SH shading of the fitted (source) light. A soft mask (grown
+by a pixel, feathered) blends it over the warp. Teeth the photo already shows are warped.
+
+"gan" (default): the same hole, filled by a conditional inpainter (gan.inpainter) trained on
+real open mouths (rig.training.mouth_training): a 64 px crop around the target's mouth (1.6 x
+its corner-to-corner width), the hole and the target 3DMM's inner-lip polygon go in; teeth,
+tongue and shadow in the photo's colours come out and are pasted back under the same alpha.
+The network is deterministic, so a steady target gives a steady mouth.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from morphable.params import FaceParams
 
-from .flow import Flow, FlowBuilder
+from ..errors import RigError
+from .flow import Flow, FlowBuilder, MeshView
 from .soft import blur, feather, spread
-from .warp import to_photo
+from .warp import frame_grid, to_photo
 
 #: the model's cavity albedo is a flat dark red; photos show it darker (teeth keep their level)
 CAVITY_GAIN = 0.55
+
+
+def model_colour(builder: FlowBuilder, view: MeshView, source: FaceParams, gain: float = CAVITY_GAIN) -> torch.Tensor:
+    """(3,S,S) the model's render of `view` under the source's fitted light, cavity darkened, softened."""
+    s = view.raster.hit.shape[-1]
+    colour = builder.pixel_colours(view, source.light[0], source)
+    lum = colour.mean(0, keepdim=True)
+    colour = colour * (gain + (1.0 - gain) * ((lum - 0.25) / 0.25).clamp(0.0, 1.0))
+    colour = spread(colour, view.raster.hit, radius=2)
+    return blur(colour, 0.5 * s / 128)   # a render is sharper than a photo's mouth
 
 
 def mouth_layer(builder: FlowBuilder, flow: Flow, source: FaceParams, height: int, width: int,
@@ -29,11 +49,127 @@ def mouth_layer(builder: FlowBuilder, flow: Flow, source: FaceParams, height: in
     if not bool(flow.mouth_fill.any()):
         return None
     s = flow.disp.shape[-1]
-    colour = builder.pixel_colours(flow.target, source.light[0], source)
-    lum = colour.mean(0, keepdim=True)
-    colour = colour * (gain + (1.0 - gain) * ((lum - 0.25) / 0.25).clamp(0.0, 1.0))
-    colour = spread(colour, flow.target.raster.hit, radius=2)
-    colour = blur(colour, 0.5 * s / 128)   # a render is sharper than a photo's mouth
+    colour = model_colour(builder, flow.target, source, gain)
     alpha = feather(flow.mouth_fill, sigma=0.7 * s / 128, grow=1.0) * flow.target.raster.hit[None].float()
     return (to_photo(colour, height, width, frame, grid=grid).clamp(0.0, 1.0),
             to_photo(alpha, height, width, frame, grid=grid))
+
+
+def polygon_mask(points: np.ndarray, size: int) -> np.ndarray:
+    """(size,size) float32 0/1 mask of the polygon `points` (N,2) in px (pixel centres at i + 0.5)."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("L", (size, size), 0)
+    # PIL puts pixel (i, j)'s centre at (i, j); ours is at (i + 0.5, j + 0.5)
+    ImageDraw.Draw(im).polygon([(float(x) - 0.5, float(y) - 0.5) for x, y in points], fill=1, outline=1)
+    return np.asarray(im, dtype=np.float32)
+
+
+# ---- the trained filler: a conditional inpainter on a crop around the mouth ---------------------
+
+#: the inpainter's weights (UTKFace-trained: non-commercial research only, see assets/mouth/README.md)
+INPAINTER = Path(__file__).resolve().parents[2] / "assets" / "mouth" / "inpainter.safetensors"
+#: crop side over the mouth's corner-to-corner width, and crop size (as in training: rig.training.mouth_data)
+CROP_SCALE, CROP = 1.6, 64
+#: iBUG-68 inner-lip points (loop) and outer mouth corners
+IBUG_INNER_LIP = tuple(range(60, 68))
+IBUG_CORNERS = (48, 54)
+#: hole grown by this many crop px (training grew the lip polygon by 1-3)
+HOLE_GROW = 1
+#: the fillers PhotoRig.mouth selects
+FILLERS = ("gan", "model")
+
+
+@lru_cache(maxsize=4)
+def load_filler(path: str = str(INPAINTER)):
+    """The mouth inpainter (gan.inpainter) from `path`, loaded once."""
+    from gan.errors import GanError
+    from gan.inpainter import load_inpainter
+
+    try:
+        net, _ = load_inpainter(path)
+    except GanError as exc:
+        raise RigError(f"mouth filler: {exc}") from None
+    return net.requires_grad_(False)
+
+
+def crop_box(inner: torch.Tensor, corners: torch.Tensor, scale: float = CROP_SCALE) -> tuple[int, int, int]:
+    """Integer square (x0, y0, side) in photo px around the inner lips (K,2), side = scale x corner distance."""
+    c = inner.mean(0)
+    side = max(CROP, int(round(scale * float((corners[0] - corners[1]).norm()))))
+    return int(round(float(c[0]) - side / 2)), int(round(float(c[1]) - side / 2)), side
+
+
+def take_crop(image: torch.Tensor, box: tuple[int, int, int], size: int = CROP) -> torch.Tensor:
+    """(3,size,size) crop of a (3,H,W) image over an integer box (edges replicated outside), area-resampled."""
+    x0, y0, side = box
+    _, h, w = image.shape
+    pad = (max(0, -x0), max(0, x0 + side - w), max(0, -y0), max(0, y0 + side - h))
+    region = image[:, max(0, y0):min(h, y0 + side), max(0, x0):min(w, x0 + side)]
+    if any(pad):
+        region = F.pad(region[None], pad, mode="replicate")[0]
+    return F.interpolate(region[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+
+
+def gan_layer(net, image: torch.Tensor, flow: Flow, landmarks: torch.Tensor, frame: Sequence[float],
+              grid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(colour (3,H,W), alpha (1,H,W)) of the inpainted mouth, or None when the source shows it all.
+
+    image: the warped photo (3,H,W) in [0,1]; landmarks: the target's iBUG-68 points (68,2) in
+    photo px. The crop around the target's mouth, the hole (pixels the photo never showed) and
+    the target's inner-lip polygon go through the inpainter; its output is pasted over the hole."""
+    if not bool(flow.mouth_fill.any()):
+        return None
+    _, h, w = image.shape
+    g = frame_grid(h, w, frame) if grid is None else grid
+    s = flow.disp.shape[-1]
+    x0f, y0f, sidef = (float(v) for v in frame)
+    box = crop_box(landmarks[list(IBUG_INNER_LIP)], landmarks[list(IBUG_CORNERS)])
+    bx, by, bs = box
+    crop = take_crop(image, box)
+    # crop pixel centres -> frame grid coordinates, to read the hole there
+    t = (torch.arange(CROP, dtype=torch.float32) + 0.5) * (bs / CROP)
+    gx, gy = (bx + t - x0f) / sidef * 2 - 1, (by + t - y0f) / sidef * 2 - 1
+    cg = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], -1)[None]
+    hole = F.grid_sample(flow.mouth_fill.float()[None, None], cg, mode="bilinear", align_corners=False)
+    hole = (hole > 0.25).float()
+    if HOLE_GROW:
+        hole = F.max_pool2d(hole, 2 * HOLE_GROW + 1, 1, HOLE_GROW)
+    lips = (landmarks[list(IBUG_INNER_LIP)] - torch.tensor([bx, by], dtype=torch.float32)) * (CROP / bs)
+    guide = torch.from_numpy(polygon_mask(lips.numpy(), CROP))[None, None]
+    x = crop[None] * 2 - 1
+    filled = ((net(x, hole, guide) + 1) / 2).clamp(0.0, 1.0)
+    # paste: the photo pixels of the box read the crop's output; alpha is the feathered hole
+    ys0, ys1, xs0, xs1 = max(0, by), min(h, by + bs), max(0, bx), min(w, bx + bs)
+    colour = torch.zeros(3, h, w)
+    alpha = torch.zeros(1, h, w)
+    if ys1 <= ys0 or xs1 <= xs0:
+        return None
+    px = ((torch.arange(xs0, xs1, dtype=torch.float32) + 0.5) - bx) / bs * 2 - 1
+    py = ((torch.arange(ys0, ys1, dtype=torch.float32) + 0.5) - by) / bs * 2 - 1
+    pg = torch.stack(torch.meshgrid(py, px, indexing="ij")[::-1], -1)[None]
+    colour[:, ys0:ys1, xs0:xs1] = F.grid_sample(filled, pg, mode="bilinear", padding_mode="border",
+                                                align_corners=False)[0]
+    soft = feather(flow.mouth_fill, sigma=0.7 * s / 128, grow=1.0) * flow.target.raster.hit[None].float()
+    alpha[:, ys0:ys1, xs0:xs1] = F.grid_sample(soft[None], g[:, ys0:ys1, xs0:xs1], mode="bilinear",
+                                               padding_mode="zeros", align_corners=False)[0]
+    return colour, alpha
+
+
+def target_landmarks(flow: Flow, model_landmarks: torch.Tensor, frame: Sequence[float]) -> torch.Tensor:
+    """The target mesh's iBUG-68 points (68,2) in photo px."""
+    s = flow.disp.shape[-1]
+    x0, y0, side = (float(v) for v in frame)
+    return flow.target.xy[model_landmarks] * (side / s) + torch.tensor([x0, y0])
+
+
+def mouth_stage(filler: str, image: torch.Tensor, builder: FlowBuilder, flow: Flow, source: FaceParams,
+                frame: Sequence[float], grid: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The mouth layer of the chosen filler: "gan" (the trained inpainter, default) or "model" (the 3DMM's render)."""
+    _, h, w = image.shape
+    if filler == "model":
+        return mouth_layer(builder, flow, source, h, w, frame, grid)
+    if filler != "gan":
+        raise RigError(f"unknown mouth filler {filler!r}; choose one of {', '.join(FILLERS)}")
+    return gan_layer(load_filler(), image, flow, target_landmarks(flow, builder.model.landmarks, frame), frame, grid)

@@ -1,0 +1,76 @@
+"""The mouth inpainter's data and training on real UTKFace faces: open mouths found, exact resume, held-out split."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rig.training.mouth_data import CROP, INNER_LIP, build_mouth_set, held_out
+from rig.training.mouth_training import MouthData, MouthTrainConfig, train_mouth
+
+
+@pytest.fixture(scope="module")
+def mouths(utkface_zip, tmp_path_factory):
+    pytest.importorskip("mediapipe")
+    found = build_mouth_set(utkface_zip, min_opening=0.08, limit=80)
+    if len(found.names) < 8:
+        pytest.skip("too few open mouths among the first UTKFace photos")
+    path = tmp_path_factory.mktemp("mouths") / "mouths.npz"
+    found.save(path)
+    return found, path
+
+
+def test_open_mouths_are_cropped_around_their_inner_lips(mouths):
+    found, _ = mouths
+    assert found.crops.shape[1:] == (CROP, CROP, 3) and found.lips.shape[1:] == (len(INNER_LIP), 2)
+    assert (found.openings >= 0.08).all()
+    # the crop is centred on the inner lips, and the mouth is ~1/1.6 of the crop wide
+    centre = found.lips.mean(1)
+    assert np.abs(centre - CROP / 2).max() < 1.0
+    width = found.lips[:, :, 0].max(1) - found.lips[:, :, 0].min(1)
+    assert 0.4 * CROP < np.median(width) < 0.7 * CROP
+    # inside the opening (teeth, tongue, shadow) differs from the lips around it
+    from rig.photo.mouth import polygon_mask
+
+    diff = []
+    for crop, lips in zip(found.crops, found.lips):
+        m = polygon_mask(lips, CROP).astype(bool)
+        ring = (polygon_mask(lips * 1.0 + (lips - lips.mean(0)) * 0.6, CROP).astype(bool)) & ~m
+        diff.append(np.abs(crop[m].mean(0) - crop[ring].mean(0)).sum())
+    assert np.median(diff) > 15
+
+
+def test_held_out_split_is_fixed_and_about_a_tenth():
+    names = [f"{i}_0_0_2017.jpg.chip.jpg" for i in range(4000)]
+    share = np.mean([held_out(n) for n in names])
+    assert 0.08 < share < 0.12
+    assert held_out("a/b/x.jpg") == held_out("x.jpg")
+
+
+def test_resume_is_exact(mouths, tmp_path):
+    _, path = mouths
+    cfg = dict(data=str(path), steps=4, batch=2, width=8, adv_start=1, log_every=2, min_opening=0.08)
+    straight = train_mouth(MouthTrainConfig(run_dir=str(tmp_path / "a"), **cfg))
+    b = MouthTrainConfig(run_dir=str(tmp_path / "b"), **cfg)
+    train_mouth(b, steps=2)
+    resumed = train_mouth(b)
+    assert resumed.step_no == straight.step_no == 4
+    for net in ("G", "D", "G_ema"):
+        sa, sb = getattr(straight, net).state_dict(), getattr(resumed, net).state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), net
+    # and training moved the weights
+    fresh = MouthTrainConfig(run_dir=str(tmp_path / "c"), **cfg)
+    from rig.training.mouth_training import MouthTrainer
+
+    first = MouthTrainer(fresh).G.state_dict()
+    assert any(not torch.equal(first[k], v) for k, v in straight.G.state_dict().items())
+
+
+def test_batches_hole_covers_the_opening(mouths):
+    found, _ = mouths
+    data = MouthData(found, held=bool(found.held[0]), min_opening=0.08)
+    idx = torch.arange(min(4, len(data)))
+    x, hole, guide = data.batch(idx, torch.tensor([False, True, False, True])[: len(idx)],
+                                torch.full((len(idx),), 2))
+    assert ((hole - guide) >= 0).all() and hole.sum() > guide.sum()   # grown polygon
+    assert torch.equal(x[1], data.images[1].flip(2)) and torch.equal(guide[1], data.lips[1].flip(2))
