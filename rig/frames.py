@@ -48,9 +48,33 @@ def to_height(frames: np.ndarray, height: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.LANCZOS)) for f in frames])
 
 
-def square(frames: list[np.ndarray] | np.ndarray) -> np.ndarray:
-    """Centre-crop frames to squares so they sit beside the generated ones."""
-    h, w = frames[0].shape[:2]
-    s = min(h, w)
-    y, x = (h - s) // 2, (w - s) // 2
-    return np.stack([f[y:y + s, x:x + s] for f in frames])
+def square(frames: list[np.ndarray] | np.ndarray, size: int | None = None) -> np.ndarray:
+    """Centre-crop frames to squares so they sit beside the generated ones; frames of different sizes (a
+    folder of mixed photos) are each cropped, then all scaled to `size` (default: the first frame's square)."""
+    tiles = []
+    for f in frames:
+        h, w = f.shape[:2]
+        s = min(h, w)
+        y, x = (h - s) // 2, (w - s) // 2
+        tiles.append(np.ascontiguousarray(f[y:y + s, x:x + s]))
+    side = size or tiles[0].shape[0]
+    return np.stack([t if t.shape[0] == side else np.asarray(Image.fromarray(t).resize((side, side), Image.LANCZOS))
+                     for t in tiles])
+
+
+def fit_into(frames: list[np.ndarray] | np.ndarray, height: int, width: int | None = None) -> np.ndarray:
+    """(T,height,width,3) uint8: each frame scaled to fit the box, its aspect kept, centred on black.
+
+    `width` defaults to the first frame's width at `height`; frames of other sizes (a folder of mixed
+    photos) are letterboxed into the same box, so they can be stacked and set beside the results."""
+    h0, w0 = frames[0].shape[:2]
+    width = width or max(1, round(w0 * height / h0))
+    out = np.zeros((len(frames), height, width, 3), np.uint8)
+    for i, f in enumerate(frames):
+        h, w = f.shape[:2]
+        k = min(height / h, width / w)
+        size = (max(1, min(width, round(w * k))), max(1, min(height, round(h * k))))
+        img = f if (w, h) == size else np.asarray(Image.fromarray(np.ascontiguousarray(f)).resize(size, Image.LANCZOS))
+        y, x = (height - size[1]) // 2, (width - size[0]) // 2
+        out[i, y:y + size[1], x:x + size[0]] = img
+    return out

@@ -16,6 +16,7 @@ the files are plain encodings.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -109,11 +110,44 @@ def encode_video(path: Path, frames: np.ndarray, fps: float) -> None:
         raise RigError(f"video output {path} must end in .mp4 or .gif (or be a folder for PNG frames)")
 
 
-class Outputs:
-    """All the files of one command: checked up front, written to temps, renamed together when the block ends."""
+def _same(a: Path, b: Path) -> bool:
+    """True when two paths name one file or folder (the same file through another spelling or a link too)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
 
-    def __init__(self, provenance: Provenance | None = None):
+
+#: the names of the PNG frames a frames folder holds (encode_video's folder form)
+FRAME_NAME = re.compile(r"^frame_\d{5}\.png$")
+
+
+def check_frames_folder(path: Path) -> None:
+    """RigError when an existing frames folder holds files that are not a facerig run's frames (hidden files aside).
+
+    facerig writes frame_NNNNN.png there and, once the new run is written, deletes an earlier run's
+    frames that the new one did not replace; anything else in the folder is not its to mix with or delete."""
+    if not path.is_dir():
+        return
+    foreign = sorted(p.name for p in path.iterdir() if not p.name.startswith(".") and not FRAME_NAME.match(p.name))
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise RigError(f"cannot write frames into {path}: it holds other files ({foreign[0]}{more}); "
+                       f"choose an empty or new folder")
+
+
+class Outputs:
+    """All the files of one command: checked up front, written to temps, renamed together when the block ends.
+
+    `inputs`: the command's input files or folders; an output that names one of them is refused up front
+    (so `-o photo.png --photo photo.png` cannot overwrite the photo)."""
+
+    def __init__(self, provenance: Provenance | None = None,
+                 inputs: Sequence[str | os.PathLike | None] = ()):
         self.provenance = provenance
+        self.inputs = [Path(p) for p in inputs if p is not None]
         self._pending: list[tuple[Path, Path]] = []   # (temp, target) files
         self._folders: list[tuple[Path, Path]] = []   # (temp folder, target folder) of PNG frames
         self.written: list[Path] = []
@@ -121,7 +155,15 @@ class Outputs:
     # ---- before the work -------------------------------------------------------------------
     def expect(self, path: str | os.PathLike | None, suffixes: Sequence[str], folder_ok: bool = False) -> Path | None:
         """Check an output path now (None passes: an optional output not asked for)."""
-        return None if path is None else check_path(path, suffixes, folder_ok)
+        if path is None:
+            return None
+        out = check_path(path, suffixes, folder_ok)
+        for source in self.inputs:
+            if _same(out, source):
+                raise RigError(f"output {out} is also an input of this command; write to another name")
+        if folder_ok and out.suffix == "":
+            check_frames_folder(out)
+        return out
 
     # ---- the writers -----------------------------------------------------------------------
     def image(self, path: str | os.PathLike, image: np.ndarray) -> Path:
@@ -193,9 +235,13 @@ class Outputs:
             self.written.append(target)
         for folder, target in self._folders:
             target.mkdir(parents=True, exist_ok=True)
+            new = {frame.name for frame in folder.iterdir()}
             for frame in sorted(folder.iterdir()):
                 publish(frame, target / frame.name)
             folder.rmdir()
+            for old in target.iterdir():   # an earlier run's frames beyond this one's: theirs, now stale
+                if FRAME_NAME.match(old.name) and old.name not in new:
+                    old.unlink()
             self.written.append(target)
         self._pending, self._folders = [], []
         return self.written

@@ -42,7 +42,13 @@ def load_rig(bundle: str | os.PathLike | None = None, device: str | torch.device
 
 
 def read_photo(path: str | os.PathLike) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB (an animated file: its first frame); RigError when it is not one."""
+    """An image file as (H, W, 3) uint8 RGB, the way a viewer shows it; RigError when it is not one.
+
+    EXIF orientation is applied (a phone photo stored sideways comes upright), 16-bit and 32-bit
+    grey are scaled to 8 bits (not clipped to white), CMYK goes through its ICC profile when it
+    has one, palette, grey and alpha images are made RGB, transparency over white; an animated
+    file gives its first frame.
+    """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -50,12 +56,67 @@ def read_photo(path: str | os.PathLike) -> np.ndarray:
         raise RigError(f"photo not found: {path}")
     try:
         with Image.open(path) as im:
-            img = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+            img = image_to_rgb(im)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise RigError(f"{path} is not a readable image ({type(exc).__name__})") from None
+    except Image.DecompressionBombError:
+        raise RigError(f"{path} is too large to read ({Image.MAX_IMAGE_PIXELS * 2:,} pixels at most)") from None
     if min(img.shape[:2]) < 8:
         raise RigError(f"{path} is not a usable image (shape {tuple(img.shape)})")
     return img
+
+
+def image_to_rgb(im) -> np.ndarray:
+    """A PIL image (any mode, any EXIF orientation) -> upright (H, W, 3) uint8 RGB (rig.pipeline.read_photo's rules)."""
+    from PIL import ImageOps
+
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception:  # noqa: BLE001 -- a broken EXIF block: the pixels as stored
+        pass
+    mode = im.mode
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        return np.repeat(_deep_grey_to_uint8(im, mode)[..., None], 3, axis=2)
+    if mode == "CMYK":
+        return _cmyk_to_rgb(im)
+    if mode in ("P", "PA"):
+        im = im.convert("RGBA")
+    elif mode in ("LA", "La", "RGBa"):
+        im = im.convert("RGBA")
+    if im.mode == "RGBA":
+        from PIL import Image
+
+        back = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(back, im).convert("RGB"))
+    return np.asarray(im.convert("RGB"))
+
+
+def _deep_grey_to_uint8(im, mode: str) -> np.ndarray:
+    """16-bit / 32-bit integer or float grey pixels -> uint8, scaled by the format's range (not clipped)."""
+    arr = np.asarray(im).astype(np.float64)
+    if mode == "F":
+        top = 1.0 if arr.size and np.nanmax(arr) <= 1.0 else 255.0
+    elif mode.startswith("I;16") or (arr.size and arr.max() > 255):
+        top = 65535.0 if not arr.size or arr.max() <= 65535 else float(2 ** 32 - 1)
+    else:
+        top = 255.0
+    return np.clip(np.nan_to_num(arr) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _cmyk_to_rgb(im) -> np.ndarray:
+    """CMYK -> sRGB through the image's own ICC profile when it carries one, else PIL's plain conversion."""
+    icc = im.info.get("icc_profile")
+    if icc:
+        try:
+            import io
+
+            from PIL import ImageCms
+
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return np.asarray(ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB"))
+        except Exception:  # noqa: BLE001 -- a profile littlecms cannot use: the plain conversion
+            pass
+    return np.asarray(im.convert("RGB"))
 
 
 def source_latents(rig: FaceRig, latent: str | os.PathLike | None = None, seed: int | None = None,

@@ -67,6 +67,40 @@ def bounded_int(low: int, high: int):
     return parse
 
 
+def positive_float(high: float):
+    """argparse type: a number in (0, high] (a frame rate: 0 or -5 refused when the line is parsed, before any work)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not 0.0 < v <= high:
+            raise argparse.ArgumentTypeError(f"{v:g} is out of range: it must be above 0 and at most {high:g}")
+        return v
+    return parse
+
+
+#: frame rates a command accepts (frames per second)
+FPS_RANGE = (0.0, 240.0)
+#: most faces a photo may be asked for by number
+MAX_FACE = 64
+
+
+def add_face_arg(parser: argparse.ArgumentParser) -> None:
+    """--face N: which face of a photo the photo engine edits (1 = the largest, the default)."""
+    parser.add_argument("--face", type=bounded_int(1, MAX_FACE), default=None, metavar="N",
+                        help="with --photo: which face to edit when the photo has several, by size (1 = the largest, "
+                             "the default)")
+
+
+def face_of(args: argparse.Namespace) -> int:
+    """The --face number (1 when not given); RigError when it is given without a photo for the photo engine."""
+    face = getattr(args, "face", None)
+    if face is not None and not getattr(args, "photo", None):
+        raise RigError("--face picks a face of --photo; give a photo")
+    return 1 if face is None else face
+
+
 #: every seed a command accepts (numpy's RandomState takes 0 .. 2^32-1): one range for all commands
 SEED_RANGE = (0, 2**32 - 1)
 #: most seeds one `facerig gan sample` draws

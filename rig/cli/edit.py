@@ -6,8 +6,8 @@ import re
 import sys
 
 from ..errors import RigError
-from .common import (add_bf16_arg, check_face_value, load_bundle, name_value_pairs, photo_engine_bf16_note,
-                     seed_arg)
+from .common import (add_bf16_arg, add_face_arg, check_face_value, face_of, load_bundle, name_value_pairs,
+                     photo_engine_bf16_note, seed_arg)
 from .label_args import PHOTO_ENGINE, add_label_args, labeller
 
 #: accepted pose angles of edits, degrees (the estimator's training data rarely leaves them)
@@ -56,23 +56,36 @@ def edit_kwargs(args: argparse.Namespace) -> dict:
     return kw
 
 
+def check_sweep_alone(sweep: tuple[str, list[float]] | None, kw: dict) -> None:
+    """RigError when --sweep's control is also set by its own option (--sweep yaw=... --yaw 10): one would be lost."""
+    if sweep is None:
+        return
+    name = sweep[0]
+    if name in kw or name in kw.get("expression", {}):
+        flag = f"--{name}" if name in ("yaw", "pitch", "roll") else f"--expression {name}=..."
+        raise RigError(f"--sweep {name} sets {name} in every image; drop {flag} (the other controls combine with a sweep)")
+
+
 def cmd_edit(args: argparse.Namespace) -> int:
     """Edit one face; with --sweep write a labelled grid: original, then one image per sweep value."""
     from ..outputs import Outputs
 
     photo = bool(getattr(args, "photo", None))
     with Outputs(provenance=labeller(args, "edit", source="edited-photo" if photo else "generated",
-                                     bundle=PHOTO_ENGINE if photo else None)) as outputs:
+                                     bundle=PHOTO_ENGINE if photo else None),
+                 inputs=[getattr(args, "photo", None), args.latent]) as outputs:
         out = outputs.expect(args.output, (".png",))
         kw = edit_kwargs(args)
         sweep = parse_sweep(args.sweep) if args.sweep else None
+        check_sweep_alone(sweep, kw)
+        face = face_of(args)
         if not kw and sweep is None:
             raise RigError("nothing to edit: give --yaw/--pitch/--roll, --expression, --light or --sweep")
         if getattr(args, "photo", None):   # a real photo: the photo engine (3DMM flow warp, photo's resolution)
             from ..photo.flows import edit_photo, fit_photo, sweep_photo
 
             photo_engine_bf16_note(args)
-            photo_rig, notes = fit_photo(args.photo)
+            photo_rig, notes = fit_photo(args.photo, face=face)
             image, more = edit_photo(photo_rig, **kw) if sweep is None else sweep_photo(photo_rig, *sweep, kw)
             for line in notes + more:
                 print(line, file=sys.stderr)
@@ -116,5 +129,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--truncation", type=float, default=1.0)
     e.add_argument("--sweep", help="grid over one control: NAME=START:STOP:COUNT, e.g. yaw=-30:30:7")
     e.add_argument("-o", "--output", required=True, help="output .png")
+    add_face_arg(e)
     add_label_args(e)
     e.set_defaults(func=cmd_edit)

@@ -6,7 +6,8 @@ import sys
 
 import numpy as np
 
-from .common import LANDMARK_BACKENDS, add_bf16_arg, bounded_int, load_bundle, photo_engine_bf16_note, seed_arg
+from .common import (FPS_RANGE, LANDMARK_BACKENDS, add_bf16_arg, add_face_arg, bounded_int, face_of, load_bundle,
+                     photo_engine_bf16_note, positive_float, seed_arg)
 from .label_args import PHOTO_ENGINE, add_label_args, labeller
 
 
@@ -38,10 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--steps", type=bounded_int(1, 5000), default=300, help="inversion steps for --photo")
     r.add_argument("--max-frames", type=bounded_int(1, 10_000), default=None,
                    help="read at most this many driver frames (at most 10,000)")
-    r.add_argument("--fps", type=float, default=None, help="frame rate of a frame folder (default 25)")
+    r.add_argument("--fps", type=positive_float(FPS_RANGE[1]), default=None,
+                   help=f"frame rate of a frame folder (default 25; above 0, at most {FPS_RANGE[1]:g})")
     r.add_argument("--size", type=bounded_int(16, 1024), default=None,
                    help="output frame size: the GAN engine's square frames (default 256); the photo engine keeps "
                         "the photo's resolution unless this is given, then scales its frames to this height")
+    add_face_arg(r)
     add_label_args(r)
     r.set_defaults(func=cmd_reenact)
 
@@ -54,7 +57,12 @@ def cmd_reenact(args: argparse.Namespace) -> int:
     from ..pipeline import reenact_clip
     from ..reenact import check_blocks
 
-    with Outputs(provenance=labeller(args, "reenact", source=_label_source(args))) as outputs:
+    if args.face is not None:
+        from ..errors import RigError
+
+        raise RigError("--face picks a face for the photo engine; the gan engine aligns the photo's largest face")
+    with Outputs(provenance=labeller(args, "reenact", source=_label_source(args)),
+                 inputs=[args.photo, args.latent, args.driver]) as outputs:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
         tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
         blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
@@ -66,7 +74,7 @@ def cmd_reenact(args: argparse.Namespace) -> int:
         size = args.size or 256
         frames = upscale(result.frames, size)
         if args.side_by_side:
-            frames = np.concatenate([upscale(square(driver.frames), size), frames], axis=2)
+            frames = np.concatenate([square(driver.frames, size), frames], axis=2)
         outputs.video(out, frames, driver.fps)
         if tracks_out is not None:
             from morphable.animation import tracks_from_params
@@ -103,20 +111,22 @@ def engine_of(args: argparse.Namespace) -> str:
 
 def cmd_reenact_warp(args: argparse.Namespace) -> int:
     """The photo engine: the photo (fitted once, before the driver is read) follows the tracked driver."""
-    from ..frames import to_height
+    from ..frames import fit_into, to_height
     from ..outputs import VIDEO_SUFFIXES, Outputs
     from ..photo.flows import fit_photo, reenact_photo
     from ..pipeline import open_driver, read_photo
     from ..reenact import check_blocks
 
-    with Outputs(provenance=labeller(args, "reenact", source=_label_source(args), bundle=PHOTO_ENGINE)) as outputs:
+    with Outputs(provenance=labeller(args, "reenact", source=_label_source(args), bundle=PHOTO_ENGINE),
+                 inputs=[args.photo, args.driver]) as outputs:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
+        face = face_of(args)
         tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
         blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
         photo_engine_bf16_note(args)
         photo = read_photo(args.photo)                                 # both inputs checked before any fit
         clip = open_driver(args.driver, fps=args.fps, max_frames=args.max_frames)
-        rig, notes = fit_photo(photo, args.landmarks)
+        rig, notes = fit_photo(photo, args.landmarks, face=face)
         result = reenact_photo(rig, clip, blocks, relative=args.relative, landmarks=args.landmarks,
                                progress=True, name=str(args.driver))
         for line in notes + result.warnings:
@@ -125,7 +135,7 @@ def cmd_reenact_warp(args: argparse.Namespace) -> int:
         if args.size is not None:   # to this height, the photo's aspect kept
             frames = to_height(frames, args.size)
         if args.side_by_side:
-            frames = np.concatenate([to_height(np.stack(result.driver.frames), frames.shape[1]), frames], axis=2)
+            frames = np.concatenate([fit_into(result.driver.frames, frames.shape[1]), frames], axis=2)
         outputs.video(out, frames, result.driver.fps)
         if tracks_out is not None:
             from morphable.animation import tracks_from_params

@@ -32,10 +32,12 @@ class PhotoReenactment:
     warnings: list[str]
 
 
-def fit_photo(photo: str | os.PathLike | np.ndarray, landmarks: str | None = None) -> tuple[PhotoRig, list[str]]:
-    """Read and fit a photo (its largest face); returns the rig and the fit's warning lines."""
+def fit_photo(photo: str | os.PathLike | np.ndarray, landmarks: str | None = None,
+              face: int = 1) -> tuple[PhotoRig, list[str]]:
+    """Read and fit a photo's face number `face` (1 = the largest), found at any size; the rig and warning lines."""
     from morphable.fit import Fitter
     from morphable.formats import load_model
+    from morphable.landmark_backends import finding_backend
 
     if isinstance(photo, np.ndarray):
         image = photo
@@ -43,15 +45,10 @@ def fit_photo(photo: str | os.PathLike | np.ndarray, landmarks: str | None = Non
         from ..pipeline import read_photo
 
         image = read_photo(photo)
-    backend = None
-    if landmarks:
-        from morphable.landmark_backends import backend_by_name
-
-        backend = backend_by_name(landmarks)
-    fitter = Fitter(load_model("default"), backend=backend)
+    fitter = Fitter(load_model("default"), backend=finding_backend(landmarks or "auto"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the fit's own warnings come back as lines (rig.fit_warnings)
-        rig = PhotoRig.from_photo(image, fitter=fitter)
+        rig = PhotoRig.from_photo(image, fitter=fitter, face=face)
     return rig, [f"warning: {w}" for w in rig.fit_warnings]
 
 
