@@ -53,7 +53,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from morphable.fit import fit_image
     from morphable.fit.overlay import overlay_image
     from morphable.formats import load_model
-    from morphable.landmark_backends import backend_by_name
+    from morphable.landmark_backends import finding_backend
 
     from ..outputs import Outputs
     from ..pipeline import read_photo
@@ -63,7 +63,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         overlay = outputs.expect(args.overlay, (".png", ".jpg", ".jpeg"))
         mesh = outputs.expect(args.mesh, MESH_SUFFIXES)
         photo = read_photo(args.photo)
-        backend = backend_by_name(args.landmarks)
+        backend = finding_backend(args.landmarks)   # faces of any size found first (morphable.face_finder)
         model = load_model(args.model)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
