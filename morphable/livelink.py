@@ -57,21 +57,24 @@ DECIMALS = 10
 #: ARKit index of each blendshape column
 SHAPE_INDEX: tuple[int, ...] = tuple(expression_index(n[0].lower() + n[1:]) for n in LIVELINK_SHAPES)
 _TIMECODE = re.compile(r"^(\d{2,}):(\d{2}):(\d{2}):(\d{2,3})(?:\.(\d{1,3}))?$")
-_NTSC = (24000 / 1001, 30000 / 1001, 60000 / 1001)
+#: a clip rate this close (relative) to a whole number is labelled by frame count at it, as non-drop timecode does
+_NOMINAL = 2e-3
 
 assert sorted(SHAPE_INDEX) == list(range(len(ARKIT_NAMES)))
 
 
 def timecode_rate(fps: float) -> int:
-    """The whole-number timecode rate of a clip at `fps` (29.97 -> 30: non-drop-frame labels)."""
+    """The whole-number timecode rate of a clip at `fps`: the nearest whole number within 0.2% (29.97 -> 30,
+    11.99 -> 12), else the next one up."""
     if not fps > 0:
         raise MorphableError(f"fps must be positive, got {fps}")
-    return max(1, int(math.ceil(fps - 1e-6)))
+    near = round(fps)
+    return int(near) if near >= 1 and abs(fps - near) <= _NOMINAL * fps else int(math.ceil(fps))
 
 
-def timecode(seconds: float, rate: int) -> str:
-    """`HH:MM:SS:FF.mmm` of a time in seconds at a whole-number timecode rate (.mmm: thousandths of a frame)."""
-    frames = max(0.0, seconds) * rate
+def timecode(frames: float, rate: int) -> str:
+    """`HH:MM:SS:FF.mmm` of a frame count at a whole-number timecode rate (.mmm: thousandths of a frame)."""
+    frames = max(0.0, float(frames))
     whole = int(math.floor(frames + 1e-6))
     sub = min(999, int(round((frames - whole) * 1000))) if frames - whole > 1e-6 else 0
     secs, ff = divmod(whole, rate)
@@ -101,9 +104,13 @@ def livelink_rows(times: Sequence[float] | np.ndarray, values: Mapping[str, np.n
                                eyes[:, 0, 0], -eyes[:, 0, 1], np.zeros(n),
                                eyes[:, 1, 0], -eyes[:, 1, 1], np.zeros(n)], axis=1))
     rate = timecode_rate(fps)
+    if abs(fps - rate) <= _NOMINAL * fps:   # frame k is labelled k at the nominal rate (29.97 counts at 30)
+        frames = np.round((t - t[0]) * fps)
+    else:                                   # an odd rate: the time at the next whole rate, with sub-frames
+        frames = (t - t[0]) * rate
     rows = [list(HEADER)]
     for i in range(n):
-        rows.append([timecode(t[i] - t[0], rate), str(BLEND_SHAPE_COUNT)]
+        rows.append([timecode(frames[i], rate), str(BLEND_SHAPE_COUNT)]
                     + [_number(expr[i, j]) for j in SHAPE_INDEX] + [_number(r) for r in rot[i]])
     return rows
 
@@ -167,12 +174,12 @@ def _infer_rate(secs: np.ndarray, frames: np.ndarray, source: str) -> int:
 
 
 def _row_fps(times: np.ndarray, rate: int) -> float:
-    """The rows' frame rate (median spacing), snapped to the timecode rate's whole fractions and NTSC rates."""
+    """The rows' frame rate (median spacing), snapped to the timecode rate's whole fractions (60 -> 30 rows)."""
     if len(times) < 2:
         return float(rate)
     fps = 1.0 / float(np.median(np.diff(times)))
-    for cand in [rate / k for k in (1, 2, 3, 4)] + list(_NTSC):
-        if abs(fps - cand) < 2e-3 * cand:
+    for cand in [rate / k for k in (1, 2, 3, 4)]:
+        if abs(fps - cand) < _NOMINAL * cand:
             return float(cand)
     return fps
 

@@ -15,7 +15,7 @@ from morphable.arkit import ARKIT_NAMES, expression_index
 from morphable.errors import MorphableError
 from morphable.gaze import EYE_PITCH_MAX, EYE_YAW_MAX
 from morphable.livelink import (HEADER, LIVELINK_SHAPES, ROTATION_COLUMNS, livelink_rows, read_livelink,
-                                timecode, tracks_from_livelink, tracks_to_livelink)
+                                timecode, timecode_rate, tracks_from_livelink, tracks_to_livelink)
 
 TRACKS = {"fps": 30, "tracks": [
     {"block": "expression", "name": "jawOpen", "keys": [[0, 0], [0.6, 0.9], [1.5, 0.1]], "interpolation": "smooth"},
@@ -126,10 +126,15 @@ def test_layout_names_every_arkit_shape_once():
 
 
 def test_timecode_labels():
-    assert timecode(0.0, 30) == "00:00:00:00.000"
-    assert timecode(61 / 30, 30) == "00:00:02:01.000"
-    assert timecode(3725.5, 25) == "01:02:05:12.500"
-    assert timecode(1 / 29.97, 30) == "00:00:00:01.001"   # 29.97 fps labelled at 30 (non-drop)
+    assert timecode(0, 30) == "00:00:00:00.000"
+    assert timecode(61, 30) == "00:00:02:01.000"
+    assert timecode(3725.5 * 25, 25) == "01:02:05:12.500"
+    assert (timecode_rate(29.97), timecode_rate(11.99), timecode_rate(25), timecode_rate(15.5)) == (30, 12, 25, 16)
+    # a 29.97 fps clip counts frames at 30 (as non-drop timecode does); an odd rate gets sub-frames at the next one
+    ntsc = livelink_rows(np.arange(40) / 29.97, {}, 29.97)
+    assert ntsc[31][0] == "00:00:01:00.000" and ntsc[40][0] == "00:00:01:09.000"
+    odd = livelink_rows(np.arange(20) / 15.5, {}, 15.5)
+    assert odd[2][0] == "00:00:00:01.032" and odd[17][0] == "00:00:01:00.516"
 
 
 def test_write_values_units_and_signs(tmp_path):
@@ -178,6 +183,15 @@ def test_round_trip_is_exact_to_the_file(tmp_path):
     assert set(b) == set(ARKIT_NAMES) | {"yaw", "pitch", "roll"}
 
 
+def test_a_clip_at_11_99_fps_reads_back_at_its_timecode_rate(tmp_path):
+    """xportrait_driving.mp4 says 11.99 fps: labelled as 12 fps frames, it reads back at 12 and rewrites identically."""
+    tr = parse_tracks(dict(TRACKS, fps=11.99))
+    first = tracks_to_livelink(tr, tmp_path / "a.csv")
+    back = tracks_from_livelink(first)
+    assert back.fps == 12 and back.num_frames == tr.num_frames
+    assert tracks_to_livelink(back, tmp_path / "b.csv").read_bytes() == first.read_bytes()
+
+
 def test_reads_a_take_laid_out_like_the_app(tmp_path):
     path = _app_csv(tmp_path / "MySlate_7_iPhone.csv")
     assert livelink_rules(path.read_text()) == []
@@ -205,9 +219,9 @@ def test_output_passes_the_parser_rules_and_the_rules_can_fail(tmp_path):
     tr = parse_tracks(TRACKS)
     text = tracks_to_livelink(tr, tmp_path / "a.csv").read_text()
     assert livelink_rules(text) == []
-    rows = livelink_rows(np.arange(tr.num_frames) / 29.97, tr.sample(), 29.97)   # NTSC: sub-frames appear
+    rows = livelink_rows(np.arange(tr.num_frames) / 15.5, tr.sample(), 15.5)   # an odd rate: sub-frames appear
     assert livelink_rules("\n".join(",".join(r) for r in rows)) == []
-    assert any(r[0].endswith(".030") for r in rows[1:])
+    assert sum(not r[0].endswith(".000") for r in rows[1:]) > 30
     broken = text.replace("JawRight,JawLeft", "JawLeft,JawRight").replace(",61,", ",52,", 1)
     problems = livelink_rules(broken)
     assert "header differs from the app's" in problems and any("BlendShapeCount 52" in p for p in problems)
