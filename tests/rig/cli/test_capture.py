@@ -108,3 +108,18 @@ def test_track_writes_a_take_with_the_head_turn(run_cli, tmp_path):
     assert np.median(head[:, 1]) < 0   # chin up 8 deg: ARKit's pitch is positive down
     code, _, err = run_cli("track", folder)
     assert code == 2 and "give an output" in err
+
+
+@needs_bundle
+def test_animate_plays_facerigs_own_csv(run_cli, tmp_path, tracks):
+    from morphable.animation import load_tracks
+
+    own = load_tracks(tracks).to_csv(tmp_path / "own.csv")   # time,yaw,pitch,...: not Live Link Face's layout
+    take = tmp_path / "take.csv"
+    code, _, err = run_cli("animate", "--seed", "2", "--tracks", own, "-o", tmp_path / "a.gif", "--csv", take,
+                           "--size", "16")
+    assert code == 0, err
+    direct = tmp_path / "direct.csv"
+    assert run_cli("animate", "--seed", "2", "--tracks", tracks, "-o", tmp_path / "b.gif", "--csv", direct,
+                   "--size", "16")[0] == 0
+    assert take.read_bytes() == direct.read_bytes()
