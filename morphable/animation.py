@@ -479,5 +479,8 @@ def tracks_from_jsonl(path: str | os.PathLike, blocks: Sequence[str] = ("express
         raise MorphableError(f"{path}: not a `facerig track` JSONL (needs a header line and frames)")
     fps = _num(header.get("fps"), f"{path}: header fps")
     params = FaceParams.cat([FaceParams.from_dict(f["params"]) for f in frames])
-    times = [_num(f.get("time", i / fps), f"{path}: frame {i} time") for i, f in enumerate(frames)]
+    times = np.array([_num(f.get("time", i / fps), f"{path}: frame {i} time") for i, f in enumerate(frames)])
+    grid = np.arange(len(times)) / fps
+    if np.abs(times - grid).max() < 1e-5:   # the JSONL rounds times to 6 decimals: back onto frames k / fps
+        times = grid
     return tracks_from_params(params, fps, times, blocks, translation, interpolation)

@@ -26,11 +26,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from .animation import EXPRESSION_RANGE, Tracks, tracks_from_frames
+from .animation import EXPRESSION_RANGE, Tracks, params_to_values, tracks_from_frames
 from .arkit import ARKIT_NAMES, expression_index
 from .errors import MorphableError
 from .fileio import atomic_output
 from .gaze import eye_angles
+from .params import FaceParams
 
 #: the 52 blendshape columns, in the order Live Link Face writes them
 LIVELINK_SHAPES: tuple[str, ...] = (
@@ -128,6 +129,13 @@ def write_livelink(path: str | os.PathLike, times: Sequence[float] | np.ndarray,
 def tracks_to_livelink(tracks: Tracks, path: str | os.PathLike) -> Path:
     """Sample every frame of `tracks` and write it as Live Link Face's CSV."""
     return write_livelink(path, tracks.frame_times(), tracks.sample(), tracks.fps)
+
+
+def track_to_livelink(track, path: str | os.PathLike) -> Path:
+    """A tracked clip (morphable.fit.track.Track) as Live Link Face's CSV: every frame's expression and head
+    rotation, gaze from its eyeLook* weights (translation, identity and light are not in the format)."""
+    params = FaceParams.cat([f.params for f in track.frames])
+    return write_livelink(path, [f.time for f in track.frames], params_to_values(params), track.fps)
 
 
 # ---- reading -----------------------------------------------------------------------------------

@@ -82,8 +82,7 @@ def main() -> int:
     from morphable.fit.track import track_frames
     from morphable.formats import load_model
     from morphable.landmark_backends import backend_by_name
-    from morphable.livelink import read_livelink
-    from rig.cli.fit import _write_take
+    from morphable.livelink import read_livelink, track_to_livelink
     from rig.outputs import Outputs
     from rig.pipeline import open_driver
 
@@ -97,7 +96,7 @@ def main() -> int:
         seconds = time.perf_counter() - start
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "take.csv"
-            _write_take(track, path)
+            track_to_livelink(track, path)
             take = read_livelink(path, rate=None if len(frames) / fps > 1.2 else int(np.ceil(fps)))
             if csv is not None:
                 outputs.file(csv, lambda t: t.write_bytes(path.read_bytes()))

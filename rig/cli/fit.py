@@ -94,6 +94,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     from morphable.fit.video_io import open_frames
     from morphable.formats import load_model
     from morphable.landmark_backends import backend_by_name
+    from morphable.livelink import track_to_livelink
 
     from ..outputs import Outputs
 
@@ -112,19 +113,9 @@ def cmd_track(args: argparse.Namespace) -> int:
         if out is not None:
             outputs.file(out, lambda tmp: write_jsonl(track, tmp))
         if csv is not None:
-            outputs.file(csv, lambda tmp: _write_take(track, tmp))
+            outputs.file(csv, lambda tmp: track_to_livelink(track, tmp))
     lost = sum(1 for f in track.frames if not f.ok)
     for path in outputs.written:
         print(f"wrote {path}: {len(track.frames)} frames at {fps:g} fps, {lost} without a usable face "
               f"(`facerig animate --tracks {path.name}` plays it)")
     return 0
-
-
-def _write_take(track, path) -> None:
-    """A tracked clip as Live Link Face's CSV: expression and head rotation of every frame, gaze from eyeLook*."""
-    from morphable.animation import params_to_values
-    from morphable.livelink import write_livelink
-    from morphable.params import FaceParams
-
-    params = FaceParams.cat([f.params for f in track.frames])
-    write_livelink(path, [f.time for f in track.frames], params_to_values(params), track.fps)

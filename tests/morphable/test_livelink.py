@@ -15,7 +15,8 @@ from morphable.arkit import ARKIT_NAMES, expression_index
 from morphable.errors import MorphableError
 from morphable.gaze import EYE_PITCH_MAX, EYE_YAW_MAX
 from morphable.livelink import (HEADER, LIVELINK_SHAPES, ROTATION_COLUMNS, livelink_rows, read_livelink,
-                                timecode, timecode_rate, tracks_from_livelink, tracks_to_livelink)
+                                timecode, timecode_rate, track_to_livelink, tracks_from_livelink,
+                                tracks_to_livelink)
 
 TRACKS = {"fps": 30, "tracks": [
     {"block": "expression", "name": "jawOpen", "keys": [[0, 0], [0.6, 0.9], [1.5, 0.1]], "interpolation": "smooth"},
@@ -257,3 +258,36 @@ def test_timecode_rate_unknown_under_a_second(tmp_path):
     assert take.fps == 30 and len(take.times) == 3
     with pytest.raises(MorphableError, match="does not fit a timecode rate of 50"):
         read_livelink(path, rate=50)
+
+
+def test_a_tracked_clip_with_gaze_exports_and_replays(tmp_path):
+    """A tracked clip (the tracker's own types) with gaze as eyeLook* weights: the CSV's eye angles are the gaze,
+    and the same clip through `facerig track`'s JSONL and the tracks gives the same file (to JSON's rounding)."""
+    import torch
+
+    from morphable.animation import tracks_from_jsonl
+    from morphable.fit.track import Track, TrackedFrame, write_jsonl
+    from morphable.gaze import eye_angles, with_gaze
+
+    from .toy_head import toy_head
+
+    model = toy_head(subdivisions=1)
+    n, fps = 30, 24.0
+    t = torch.arange(n, dtype=torch.float64) / fps
+    p = model.random_params(n, seed=3).to(dtype=torch.float64)
+    p.pose[:, 0] = 30 * torch.sin(2 * t)
+    p.pose[:, 1] = -8.0
+    gaze = torch.stack([torch.stack([20 * torch.sin(3 * t), 10 * torch.cos(3 * t)], -1)] * 2, dim=1)  # (n, 2, 2)
+    p.expression = with_gaze(p.expression.clamp(0, 1), gaze)
+    track = Track(model.name, fps, p.identity[0], [TrackedFrame(i, float(t[i]), p[i], True) for i in range(n)])
+    direct = track_to_livelink(track, tmp_path / "direct.csv")
+    take = read_livelink(direct, rate=24)
+    assert np.abs(np.degrees(take.rotations[:, 3]) - gaze[:, 0, 0].numpy()).max() < 1e-6     # LeftEyeYaw
+    assert np.abs(np.degrees(take.rotations[:, 4]) + gaze[:, 0, 1].numpy()).max() < 1e-6     # LeftEyePitch: down > 0
+    assert np.abs(np.degrees(take.rotations[:, 0]) - p.pose[:, 0].numpy()).max() < 1e-6      # HeadYaw
+    assert np.allclose(np.degrees(take.rotations[:, 1]), 8.0)                                # HeadPitch (chin down)
+    back = torch.from_numpy(take.weights)
+    assert torch.allclose(eye_angles(back), gaze, atol=1e-6)
+    write_jsonl(track, tmp_path / "t.jsonl")
+    via = read_livelink(tracks_to_livelink(tracks_from_jsonl(tmp_path / "t.jsonl"), tmp_path / "via.csv"), rate=24)
+    assert np.allclose(via.weights, take.weights, atol=1e-4) and np.allclose(via.rotations, take.rotations, atol=1e-4)
