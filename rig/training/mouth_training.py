@@ -1,8 +1,9 @@
 """Training the mouth-interior inpainter: mask the inside of real open mouths and redraw it (L1 + edges + PatchGAN).
 
 Self-supervised on the open-mouth crops of rig.training.mouth_data: the hole is the inner-lip
-polygon grown by 1-3 px (drawn per sample), the guide plane is the polygon itself (at inference,
-the target 3DMM's inner lip). Losses: hole-weighted L1, L1 of image gradients (sharp teeth
+polygon grown by 1-3 px (drawn per sample), or with `partial_share` only a horizontal band of it
+(the photo engine's hole when the photo already shows teeth that are warped apart); the guide
+plane is the polygon itself (at inference, the target 3DMM's inner lip). Losses: hole-weighted L1, L1 of image gradients (sharp teeth
 edges), and a hinge PatchGAN on the composite once the L1 warm-up is over. Every random draw
 comes from one torch.Generator whose state is checkpointed (atomically) with both networks,
 their Adam states and the generator's EMA, so a killed run resumes exactly.
@@ -46,6 +47,8 @@ class MouthTrainConfig:
     adv_start: int = 600
     ema: float = 0.999
     max_grow: int = 3
+    #: share of holes cut to a horizontal band of the opening (30-70% of its height)
+    partial_share: float = 0.0
     checkpoint_minutes: float = 4.0
     log_every: int = 50
     seed: int = 1
@@ -75,13 +78,28 @@ class MouthData:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def batch(self, idx: torch.Tensor, flips: torch.Tensor, grows: torch.Tensor
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(image, hole, guide) for the indices, x-flipped where flagged, holes grown per sample."""
+    def batch(self, idx: torch.Tensor, flips: torch.Tensor, grows: torch.Tensor,
+              bands: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(image, hole, guide) for the indices, x-flipped where flagged, holes grown per sample.
+
+        `bands` (B,2) in [0,1] (height share, position), NaN for a whole hole: the hole keeps only
+        that horizontal band of the opening, as when the photo's own teeth show above and below."""
         x, g = self.images[idx], self.lips[idx]
         f = flips.view(-1, 1, 1, 1)
         x, g = torch.where(f, x.flip(3), x), torch.where(f, g.flip(3), g)
         hole = torch.stack([grow(g[i:i + 1], int(grows[i]))[0] for i in range(len(idx))])
+        if bands is not None:
+            rows = torch.arange(hole.shape[-2], dtype=torch.float32)
+            for i in range(len(idx)):
+                if torch.isnan(bands[i, 0]):
+                    continue
+                ys = torch.nonzero(hole[i, 0].any(1)).flatten().float()
+                if len(ys) < 4:
+                    continue
+                top, height = float(ys[0]), float(ys[-1] - ys[0] + 1)
+                h = max(2.0, float(bands[i, 0]) * height)
+                y0 = top + float(bands[i, 1]) * (height - h)
+                hole[i, 0] *= ((rows >= y0) & (rows < y0 + h)).float()[:, None]
         return x, hole, g
 
 
@@ -119,11 +137,17 @@ class MouthTrainer:
         self.step_no = 0
         self.log: list[dict] = []
 
-    def draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        idx = torch.randint(0, n, (self.cfg.batch,), generator=self.rng)
-        flips = torch.rand(self.cfg.batch, generator=self.rng) < 0.5
-        grows = torch.randint(1, self.cfg.max_grow + 1, (self.cfg.batch,), generator=self.rng)
-        return idx, flips, grows
+    def draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        b = self.cfg.batch
+        idx = torch.randint(0, n, (b,), generator=self.rng)
+        flips = torch.rand(b, generator=self.rng) < 0.5
+        grows = torch.randint(1, self.cfg.max_grow + 1, (b,), generator=self.rng)
+        if self.cfg.partial_share <= 0:
+            return idx, flips, grows, None
+        partial = torch.rand(b, generator=self.rng) < self.cfg.partial_share
+        bands = torch.stack([0.3 + 0.4 * torch.rand(b, generator=self.rng), torch.rand(b, generator=self.rng)], 1)
+        bands[~partial] = float("nan")
+        return idx, flips, grows, bands
 
     def step(self, data: MouthData) -> dict[str, float]:
         cfg = self.cfg

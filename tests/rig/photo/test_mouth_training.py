@@ -49,7 +49,7 @@ def test_held_out_split_is_fixed_and_about_a_tenth():
 
 def test_resume_is_exact(mouths, tmp_path):
     _, path = mouths
-    cfg = dict(data=str(path), steps=4, batch=2, width=8, adv_start=1, log_every=2, min_opening=0.08)
+    cfg = dict(data=str(path), steps=4, batch=2, width=8, adv_start=1, log_every=2, min_opening=0.08, partial_share=0.5)
     straight = train_mouth(MouthTrainConfig(run_dir=str(tmp_path / "a"), **cfg))
     b = MouthTrainConfig(run_dir=str(tmp_path / "b"), **cfg)
     train_mouth(b, steps=2)
@@ -74,3 +74,21 @@ def test_batches_hole_covers_the_opening(mouths):
                                 torch.full((len(idx),), 2))
     assert ((hole - guide) >= 0).all() and hole.sum() > guide.sum()   # grown polygon
     assert torch.equal(x[1], data.images[1].flip(2)) and torch.equal(guide[1], data.lips[1].flip(2))
+
+
+def test_partial_holes_keep_a_band_of_the_opening(mouths):
+    found, _ = mouths
+    data = MouthData(found, held=bool(found.held[0]), min_opening=0.08)
+    idx = torch.arange(min(4, len(data)))
+    n = len(idx)
+    whole = data.batch(idx, torch.zeros(n, dtype=torch.bool), torch.full((n,), 2))[1]
+    bands = torch.tensor([[0.5, 0.5]] * n)
+    bands[0] = float("nan")
+    part = data.batch(idx, torch.zeros(n, dtype=torch.bool), torch.full((n,), 2), bands)[1]
+    assert torch.equal(part[0], whole[0])
+    for i in range(1, n):
+        rows_w = torch.nonzero(whole[i, 0].any(1)).flatten()
+        rows_p = torch.nonzero(part[i, 0].any(1)).flatten()
+        assert ((part[i] - whole[i]) <= 0).all()                      # a subset of the whole hole
+        assert rows_p[0] > rows_w[0] and rows_p[-1] < rows_w[-1]      # cut above and below
+        assert abs(len(rows_p) - 0.5 * len(rows_w)) <= 1.5
