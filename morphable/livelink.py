@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from .animation import EXPRESSION_RANGE, Tracks, params_to_values, tracks_from_frames
+from .animation import EXPRESSION_RANGE, POSE_RANGES, Tracks, params_to_values, tracks_from_frames
 from .arkit import ARKIT_NAMES, expression_index
 from .errors import MorphableError
 from .fileio import atomic_output
@@ -273,7 +273,14 @@ def read_livelink(path: str | os.PathLike, rate: int | None = None) -> LiveLinkT
 def tracks_from_livelink(path: str | os.PathLike, rate: int | None = None, interpolation: str = "linear") -> Tracks:
     """Tracks (52 ARKit channels, yaw/pitch/roll in degrees, one key a row) of a Live Link Face CSV."""
     take = read_livelink(path, rate)
-    return tracks_from_frames(take.times, take.values(), take.fps, interpolation)
+    values = take.values()
+    for column, name in zip(ROTATION_COLUMNS, ("yaw", "pitch", "roll")):
+        lo, hi = POSE_RANGES[name]
+        bad = np.flatnonzero((values[name] < lo) | (values[name] > hi))
+        if len(bad):
+            raise MorphableError(f"{path}: row {bad[0] + 2} column {column}: {values[name][bad[0]]:.1f} deg is outside "
+                                 f"facerig's head {name} range [{lo:g}, {hi:g}]")
+    return tracks_from_frames(take.times, values, take.fps, interpolation)
 
 
 def is_livelink_csv(path: str | os.PathLike) -> bool:

@@ -250,6 +250,14 @@ def test_bad_files_are_one_line_errors(tmp_path, edit, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_head_turned_past_facerigs_range_is_one_line(tmp_path):
+    rows = [(tc, shapes, [2.0] + rot[1:]) if i == 2 else (tc, shapes, rot) for i, (tc, shapes, rot) in enumerate(_APP_ROWS)]
+    path = _app_csv(tmp_path / "take.csv", rows)
+    assert read_livelink(path).rotations[2, 0] == 2.0   # a valid file: 2 rad is within [-pi, pi]
+    with pytest.raises(MorphableError, match=r"row 4 column HeadYaw: 114.6 deg is outside facerig's head yaw range"):
+        tracks_from_livelink(path)
+
+
 def test_timecode_rate_unknown_under_a_second(tmp_path):
     path = _app_csv(tmp_path / "short.csv", _APP_ROWS[:3])
     with pytest.raises(MorphableError, match="never passes a whole second"):
