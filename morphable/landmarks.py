@@ -31,6 +31,8 @@ class Detection:
 
     `mesh` (468,2) px is the dense MediaPipe face mesh where the backend gives one (else None),
     `mesh_z` (468,) its relative depth in the same px scale (MediaPipe's sign: negative = nearer).
+    `iris` (2,5,2) px: each eye's iris centre and 4 rim points, subject's left eye first (MediaPipe
+    with refined landmarks), else None; `iris_z` (2,5) their depth like mesh_z.
     """
 
     box: tuple[float, float, float, float]
@@ -39,6 +41,8 @@ class Detection:
     attempt: str
     mesh: np.ndarray | None = None
     mesh_z: np.ndarray | None = None
+    iris: np.ndarray | None = None
+    iris_z: np.ndarray | None = None
 
     @property
     def area(self) -> float:

@@ -1,4 +1,4 @@
-"""MediaPipe face-mesh landmark backend: 468 surface points per face, plus iBUG-68 points derived from them.
+"""MediaPipe face-mesh landmark backend: 468 surface points and 2x5 iris points per face, plus iBUG-68 points.
 
 MediaPipe's face mesh (Kartynnik et al. 2019; Apache-2.0 code and bundled models) regresses a
 fixed 468-point surface topology in 3D, so its points follow the head's pose much more
@@ -6,6 +6,9 @@ faithfully than dlib's 2D jaw contour and brows. The static-image FaceMesh of th
 `mediapipe.python.solutions` API is used (wheel mediapipe==0.10.21; no download at run time).
 Each Detection carries the mesh (468,2) px and 68 iBUG-compatible `points` blended from mesh
 points by IBUG68_FROM_MESH, so alignment, inter-ocular distances and overlays keep working.
+With `refine_landmarks` (the default) MediaPipe's attention model also refines lids and lips and
+adds 10 iris points (centre + 4 on the rim per eye): Detection.iris (2,5,2) px, the subject's left
+eye first (morphable.gaze's order). It costs about 0.5 ms a frame (bench/bench_track.py).
 """
 from __future__ import annotations
 
@@ -21,6 +24,9 @@ from .errors import MorphableError
 from .landmarks import Detection, as_rgb_uint8
 
 NUM_MESH_POINTS = 468
+#: MediaPipe rows of the iris points with refine_landmarks: centre then rim, subject's left eye
+#: (image right on a frontal face) first, as morphable.gaze.EYES orders eyes
+IRIS_ROWS = ((473, 474, 475, 476, 477), (468, 469, 470, 471, 472))
 #: images whose larger side is below this are upsampled (bicubic) before detection: on 64 px
 #: faces this brings the points closer to dlib's on the 128 px originals (docs/fitting.md)
 MIN_SIDE = 256
@@ -113,7 +119,7 @@ class MediaPipeBackend:
     """MediaPipe static-image FaceMesh as a LandmarkBackend; faces largest first, each with its mesh."""
 
     def __init__(self, max_faces: int = 4, min_confidence: float = 0.3, min_side: int = MIN_SIDE,
-                 pad: float = PAD):
+                 pad: float = PAD, refine: bool = True):
         if not mediapipe_importable():
             raise MorphableError("mediapipe is not importable (pip install --no-deps mediapipe==0.10.21 "
                                  "plus its runtime deps, see pyproject.toml); use the dlib backend")
@@ -121,11 +127,12 @@ class MediaPipeBackend:
 
         self.min_side = int(min_side)
         self.pad = float(pad)
+        self.refine = bool(refine)
         self._lock = threading.Lock()
         try:
             with self._lock, _quiet_native_stderr():
                 self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=int(max_faces),
-                                                refine_landmarks=False,
+                                                refine_landmarks=self.refine,
                                                 min_detection_confidence=float(min_confidence))
                 self._mesh.process(np.zeros((64, 64, 3), np.uint8))   # start-up logs go here, not to the user
         except Exception as exc:  # noqa: BLE001 -- the graph's start-up raises RuntimeError, ValueError, ...
@@ -134,6 +141,10 @@ class MediaPipeBackend:
 
     def meshes(self, image: np.ndarray) -> list[np.ndarray]:
         """The (468,3) meshes found in an RGB image: x, y in source px, z in the same px scale."""
+        return [m[:NUM_MESH_POINTS] for m in self.points(image)]
+
+    def points(self, image: np.ndarray) -> list[np.ndarray]:
+        """All points MediaPipe gives per face, (478,3) with `refine` else (468,3); px as in meshes()."""
         img = as_rgb_uint8(image)
         h, w = img.shape[:2]
         pad = int(round(self.pad * max(h, w)))
@@ -151,18 +162,21 @@ class MediaPipeBackend:
         out = []
         for face in res.multi_face_landmarks or []:
             pts = np.array([[p.x * ww, p.y * hh, p.z * ww] for p in face.landmark], dtype=np.float64)
-            pts = pts[:NUM_MESH_POINTS] / scale
+            pts = pts / scale
             pts[:, :2] -= pad
             out.append(pts)
         return out
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces in `image` (H,W,3), largest first; points are iBUG-68 from the mesh, mesh is (468,2)."""
+        """Faces in `image` (H,W,3), largest first; points are iBUG-68 from the mesh, mesh is (468,2), iris (2,5,2)."""
         found = []
-        for m in self.meshes(image):
-            xy = m[:, :2]
+        for m in self.points(image):
+            xy = m[:NUM_MESH_POINTS, :2]
             box = (*xy.min(0), *xy.max(0))
+            iris = m[np.array(IRIS_ROWS)] if len(m) > max(IRIS_ROWS[0]) else None
             found.append(Detection(tuple(float(v) for v in box), ibug68_from_mesh(xy), 1.0, "mediapipe",
-                                   mesh=xy.copy(), mesh_z=m[:, 2].copy()))
+                                   mesh=xy.copy(), mesh_z=m[:NUM_MESH_POINTS, 2].copy(),
+                                   iris=None if iris is None else iris[..., :2].copy(),
+                                   iris_z=None if iris is None else iris[..., 2].copy()))
         found.sort(key=lambda d: d.area, reverse=True)
         return found

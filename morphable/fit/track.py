@@ -7,8 +7,13 @@
    one identity for all of them (Schur-complement Gauss-Newton); then it is held fixed.
 3. Per frame: pose and expression by Gauss-Newton warm-started from the previous frame (a lost
    frame keeps the previous values and is flagged).
-4. Temporal smoothing of pose and expression (morphable.fit.smoothing; One-Euro by default).
-5. Light per frame in closed form on the smoothed geometry (optionally photometric refinement).
+4. With MediaPipe meshes (`expressions="mesh"`, the default where the model has a mesh basis):
+   the expression weights are read from the dense mesh relative to the clip's calmest frames
+   (morphable.fit.mesh_expression: lids geometrically, the rest by a linear solve calibrated on
+   the model's renders) and gaze from the irises (morphable.fit.gaze_read) as eyeLook* weights;
+   the fit's weights only rank the frames by calm. `expressions="fit"` keeps the fit's weights.
+5. Temporal smoothing of pose and expression (morphable.fit.smoothing; One-Euro by default).
+6. Light per frame in closed form on the smoothed geometry (optionally photometric refinement).
 """
 from __future__ import annotations
 
@@ -22,22 +27,27 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..arkit import ARKIT_NAMES
 from ..camera import Camera
 from ..errors import MorphableError
+from ..gaze import with_gaze
 from ..landmark_backends import auto_backend
 from ..landmarks import LandmarkBackend, as_rgb_uint8
 from ..model import MorphableModel
 from ..params import FaceParams
 from .batch import threshold_for
 from .crop import choose_frame, crop_frames
+from .gaze_read import gaze_angles
 from .geometry import landmark_error_iod
 from .landmark_fit import LandmarkFitter
 from .landmark_set import set_for
+from .mesh_expression import ExpressionBasis, basis_for, calm_frames, has_basis, mesh3d, neutral_mesh, read_clip
 from .photometric import PhotometricConfig, PhotometricRefiner
 from .smoothing import SMOOTHERS
 from .smoothing import smooth as smooth_signal
 
 LIGHT_SIZE = 64
+EXPRESSION_READS = ("auto", "mesh", "fit")
 #: per-column units for One-Euro's speed term: degrees, metres, ARKit weight
 POSE_SCALE = np.array([1.0, 1.0, 1.0, 0.005, 0.005, 0.005])
 EXPRESSION_SCALE = 0.05
@@ -71,10 +81,14 @@ class Track:
     identity: torch.Tensor
     frames: list[TrackedFrame]
     smoothing: str = "one-euro"
+    #: how the expression weights were read ("mesh" or "fit") and the clip's calm (neutral) frames
+    expressions: str = "fit"
+    calm: list[int] = field(default_factory=list)
 
     def header(self) -> dict:
         return {"type": "header", "model": self.model, "fps": self.fps, "num_frames": len(self.frames),
-                "identity": self.identity.tolist(), "smoothing": self.smoothing, "frame": "whole video frame"}
+                "identity": self.identity.tolist(), "smoothing": self.smoothing, "frame": "whole video frame",
+                "expressions": self.expressions, "calm_frames": list(self.calm)}
 
     def stacked(self) -> FaceParams:
         """All frames' params as one batch (T rows)."""
@@ -99,14 +113,18 @@ def _spread(indices: list[int], n: int) -> list[int]:
 def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float = 25.0,
                  smooth: str = "one-euro", identity_frames: int = 8, photometric: bool = False,
                  light: bool = True, backend: LandmarkBackend | None = None, camera: Camera | None = None,
-                 progress: bool = False, threshold: float | None = None) -> Track:
+                 progress: bool = False, threshold: float | None = None, expressions: str = "auto") -> Track:
     """Track every frame (an iterable of (H,W,3) images); see the module docstring for the steps.
 
-    `threshold` (% of IOD) defaults to the one calibrated for the landmark set used.
+    `threshold` (% of IOD) defaults to the one calibrated for the landmark set used. `expressions`:
+    "mesh" reads weights and gaze from MediaPipe's mesh and irises (needs them), "fit" takes the
+    landmark fit's, "auto" reads the mesh where every face has one and the model has a basis.
     """
     method = smooth
     if method not in SMOOTHERS:
         raise MorphableError(f"unknown smoothing {method!r}; choose one of {', '.join(SMOOTHERS)}")
+    if expressions not in EXPRESSION_READS:
+        raise MorphableError(f"unknown expression reading {expressions!r}; choose one of {', '.join(EXPRESSION_READS)}")
     if not fps > 0:
         raise MorphableError(f"fps must be positive, got {fps}")
     cam = camera or Camera()
@@ -150,14 +168,32 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
         rows.append(cur)
         prev = cur
     params = FaceParams.cat(rows)
-    # 4. smoothing
+    # 4. expressions and gaze from the mesh, relative to the clip's calm frames
+    dense = all(found[i].mesh is not None and found[i].mesh_z is not None for i in good)
+    if expressions == "mesh" and not dense:
+        raise MorphableError("reading expressions from the mesh needs MediaPipe's face mesh on every frame")
+    use_mesh = expressions == "mesh" or (expressions == "auto" and dense and has_basis(model))
+    calm: list[int] = []
+    if use_mesh:
+        expr, calm = mesh_expressions(basis_for(model), [found[i] for i in good], params.expression[good])
+        full = params.expression.clone()
+        full[good] = expr.to(full.dtype)
+        last = None
+        for i in range(len(rows)):   # a lost frame holds the last good frame's reading
+            if found[i] is None and last is not None:
+                full[i] = full[last]
+            elif found[i] is not None:
+                last = i
+        params = params.replace(expression=full)
+        calm = [good[i] for i in calm]
+    # 5. smoothing
     t = len(rows)
     pose = smooth_signal(params.pose.double().numpy(), method, fps, POSE_SCALE)
     expr = smooth_signal(params.expression.double().numpy(), method, fps, np.full(52, EXPRESSION_SCALE))
     expr = np.clip(expr, 0.0, 1.0) * model.expression_present.numpy()
     dt = model.template.dtype
     params = params.replace(pose=torch.as_tensor(pose, dtype=dt), expression=torch.as_tensor(expr, dtype=dt))
-    # 5. light
+    # 6. light
     photo_err = torch.full((t,), float("nan"))
     if light or photometric:
         refiner = PhotometricRefiner(model, cam, PhotometricConfig(sizes=(LIGHT_SIZE,), steps=(8,)),
@@ -192,4 +228,25 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
         if multi[i]:
             flags.append("multiple_faces")
         out.append(TrackedFrame(i, i / fps, params[i], ok, err, float(photo_err[i]), flags))
-    return Track(model.name, float(fps), identity, out, method)
+    return Track(model.name, float(fps), identity, out, method, "mesh" if use_mesh else "fit", calm)
+
+
+def mesh_expressions(basis: ExpressionBasis, found: list, fitted: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    """(T,52) weights read from the detections' meshes (gaze as eyeLook* from irises where given) and the calm frames.
+
+    `fitted` (T,52) are the landmark fit's weights: the frames with the least of them are the calm ones.
+    """
+    meshes = np.stack([mesh3d(d.mesh, d.mesh_z) for d in found])
+    calm = calm_frames(basis, meshes, fitted.double().numpy()[:, basis.solved].sum(1))
+    weights, calm = read_clip(basis, meshes, calm)
+    fit = fitted.double().numpy()
+    unread = ~basis.read   # weights the mesh does not read (gaze, tongue) keep the fit's values
+    weights[:, unread] = fit[:, unread]
+    out = torch.as_tensor(weights)
+    if all(d.iris is not None for d in found):
+        blink = weights[:, [ARKIT_NAMES.index("eyeBlinkLeft"), ARKIT_NAMES.index("eyeBlinkRight")]]
+        iris_z = np.stack([d.iris_z for d in found]) if all(d.iris_z is not None for d in found) else None
+        angles = gaze_angles(meshes, np.stack([d.iris for d in found]), neutral_mesh(basis, meshes, calm), calm,
+                             basis.rigid, blink, iris_z)
+        out = with_gaze(out, torch.as_tensor(angles))
+    return out, [int(c) for c in calm]
