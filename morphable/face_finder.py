@@ -25,6 +25,8 @@ from .landmarks import Detection, LandmarkBackend, as_rgb_uint8
 WORK_SIDE = 512
 #: side of that square relative to the larger side of the detector's box
 CROP_SCALE = 2.0
+#: a face box at least this fraction of the image's shorter side: the inner backend sees the whole image first
+BIG_FACE = 0.3
 #: the whole image is looked at reduced to at most this many px on its larger side
 WHOLE_SIDE = 1280
 #: tiles are looked at down to this side (px of the full image); smaller faces are too small to edit
@@ -261,11 +263,23 @@ class FindingBackend:
         return _mapped(min(found, key=off_centre), x0, y0, scale)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces in `image` (H,W,3), largest first, each with the inner backend's points in image px."""
+        """Faces in `image` (H,W,3), largest first, each with the inner backend's points in image px.
+
+        A face that fills the image (its box at least BIG_FACE of the shorter side: aligned crops,
+        renders, selfies) is what the inner backend was built and calibrated on: it looks at the whole
+        image for it first, and the crop is used when that misses."""
         img = as_rgb_uint8(image)
+        faces = self.finder.find(img)[:self.max_faces]
+        whole: list[Detection] | None = None
         out: list[Detection] = []
-        for face in self.finder.find(img)[:self.max_faces]:
-            d = self.landmarks_at(img, face)
+        for face in faces:
+            d = None
+            if face.side >= BIG_FACE * min(img.shape[:2]):
+                whole = list(self.inner.detect(img)) if whole is None else whole
+                near = [w for w in whole if w.box[0] <= face.centre[0] <= w.box[2] and w.box[1] <= face.centre[1] <= w.box[3]]
+                d = max(near, key=lambda w: w.area) if near else None
+            if d is None:
+                d = self.landmarks_at(img, face)
             if d is not None and all(iou(d.box, o.box) < SAME_FACE_IOU for o in out):
                 out.append(d)
         if not out:
