@@ -56,7 +56,10 @@ def mouth_layer(builder: FlowBuilder, flow: Flow, source: FaceParams, height: in
 
 
 def polygon_mask(points: np.ndarray, size: int) -> np.ndarray:
-    """(size,size) float32 0/1 mask of the polygon `points` (N,2) in px (pixel centres at i + 0.5)."""
+    """(size,size) float32 0/1 mask of the polygon `points` (N,2) in px (pixel centres at i + 0.5).
+
+    PIL's fill with its outline: the pixels whose centre is inside plus the outline's pixels (up
+    to one more all round). Training and the stage both draw guides with it, so they agree."""
     from PIL import Image, ImageDraw
 
     im = Image.new("L", (size, size), 0)
@@ -71,9 +74,11 @@ def polygon_mask(points: np.ndarray, size: int) -> np.ndarray:
 INPAINTER = Path(__file__).resolve().parents[2] / "assets" / "mouth" / "inpainter.safetensors"
 #: crop side over the mouth's corner-to-corner width, and crop size (as in training: rig.training.mouth_data)
 CROP_SCALE, CROP = 1.6, 64
-#: iBUG-68 inner-lip points (loop) and outer mouth corners
-IBUG_INNER_LIP = tuple(range(60, 68))
-IBUG_CORNERS = (48, 54)
+#: MediaPipe face-mesh indices of the inner lip (loop) and the outer mouth corners: the same
+#: points define the crop and the guide in training (rig.training.mouth_data); here they are the
+#: target mesh's vertices that MediaPipe's points sit on (morphable.fit.landmark_set.mesh_table)
+MESH_INNER_LIP = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
+MESH_CORNERS = (61, 291)
 #: hole grown by this many crop px (training grew the lip polygon by 1-3)
 HOLE_GROW = 1
 #: the fillers PhotoRig.mouth selects
@@ -111,21 +116,25 @@ def take_crop(image: torch.Tensor, box: tuple[int, int, int], size: int = CROP) 
     return F.interpolate(region[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
 
 
-def gan_layer(net, image: torch.Tensor, flow: Flow, landmarks: torch.Tensor, frame: Sequence[float],
-              grid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
+def gan_layer(net, image: torch.Tensor, flow: Flow, lips: torch.Tensor, corners: torch.Tensor,
+              frame: Sequence[float], grid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(colour (3,H,W), alpha (1,H,W)) of the inpainted mouth, or None when the source shows it all.
 
-    image: the warped photo (3,H,W) in [0,1]; landmarks: the target's iBUG-68 points (68,2) in
-    photo px. The crop around the target's mouth, the hole (pixels the photo never showed) and
-    the target's inner-lip polygon go through the inpainter; its output is pasted over the hole."""
+    image: the warped photo (3,H,W) in [0,1]; lips (K,2) and corners (2,2): the target's inner
+    lip loop and outer mouth corners in photo px. The crop around the target's mouth, the hole
+    (pixels the photo never showed) and the inner-lip polygon go through the inpainter; its
+    output is pasted over the hole with the feathered hole as alpha."""
     if not bool(flow.mouth_fill.any()):
         return None
     _, h, w = image.shape
     g = frame_grid(h, w, frame) if grid is None else grid
     s = flow.disp.shape[-1]
     x0f, y0f, sidef = (float(v) for v in frame)
-    box = crop_box(landmarks[list(IBUG_INNER_LIP)], landmarks[list(IBUG_CORNERS)])
+    box = crop_box(lips, corners)
     bx, by, bs = box
+    ys0, ys1, xs0, xs1 = max(0, by), min(h, by + bs), max(0, bx), min(w, bx + bs)
+    if ys1 <= ys0 or xs1 <= xs0:
+        return None
     crop = take_crop(image, box)
     # crop pixel centres -> frame grid coordinates, to read the hole there
     t = (torch.arange(CROP, dtype=torch.float32) + 0.5) * (bs / CROP)
@@ -135,16 +144,12 @@ def gan_layer(net, image: torch.Tensor, flow: Flow, landmarks: torch.Tensor, fra
     hole = (hole > 0.25).float()
     if HOLE_GROW:
         hole = F.max_pool2d(hole, 2 * HOLE_GROW + 1, 1, HOLE_GROW)
-    lips = (landmarks[list(IBUG_INNER_LIP)] - torch.tensor([bx, by], dtype=torch.float32)) * (CROP / bs)
-    guide = torch.from_numpy(polygon_mask(lips.numpy(), CROP))[None, None]
-    x = crop[None] * 2 - 1
-    filled = ((net(x, hole, guide) + 1) / 2).clamp(0.0, 1.0)
+    local = (lips - torch.tensor([bx, by], dtype=torch.float32)) * (CROP / bs)
+    guide = torch.from_numpy(polygon_mask(local.numpy(), CROP))[None, None]
+    filled = ((net(crop[None] * 2 - 1, hole, guide) + 1) / 2).clamp(0.0, 1.0)
     # paste: the photo pixels of the box read the crop's output; alpha is the feathered hole
-    ys0, ys1, xs0, xs1 = max(0, by), min(h, by + bs), max(0, bx), min(w, bx + bs)
     colour = torch.zeros(3, h, w)
     alpha = torch.zeros(1, h, w)
-    if ys1 <= ys0 or xs1 <= xs0:
-        return None
     px = ((torch.arange(xs0, xs1, dtype=torch.float32) + 0.5) - bx) / bs * 2 - 1
     py = ((torch.arange(ys0, ys1, dtype=torch.float32) + 0.5) - by) / bs * 2 - 1
     pg = torch.stack(torch.meshgrid(py, px, indexing="ij")[::-1], -1)[None]
@@ -156,11 +161,20 @@ def gan_layer(net, image: torch.Tensor, flow: Flow, landmarks: torch.Tensor, fra
     return colour, alpha
 
 
-def target_landmarks(flow: Flow, model_landmarks: torch.Tensor, frame: Sequence[float]) -> torch.Tensor:
-    """The target mesh's iBUG-68 points (68,2) in photo px."""
+def mouth_points(flow: Flow, model, frame: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The target mesh's inner-lip loop (20,2) and outer mouth corners (2,2) in photo px, at the
+    vertices MediaPipe's points sit on (the model's iBUG-68 lips where its table lacks one)."""
+    from morphable.fit.landmark_set import mesh_table
+
+    table = mesh_table(model)[0]
+    lips, corners = table[list(MESH_INNER_LIP)], table[list(MESH_CORNERS)]
+    if (lips < 0).any() or (corners < 0).any():
+        lm = model.landmarks.numpy()
+        lips, corners = lm[60:68], lm[[48, 54]]
     s = flow.disp.shape[-1]
     x0, y0, side = (float(v) for v in frame)
-    return flow.target.xy[model_landmarks] * (side / s) + torch.tensor([x0, y0])
+    xy = flow.target.xy * (side / s) + torch.tensor([x0, y0])
+    return xy[torch.as_tensor(lips)], xy[torch.as_tensor(corners)]
 
 
 def mouth_stage(filler: str, image: torch.Tensor, builder: FlowBuilder, flow: Flow, source: FaceParams,
@@ -172,4 +186,4 @@ def mouth_stage(filler: str, image: torch.Tensor, builder: FlowBuilder, flow: Fl
         return mouth_layer(builder, flow, source, h, w, frame, grid)
     if filler != "gan":
         raise RigError(f"unknown mouth filler {filler!r}; choose one of {', '.join(FILLERS)}")
-    return gan_layer(load_filler(), image, flow, target_landmarks(flow, builder.model.landmarks, frame), frame, grid)
+    return gan_layer(load_filler(), image, flow, *mouth_points(flow, builder.model, frame), frame, grid)
