@@ -31,7 +31,7 @@ from .crop import Window, window_for
 from .extend import extend
 from .fill import mirror_layer, stretch_layer
 from .flow import Flow, FlowBuilder, MeshView
-from .mouth import mouth_layer
+from .mouth import mouth_stage
 from .relight import preset_like, ratio_map, relight
 from .warp import frame_grid, warp
 
@@ -88,6 +88,9 @@ class PhotoRig:
 
     #: the part of the photo that is warped (rig.photo.crop; None: the frame plus a margin)
     window: Window | None = None
+    #: the mouth interior's filler: "gan" (the trained inpainter), "model" (the 3DMM's render) or None
+    #: for rig.photo.mouth.DEFAULT_FILLER
+    mouth: str | None = None
 
     def __post_init__(self) -> None:
         if self.window is None:
@@ -192,7 +195,7 @@ class PhotoRig:
         layers = [stretch_layer(out, fl, disp, self._frame, self._grid),
                   mirror_layer(self._photo, fl, self._frame, self._grid)]
         if self.opens_mouth(target):
-            layers.append(mouth_layer(self.builder, fl, self.params, h, w, self._frame, self._grid))
+            layers.append(mouth_stage(self.mouth, out, self.builder, fl, self.params, self._frame, self._grid))
         for layer in layers:
             if layer is not None:
                 colour, alpha = layer
