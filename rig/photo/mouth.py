@@ -81,8 +81,9 @@ MESH_INNER_LIP = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 31
 MESH_CORNERS = (61, 291)
 #: hole grown by this many crop px (training grew the lip polygon by 1-3)
 HOLE_GROW = 1
-#: the fillers PhotoRig.mouth selects
+#: the fillers PhotoRig.mouth selects, and the one used when it is None
 FILLERS = ("gan", "model")
+DEFAULT_FILLER = "model"
 
 
 @lru_cache(maxsize=4)
@@ -177,11 +178,13 @@ def mouth_points(flow: Flow, model, frame: Sequence[float]) -> tuple[torch.Tenso
     return xy[torch.as_tensor(lips)], xy[torch.as_tensor(corners)]
 
 
-def mouth_stage(filler: str, image: torch.Tensor, builder: FlowBuilder, flow: Flow, source: FaceParams,
+def mouth_stage(filler: str | None, image: torch.Tensor, builder: FlowBuilder, flow: Flow, source: FaceParams,
                 frame: Sequence[float], grid: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The mouth layer of the chosen filler: "gan" (the trained inpainter, default) or "model" (the 3DMM's render)."""
+    """The mouth layer of the chosen filler: "gan" (the trained inpainter) or "model" (the 3DMM's render);
+    None is DEFAULT_FILLER."""
     _, h, w = image.shape
+    filler = DEFAULT_FILLER if filler is None else filler
     if filler == "model":
         return mouth_layer(builder, flow, source, h, w, frame, grid)
     if filler != "gan":
