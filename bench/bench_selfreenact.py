@@ -479,6 +479,71 @@ def run(clips: list[str], n_frames: int, mouth: str | None, out_json: Path | Non
     return result
 
 
+# ---- markdown tables for docs/reenact_real.md ---------------------------------------------------
+ERRORS = (("landmarks", "landmarks (% IOD)", "landmarks_removed"), ("pose", "head pose (deg)", "pose_removed"),
+          ("yaw", "  yaw (deg)", None), ("pitch", "  pitch (deg)", None), ("roll", "  roll (deg)", None),
+          ("mouth_open", "mouth opening (/IOD)", "mouth_open_removed"), ("mouth_width", "mouth width (/IOD)", None),
+          ("eye_open", "eye opening (/IOD, per eye)", "eye_open_removed"),
+          ("iris", "iris position (eye widths)", "iris_removed"))
+
+
+def _f(v, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}g}"
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def pooled_table(results: list[dict]) -> str:
+    """Markdown: each pooled metric, its goal, the static baseline and every result (labelled by commit)."""
+    head = "| metric | goal | static | " + " | ".join(f"{r['git']['short']} | removed" for r in results) + " |"
+    lines = [head, "|" + "---|" * (3 + 2 * len(results))]
+    for key, label, goal in ERRORS:
+        g = f"≥ {_pct(GOALS[goal])} removed" if goal else ""
+        cells = [f"{_f(r['pooled'][key].get('method'))} | {_pct(r['pooled'][key].get('removed'))}" for r in results]
+        lines.append(f"| {label} | {g} | {_f(results[0]['pooled'][key].get('static'))} | " + " | ".join(cells) + " |")
+    for key, label, goal in (("face_psnr", "face-box PSNR (dB)", f"≥ static + {GOALS['face_psnr_gain_db']:g}"),
+                             ("face_ssim", "face-box SSIM", ""), ("mouth_psnr", "mouth-box PSNR (dB)", "")):
+        cells = [f"{_f(r['pooled'][key].get('method'), 4)} | {r['pooled'][key].get('gain', float('nan')):+.3g} gain"
+                 for r in results]
+        lines.append(f"| {label} | {goal} | {_f(results[0]['pooled'][key].get('static'), 4)} | "
+                     + " | ".join(cells) + " |")
+    ident = results[0]["pooled"]["identity"]["true_frames_to_frame0"]
+    cells = [f"{_pct(r['pooled']['identity'].get('share_below'))} (median {_f(r['pooled']['identity'].get('median'))})"
+             " | " for r in results]
+    lines.append(f"| identity < {SAME_PERSON} | ≥ {_pct(GOALS['identity_share_below'])} | true frames: "
+                 f"{_pct(ident.get('share_below'))} (median {_f(ident.get('median'))}) | " + " | ".join(cells) + " |")
+    cells = [f"{_f(r['pooled']['mouth_flicker']['method'])} | ratio {_f(r['pooled']['mouth_flicker']['ratio'], 2)}"
+             for r in results]
+    lines.append(f"| mouth flicker (grey levels) | ≤ driver's | driver: {_f(results[0]['pooled']['mouth_flicker']['driver'])}"
+                 " | " + " | ".join(cells) + " |")
+    cells = [f"{r['speed']['per_frame_ms_512px']:.0f} wall, {_f(r['speed'].get('per_frame_cpu_ms_512px'))} CPU | "
+             f"load {r['machine']['loadavg'][0]:.1f}" for r in results]
+    lines.append(f"| ms per frame at 512 px | ≤ {GOALS['per_frame_ms']:g} | | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def clip_table(result: dict) -> str:
+    """Markdown: per clip, method / static for the main metrics (share removed in brackets)."""
+    cols = ("face PSNR", "landmarks", "pose", "mouth open", "mouth width", "eye open", "iris", "identity < 0.45",
+            "flicker out/driver", "ms/frame")
+    lines = ["| clip (frames) | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    for row in result["clips"]:
+        m = row["metrics"]
+
+        def err(k):
+            return f"{_f(m[k].get('method'))} / {_f(m[k].get('static'))} ({_pct(m[k].get('removed'))})"
+
+        cells = [f"{_f(m['face_psnr'].get('method'), 4)} / {_f(m['face_psnr'].get('static'), 4)}",
+                 *(err(k) for k in ("landmarks", "pose", "mouth_open", "mouth_width", "eye_open", "iris")),
+                 _pct(m["identity"].get("share_below")),
+                 f"{_f(m['mouth_flicker']['method'])} / {_f(m['mouth_flicker']['driver'])}",
+                 f"{1000 * row['per_frame_s']:.0f}"]
+        lines.append(f"| {row['clip']} ({row['frames']}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=75, help="frames per clip from its start (frame 0 is the source)")
@@ -492,7 +557,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA, help="folder of the clips (default ../shared/data/real-faces)")
     ap.add_argument("--commit", default=None, help="when running a `git archive` export: the commit it was made from")
     ap.add_argument("--no-files", action="store_true", help="print the pooled numbers only (development)")
+    ap.add_argument("--tables", nargs="+", type=Path, metavar="JSON", help="instead: print the markdown tables of "
+                    "these result files (pooled side by side, then per clip for each)")
     a = ap.parse_args(argv)
+    if a.tables:
+        results = [json.loads(p.read_text()) for p in a.tables]
+        print(pooled_table(results))
+        for r in results:
+            print(f"\nPer clip, commit {r['git']['short']} (method / static, share of the static error removed):\n")
+            print(clip_table(r))
+        return 0
     missing = [c for c in a.clips if not (a.data / f"{c}.mp4").is_file()]
     if missing:
         print(f"bench_selfreenact: missing clips in {a.data}: {', '.join(missing)}", file=sys.stderr)
