@@ -260,12 +260,12 @@ def git_state(exported: str | None = None) -> dict:
 
     `exported`: the commit a `git archive` export being run was made from (it has no .git to ask)."""
     def git(*a):
-        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.rstrip()
 
     if exported is not None:
         return {"commit": exported, "short": exported[:7], "subject": None, "uncommitted_engine_files": [],
                 "how": "run from a clean `git archive` export of this commit"}
-    dirty = [ln[3:] for ln in git("status", "--porcelain", "--", "rig", "morphable", "gan", "assets").splitlines()]
+    dirty = [ln[3:] for ln in git("status", "--porcelain", "--", "rig", "morphable", "gan", "assets").splitlines() if ln]
     return {"commit": git("rev-parse", "HEAD"), "short": git("rev-parse", "--short=7", "HEAD"),
             "subject": git("log", "-1", "--format=%s")[:160], "uncommitted_engine_files": dirty,
             "how": "run in the working tree (uncommitted engine files listed)"}
@@ -405,12 +405,15 @@ def plot_curves(curves: dict, path: Path, label: str) -> None:
                 ax.legend(fontsize=7)
     axes[-1, 1].set_xlabel(f"frame (dlib-graded; {label})", fontsize=8)
     fig.tight_layout()
-    from morphable.fileio import atomic_output
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    save_png(path, np.asarray(Image.open(buf).convert("RGB")))
 
 
 # ---- the whole bench -------------------------------------------------------------------------
