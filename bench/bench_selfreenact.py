@@ -295,6 +295,10 @@ def set_mouth(rig, mouth: str | None) -> str | None:
         return None
     if mouth is not None:
         rig.mouth = mouth
+    if rig.mouth is None:   # None = the engine's default filler, rig.photo.mouth.DEFAULT_FILLER where it exists
+        from rig.photo import mouth as mouth_module
+
+        return f"{getattr(mouth_module, 'DEFAULT_FILLER', None)} (the engine's default)"
     return str(rig.mouth)
 
 
