@@ -44,7 +44,7 @@ def plot(take, title: str) -> np.ndarray:
         ("head (deg)", [("HeadYaw", rot["HeadYaw"]), ("HeadPitch", rot["HeadPitch"]), ("HeadRoll", rot["HeadRoll"])],
          None),
     ]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 8.5), sharex=True)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 8.5), sharex=True)
     for ax, (label, curves, ylim) in zip(axes, panels):
         for name, values in curves:
             ax.plot(t, values, label=name, lw=1.6)
@@ -52,7 +52,7 @@ def plot(take, title: str) -> np.ndarray:
         if ylim:
             ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper right", fontsize=7, ncol=len(curves))
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     axes[-1].set_xlabel("time (s)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
