@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from .errors import MorphableError
 from .fileio import atomic_output
 from .gaze import eye_angles
 from .params import FaceParams
+
+if TYPE_CHECKING:
+    from .fit.track import Track
 
 #: the 52 blendshape columns, in the order Live Link Face writes them
 LIVELINK_SHAPES: tuple[str, ...] = (
@@ -131,7 +134,7 @@ def tracks_to_livelink(tracks: Tracks, path: str | os.PathLike) -> Path:
     return write_livelink(path, tracks.frame_times(), tracks.sample(), tracks.fps)
 
 
-def track_to_livelink(track, path: str | os.PathLike) -> Path:
+def track_to_livelink(track: "Track", path: str | os.PathLike) -> Path:
     """A tracked clip (morphable.fit.track.Track) as Live Link Face's CSV: every frame's expression and head
     rotation, gaze from its eyeLook* weights (translation, identity and light are not in the format)."""
     params = FaceParams.cat([f.params for f in track.frames])
