@@ -87,9 +87,9 @@ def timecode(frames: float, rate: int) -> str:
     return f"{hh:02d}:{mm:02d}:{ss:02d}:{ff:02d}.{sub:03d}"
 
 
-def _number(x: float) -> str:
-    """The app's fixed 10-decimal format, never '-0.0000000000'."""
-    return f"{round(float(x), DECIMALS) + 0.0:.{DECIMALS}f}"
+def _numbers(table: np.ndarray) -> np.ndarray:
+    """The app's fixed 10-decimal format of every value, never '-0.0000000000'."""
+    return np.char.mod(f"%.{DECIMALS}f", np.round(table, DECIMALS) + 0.0)
 
 
 def livelink_rows(times: Sequence[float] | np.ndarray, values: Mapping[str, np.ndarray],
@@ -112,11 +112,8 @@ def livelink_rows(times: Sequence[float] | np.ndarray, values: Mapping[str, np.n
         frames = np.round((t - t[0]) * fps)
     else:                                   # an odd rate: the time at the next whole rate, with sub-frames
         frames = (t - t[0]) * rate
-    rows = [list(HEADER)]
-    for i in range(n):
-        rows.append([timecode(frames[i], rate), str(BLEND_SHAPE_COUNT)]
-                    + [_number(expr[i, j]) for j in SHAPE_INDEX] + [_number(r) for r in rot[i]])
-    return rows
+    text = _numbers(np.concatenate([expr[:, list(SHAPE_INDEX)], rot], axis=1)).tolist()
+    return [list(HEADER)] + [[timecode(frames[i], rate), str(BLEND_SHAPE_COUNT)] + text[i] for i in range(n)]
 
 
 def write_livelink(path: str | os.PathLike, times: Sequence[float] | np.ndarray,
