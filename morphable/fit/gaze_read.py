@@ -31,11 +31,13 @@ def iris_centres(iris: np.ndarray, iris_z: np.ndarray | None, mesh3d: np.ndarray
 
 
 def gaze_angles(meshes: np.ndarray, iris: np.ndarray, neutral: np.ndarray, calm: np.ndarray, rigid: np.ndarray,
-                blink: np.ndarray | None = None, iris_z: np.ndarray | None = None) -> np.ndarray:
+                blink: np.ndarray | None = None, iris_z: np.ndarray | None = None,
+                radius: float = EYE_RADIUS) -> np.ndarray:
     """(T,2,2) [left, right] x [yaw, pitch] degrees (yaw > 0 toward image right, pitch > 0 up).
 
     meshes (T,468,3) px, iris (T,2,5,2) px (Detection.iris), neutral (468,3) the clip's neutral mesh,
-    calm the neutral frames' indices, rigid the rows that align meshes, blink (T,2) the eyes' blink weights.
+    calm the neutral frames' indices, rigid the rows that align meshes, blink (T,2) the eyes' blink weights,
+    radius the iris's distance from the eye's centre of rotation in eye widths.
     """
     m = np.asarray(meshes, np.float64)
     centres = iris_centres(iris, iris_z, m)                          # (T,2,3)
@@ -45,7 +47,7 @@ def gaze_angles(meshes: np.ndarray, iris: np.ndarray, neutral: np.ndarray, calm:
     out = np.zeros((len(m), 2, 2))
     for e, (corners, _, _) in enumerate(EYE_CONTOURS):
         width = np.linalg.norm(neutral[corners[0], :2] - neutral[corners[1], :2])
-        shift = (eyes[:, e, :2] - rest[e, :2]) / (EYE_RADIUS * width)
+        shift = (eyes[:, e, :2] - rest[e, :2]) / (radius * width)
         out[:, e, 0] = np.degrees(np.arcsin(np.clip(shift[:, 0], -1.0, 1.0)))
         out[:, e, 1] = np.degrees(np.arcsin(np.clip(-shift[:, 1], -1.0, 1.0)))
     if blink is not None:

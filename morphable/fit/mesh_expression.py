@@ -59,7 +59,7 @@ L1 = 0.01
 RIGID_SHARE = 0.3
 #: share of the clip taken as its calm (neutral) frames
 CALM_SHARE = 0.25
-#: calm frames have both eyes' openings within this share of the clip's median opening
+#: calm frames have both eyes' openings within this share of the clip's typical (upper-quartile) opening
 OPEN_TOLERANCE = 0.15
 #: frames tried as the first neutral reference (spread over the clip)
 NEUTRAL_CANDIDATES = 24
@@ -247,7 +247,10 @@ def neutral_frames(basis: ExpressionBasis, meshes: np.ndarray, share: float = CA
 
 def calm_frames(basis: ExpressionBasis, meshes: np.ndarray, energy: np.ndarray, share: float = CALM_SHARE,
                 tolerance: float = OPEN_TOLERANCE) -> np.ndarray:
-    """Indices of the calm frames: eyes open within `tolerance` of the clip's median opening, then least `energy`.
+    """Indices of the calm frames: eyes open within `tolerance` of the clip's typical opening, then least `energy`.
+
+    The typical opening is the upper quartile over the clip (eyes are open most of the time, and a
+    clip full of blinks still has its open frames above its median).
 
     `energy` (T,) ranks the frames by expression (e.g. the landmark fit's summed weights), which
     misses blinks: the eye test keeps closed or widened eyes out of the neutral.
@@ -255,7 +258,7 @@ def calm_frames(basis: ExpressionBasis, meshes: np.ndarray, energy: np.ndarray, 
     m = np.asarray(meshes, np.float64)
     k = max(1, int(round(share * len(m))))
     o = eye_openings(similarity_align(m, m[0], basis.rigid)).sum(2)       # (T,2)
-    dev = np.abs(o / np.median(o, 0) - 1.0).max(1)
+    dev = np.abs(o / np.quantile(o, 0.75, axis=0) - 1.0).max(1)
     open_ok = np.flatnonzero(dev <= tolerance)
     if len(open_ok) < k:
         open_ok = np.argsort(dev, kind="stable")[:k]
@@ -271,14 +274,18 @@ def neutral_mesh(basis: ExpressionBasis, meshes: np.ndarray, calm: np.ndarray) -
 def read_clip(basis: ExpressionBasis, meshes: np.ndarray, calm: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(T,52) weights of a clip's (T,468,3) meshes relative to its own neutral, and the calm frames' indices.
 
-    `calm` gives the neutral frames (e.g. the ones the 3DMM fit finds least expressive);
-    without it they are found by neutral_frames.
+    `calm` gives a first guess of the neutral frames (e.g. the ones the 3DMM fit finds least
+    expressive), refined twice by the mesh's own reading; without it they are found by neutral_frames.
     """
     m = np.asarray(meshes, np.float64)
     if calm is None:
         neutral, calm = neutral_frames(basis, m)
     else:
         calm = np.asarray(calm, dtype=np.int64)
+        for _ in range(2):   # re-rank the frames by what the mesh reads against the first neutral
+            neutral = neutral_mesh(basis, m, calm)
+            w = solve_weights(basis, displacements(m, neutral, basis.rigid), iterations=150)
+            calm = calm_frames(basis, m, w.sum(1), share=len(calm) / len(m))
         neutral = neutral_mesh(basis, m, calm)
     aligned = similarity_align(m, neutral, basis.rigid)
     w = solve_weights(basis, (aligned - neutral) / _iod(neutral))

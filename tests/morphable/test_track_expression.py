@@ -1,0 +1,153 @@
+"""Tracking reads the whole expression: known ARKit weights on renders come back at slope ~1, gaze
+from the irises follows the model's eyeballs, and a real clip's blinks, winks and smiles show."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from morphable.arkit import expression_index
+from morphable.fit.gaze_read import gaze_angles
+from morphable.fit.mesh_expression import basis_for, mesh3d, neutral_mesh
+from morphable.fit.track import track_frames
+from morphable.gaze import eye_angles
+
+from .fit_helpers import default_model
+
+mp = pytest.importorskip("morphable.landmarks_mp")
+if not mp.mediapipe_importable():
+    pytest.skip("mediapipe is not importable", allow_module_level=True)
+
+#: a clip at rest most of the time with one excursion, as real clips are (the calm frames are the neutral)
+LEVELS = np.array([0.0, 0.0, 0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 0.0, 0.0])
+REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real-faces" / "xportrait_driving.mp4"
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return mp.MediaPipeBackend()
+
+
+def clip(model, weights: dict, seed: int = 7, yaw: float = 5.0, pitch: float = -3.0, size: int = 256):
+    """Renders of one identity at LEVELS x `weights`."""
+    from morphable import lighting
+    from morphable.render import Renderer, to_uint8
+
+    base = model.random_params(1, seed=seed, identity_scale=0.7).with_pose(yaw=yaw, pitch=pitch)
+    base = base.replace(light=lighting.preset("front"))
+    renderer = Renderer(model, size=size, background=0.35)
+    shots = {lv: np.ascontiguousarray(to_uint8(renderer(base.with_expression({k: v * lv for k, v in weights.items()})).image))
+             for lv in set(LEVELS.tolist())}
+    return [shots[lv] for lv in LEVELS.tolist()]
+
+
+def slope(values: np.ndarray) -> float:
+    return float(np.polyfit(LEVELS, values, 1)[0])
+
+
+CASES = {
+    "smile": {"mouthSmileLeft": 1.0, "mouthSmileRight": 1.0},
+    "jawOpen": {"jawOpen": 1.0},
+    "blink": {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0},
+    "wink": {"eyeBlinkLeft": 1.0},
+    "squint": {"eyeSquintLeft": 1.0, "eyeSquintRight": 1.0},
+    "pucker": {"mouthPucker": 1.0},
+    "funnel": {"mouthFunnel": 1.0},
+}
+#: measured short of the goal (2026-12-07, docs/tracking.md): MediaPipe closes a rendered eye at
+#: half a blink (slope 1.17); squint 0.83, pucker 0.76 read under; kept as strict xfails so a fix shows
+SHORT = {"blink": "blink slope 1.17: MediaPipe snaps a half-closed rendered eye shut",
+         "squint": "squint slope 0.83", "pucker": "pucker slope 0.76", "funnel": "funnel under 0.85"}
+FAST = ("smile", "wink")
+
+
+def _case(name):
+    marks = [] if name in FAST else [pytest.mark.slow]
+    if name in SHORT:
+        marks.append(pytest.mark.xfail(reason=SHORT[name], strict=True))
+    return pytest.param(name, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_case(c) for c in CASES])
+def test_known_weights_read_back_at_slope_one(backend, case):
+    model = default_model()
+    weights = CASES[case]
+    track = track_frames(model, clip(model, weights), fps=12.0, smooth="none", light=False, backend=backend,
+                         expressions="mesh")
+    assert track.expressions == "mesh" and set(track.calm) <= {0, 1, 2, 3, 8, 9}
+    expr = track.stacked().expression.double().numpy()
+    for name in weights:
+        s = slope(expr[:, expression_index(name)])
+        assert 0.85 <= s <= 1.15, f"{name}: slope {s:.2f}, read {np.round(expr[:, expression_index(name)], 2)}"
+    if case == "wink":   # the other eye stays open
+        assert expr[-1, expression_index("eyeBlinkRight")] < 0.3
+
+
+#: the default model's eyeballs: radius 15.4 mm over 27.6 mm between the eye corners (its eyes are
+#: larger than an adult's 0.37); eyeLook* at weight 1 turns them by these degrees (Kabsch fit of the
+#: eyeball vertices): in/out 14.4-14.8 sideways, up 9.8, down 11.0
+MODEL_EYE_RADIUS = 0.56
+GAZE = {"eyeLookOutLeft": (0, 0, 14.4), "eyeLookInLeft": (0, 0, -14.8), "eyeLookUpLeft": (0, 1, 9.8),
+        "eyeLookDownLeft": (0, 1, -11.0)}
+
+
+#: iris shifts MediaPipe reports on renders, as a share of the eyeball's true turn (2026-12-07): in 1.0,
+#: out 0.69, up 0.37, down 0.28 -- the rendered iris is small and the lids cover it up and down
+GAZE_SHORT = {"eyeLookOutLeft": "out: slope 0.69", "eyeLookUpLeft": "up: slope 0.37",
+              "eyeLookDownLeft": "down: slope 0.28"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.xfail(reason=GAZE_SHORT[n], strict=True)])
+                                  if n in GAZE_SHORT else n for n in GAZE])
+def test_gaze_follows_the_rendered_eyeballs(backend, name):
+    model = default_model()
+    eye, axis, degrees = GAZE[name]
+    dets = [backend.detect(img)[0] for img in clip(model, {name: 1.0, name.replace("Left", "Right"): 1.0})]
+    meshes = np.stack([mesh3d(d.mesh, d.mesh_z) for d in dets])
+    basis = basis_for(model)
+    calm = np.array([0, 1, 2, 3])
+    angles = gaze_angles(meshes, np.stack([d.iris for d in dets]), neutral_mesh(basis, meshes, calm), calm,
+                         basis.rigid, iris_z=np.stack([d.iris_z for d in dets]), radius=MODEL_EYE_RADIUS)
+    read = angles[:, eye, axis]
+    s = slope(read) / degrees
+    assert 0.85 <= s <= 1.15, f"{name}: slope {s:.2f} of {degrees} deg, read {np.round(read, 1)}"
+    assert np.abs(angles[:, eye, 1 - axis]).max() < 4.0      # the other axis stays put
+
+
+@pytest.fixture(scope="module")
+def real_track(backend):
+    if not REAL.exists():
+        pytest.skip(f"real clip not found at {REAL} (../shared/data/real-faces)")
+    from morphable.fit.video_io import open_frames
+
+    frames, fps = open_frames(REAL)
+    return track_frames(default_model(), list(frames), fps=fps, backend=backend, light=False)
+
+
+def _curve(track, name):
+    return track.stacked().expression.double().numpy()[:, expression_index(name)]
+
+
+@pytest.mark.slow
+def test_real_clip_blinks_wink_smile_pout_and_mouth(real_track):
+    """xportrait_driving.mp4 (60 frames, 12 fps), events found by looking at its frames: both eyes shut
+    at 1-3, 14, 25-29, 44-48; the subject's left eye shuts first / alone at 0, 24 and 29 (a wink);
+    toothy grins at 24-28; a pout at 44 and 54 and a pouting open mouth at 47-48."""
+    track = real_track
+    assert track.expressions == "mesh" and len(track.frames) == 60
+    left, right = _curve(track, "eyeBlinkLeft"), _curve(track, "eyeBlinkRight")
+    shut, open_ = [1, 2, 25, 26, 45], [10, 20, 35, 40, 55]
+    assert left[shut].min() > 0.7 and right[shut].min() > 0.7, (left[shut], right[shut])
+    assert left[open_].max() < 0.2 and right[open_].max() < 0.2, (left[open_], right[open_])
+    wink = left - right
+    assert wink.max() > 0.25 and int(np.argmax(wink)) in (0, 24, 28, 29), wink
+    calm = np.array(track.calm)
+    smile = np.maximum(_curve(track, "mouthSmileLeft"), _curve(track, "mouthSmileRight"))
+    assert smile[24:29].max() > 0.5 and smile[calm].max() < 0.1
+    pucker = _curve(track, "mouthPucker")
+    assert pucker[[44, 54]].min() > 0.3 and pucker[calm].mean() < 0.1
+    jaw = _curve(track, "jawOpen")
+    assert jaw[47:49].min() > 0.2 and jaw[calm].mean() < 0.1
