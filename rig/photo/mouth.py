@@ -83,7 +83,7 @@ MESH_CORNERS = (61, 291)
 HOLE_GROW = 1
 #: the fillers PhotoRig.mouth selects, and the one used when it is None
 FILLERS = ("gan", "model")
-DEFAULT_FILLER = "model"
+DEFAULT_FILLER = "gan"
 
 
 @lru_cache(maxsize=4)

@@ -246,18 +246,19 @@ def train_mouth(cfg: MouthTrainConfig, steps: int | None = None) -> MouthTrainer
     return trainer
 
 
-def export_inpainter(run_dir: str | Path, path: str | Path) -> dict:
-    """Write the run's EMA generator (fp16) as the mouth stage's weights; returns the metadata written."""
+def export_inpainter(run_dir: str | Path, path: str | Path, which: str = "G_ema") -> dict:
+    """Write the run's EMA generator (or `which` = "G", the raw one) in fp16 as the mouth stage's weights;
+    returns the metadata written."""
     from gan.inpainter import save_inpainter
 
     st = torch.load(Path(run_dir) / CHECKPOINT, map_location="cpu", weights_only=True)
     cfg = st["config"]
     net = Inpainter(width=cfg["width"])
-    net.load_state_dict(st["G_ema"])
+    net.load_state_dict(st[which])
     log = json.loads(st["log"])
     held = [r for r in log if "held_psnr" in r]
     meta = {"trained_on": "UTKFace open mouths (non-commercial research only)", "steps": st["step"],
-            "batch": cfg["batch"], "crop": 64, "guide": "inner-lip polygon",
+            "batch": cfg["batch"], "crop": 64, "weights": which, "guide": "inner-lip polygon",
             "held_psnr_last": held[-1]["held_psnr"] if held else None}
     save_inpainter(path, net, meta)
     return meta
