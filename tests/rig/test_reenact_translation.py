@@ -1,0 +1,42 @@
+"""Relative transfer with translation: the source's head crosses the same share of the frame and
+scales by the same factor as the driver's (the photo engine's head follows a moving driver)."""
+from __future__ import annotations
+
+import torch
+
+from morphable.camera import Camera
+from morphable.params import FaceParams
+from rig.reenact import transfer
+
+
+def _params(pose_rows):
+    pose = torch.tensor(pose_rows, dtype=torch.float64)
+    t = len(pose)
+    return FaceParams(identity=torch.zeros(t, 4, dtype=torch.float64), expression=torch.zeros(t, 52, dtype=torch.float64),
+                      pose=pose, light=torch.zeros(t, 9, 3, dtype=torch.float64),
+                      albedo=torch.zeros(t, 0, dtype=torch.float64))
+
+
+def _screen(pose, cam):
+    """Head centre in NDC and its depth."""
+    depth = cam.distance - pose[:, 5]
+    return pose[:, 3:5] / (depth[:, None] * cam.tan_half_fov), depth
+
+
+def test_translation_follows_the_driver_on_screen():
+    cam = Camera()
+    src = _params([[5.0, 0.0, 0.0, 0.03, -0.02, -0.30]])
+    drv = _params([[0.0, 0.0, 0.0, 0.00, 0.00, -0.10],
+                   [10.0, 0.0, 0.0, 0.05, 0.01, -0.10],
+                   [0.0, 5.0, 0.0, -0.04, 0.02, 0.10]])      # moves right, up, then left and nearer
+    out = transfer(src, drv, ["pose"], relative=True, translation=True, camera=cam)
+    ndc_s, depth_s = _screen(out.pose, cam)
+    ndc_d, depth_d = _screen(drv.pose, cam)
+    assert torch.allclose(out.pose[0], src.pose[0])                   # frame 0 is the source
+    assert torch.allclose(ndc_s - ndc_s[:1], ndc_d - ndc_d[:1], atol=1e-9)
+    assert torch.allclose(depth_s / depth_s[0], depth_d / depth_d[0], atol=1e-9)
+    assert torch.allclose(out.pose[:, :3], src.pose[:, :3] + drv.pose[:, :3] - drv.pose[:1, :3])
+    still = transfer(src, drv, ["pose"], relative=True)                 # the GAN rig's default: no translation
+    assert torch.equal(still.pose[:, 3:], src.pose[:, 3:].expand(3, -1))
+    absolute = transfer(src, drv, ["pose"], relative=False, translation=True)
+    assert torch.equal(absolute.pose, drv.pose)
