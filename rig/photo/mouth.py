@@ -87,8 +87,11 @@ DEFAULT_FILLER = "gan"
 
 
 @lru_cache(maxsize=4)
-def load_filler(path: str = str(INPAINTER)):
-    """The mouth inpainter (gan.inpainter) from `path`, loaded once."""
+def load_filler(path: str = str(INPAINTER), fast: bool = True):
+    """The mouth inpainter (gan.inpainter) from `path`, loaded once; `fast`: traced at the stage's crop size,
+    frozen and optimised for inference by TorchScript (the same numbers, ~20% less time on this CPU)."""
+    import warnings
+
     from gan.errors import GanError
     from gan.inpainter import load_inpainter
 
@@ -96,7 +99,15 @@ def load_filler(path: str = str(INPAINTER)):
         net, _ = load_inpainter(path)
     except GanError as exc:
         raise RigError(f"mouth filler: {exc}") from None
-    return net.requires_grad_(False)
+    net = net.requires_grad_(False)
+    if not fast:
+        return net
+    x = torch.zeros(1, net.config.image_channels, CROP, CROP)
+    m = torch.zeros(1, 1, CROP, CROP)
+    g = torch.zeros(1, net.config.guide_channels, CROP, CROP)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the trace fixes the size check to CROP, the only size used here
+        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net, (x, m, g)).eval()))
 
 
 def crop_box(inner: torch.Tensor, corners: torch.Tensor, scale: float = CROP_SCALE) -> tuple[int, int, int]:
