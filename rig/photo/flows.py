@@ -87,7 +87,7 @@ def reenact_photo(rig: PhotoRig, driver: str | os.PathLike | tuple[list[np.ndarr
     frames, rate = driver if isinstance(driver, tuple) else open_driver(driver, fps, max_frames)
     label = name or ("the driver" if isinstance(driver, tuple) else str(driver))
     tracked = track_driver(rig.model, frames, rate, landmarks or "auto", progress=progress, name=label)
-    targets = transfer(rig.params, tracked.params.to(dtype=torch.float32), blocks, relative=relative)
+    targets = transfer(rig.params, tracked.params.to(dtype=torch.float32), blocks, relative=relative, translation=True)
     bad = [i for i in range(targets.batch_size) if rig.range_warning(targets[i])]
     notes = []
     if bad:
