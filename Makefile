@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements-pinned.txt Makefile
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VPY) -m rig.demo --out out/demo $(if $(PHOTO),--photo "$(PHOTO)")
+	$(VPY) -m rig.demo --out out/demo $(if $(PHOTO),--photo "$(PHOTO)") $(if $(FULL),--generated --reenact)
 
 test: $(STAMP)
 	$(VPY) -m pytest -q

@@ -1,9 +1,12 @@
 """`make demo`: show what facerig does with its embedded defaults, offline, on a CPU.
 
-Writes into out/demo/: the 3D morphable model's controls; when a rig bundle is present, an
-edit grid (seeds x controls), a reenactment MP4 driven by a clip the demo renders itself from
-known 3DMM parameters, an animation MP4 from keyframed tracks, the animated .glb (3DMM head with
-52 ARKit morph targets) and the tracks as JSON and CSV.
+Writes into out/demo/: first a real portrait (NASA's public-domain astronaut photo, shipped in
+scikit-image's wheel; or PHOTO=...) through the photo engine: an edit grid, one full-size edit, a
+keyframed performance (a smile, a blink, a head turn) and, with --reenact, a reenactment by a
+rendered 3DMM clip (rig.photo.demo); then the 3D morphable model's controls. With --generated
+(`make demo FULL=1` passes both), the generated faces of the best rig bundle too: an edit grid (seeds x controls), a reenactment MP4 driven by a clip the
+demo renders itself from known 3DMM parameters, an animation MP4 from keyframed tracks, the
+animated .glb (3DMM head with 52 ARKit morph targets) and the tracks as JSON and CSV.
 """
 from __future__ import annotations
 
@@ -132,11 +135,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="out/demo")
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--photo", default=None, help="a photo for the photo engine's edits and reenactment "
-                                                  "(default: a stand-in 3DMM render, nobody's real face)")
+                                                  "(default: NASA's public-domain astronaut portrait)")
+    ap.add_argument("--generated", action="store_true",
+                    help="also the generated faces of the rig bundle: edit grid, reenactment, animation, .glb")
+    ap.add_argument("--reenact", action="store_true",
+                    help="also the photo reenacted by a rendered 3DMM clip (tracked frame by frame: slower)")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     t0 = time.time()
     out = Path(args.out)
+    from .photo.demo import run_photo_demo
+
+    # its own output block: an edited photo is labelled as one
+    written = run_photo_demo(out, args.photo, reenact=args.reenact)
     model = load_model("default")
     print(f"facerig demo: default morphable model {model.name!r} ({model.num_vertices} vertices, "
           f"{model.num_identity} identity components, {len(model.expression_names)} ARKit expressions)")
@@ -148,11 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         with outputs.labelled_by(labeller_for("demo", "morphable", {"size": args.size})):  # a 3DMM render
             outputs.image(out / "morph_controls.png", labelled_grid(rows, row_labels, col_labels))
         outputs.file(out / "face.obj", lambda tmp: export_mesh(model, params, tmp))
-        run_rig_demo(out, model, outputs)
-    written = list(outputs.written)
-    from .photo.demo import run_photo_demo
-
-    written += run_photo_demo(out, args.photo)   # its own output block: an edited photo is labelled as one
+        if args.generated:
+            run_rig_demo(out, model, outputs)
+    written += list(outputs.written)
+    if not args.generated:
+        print("more: `make demo FULL=1` (python -m rig.demo --generated --reenact) adds the rig bundle's generated "
+              "faces and the photo reenacted by a rendered clip")
     for p in written:
         print(f"  wrote {p}")
     print(f"done in {time.time() - t0:.1f} s")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
+from typing import Callable
 
 import numpy as np
 import torch
@@ -85,12 +86,14 @@ def control_limits(name: str) -> tuple[float, float]:
     raise RigError(f"unknown control {name!r}")
 
 
-def checked_values(values: dict[str, str | float], clamp: bool = False) -> dict[str, float]:
+def checked_values(values: dict[str, str | float], clamp: bool = False,
+                   limits: Callable[[str], tuple[float, float]] = control_limits) -> dict[str, float]:
     """Numeric control values from an untrusted front-end, parsed and range-checked (RigError, one line);
-    with `clamp`, a finite value outside a slider's range is moved to its end, as the slider does."""
+    with `clamp`, a finite value outside a slider's range is moved to its end, as the slider does.
+    `limits` gives a control's (low, high): a source's own (FaceSource.control_limits) or the defaults."""
     out = {}
     for name, raw in values.items():
-        low, high = control_limits(name)
+        low, high = limits(name)
         try:
             value = float(raw)
         except (TypeError, ValueError):
@@ -178,6 +181,11 @@ class FaceSource:
     def trained_range(self, name: str) -> tuple[float, float] | None:
         """[low, high] the rig was trained on for a pose angle or ARKit name (None: no such range)."""
         return None
+
+    def control_limits(self, name: str) -> tuple[float, float]:
+        """(low, high) of a control's slider for this source (the defaults, control_limits, unless the engine
+        holds to less)."""
+        return control_limits(name)
 
     def range_note(self, c: Controls) -> str | None:
         """One line naming moved controls outside the trained range (None: all inside)."""
@@ -356,16 +364,79 @@ class MorphSource(FaceSource):
         return np.asarray(base)
 
 
+#: the photo source's live image: a crop around the face, at most this many pixels on a side
+PREVIEW_SIDE = 512
+#: the crop's side as a multiple of the fit frame's side (the frame spans the face; this adds hair and neck)
+PREVIEW_MARGIN = 2.0
+
+
+def face_crop(height: int, width: int, frame: list[float], margin: float = PREVIEW_MARGIN) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): a square of margin x the fit frame's side centred on it, moved inside the photo
+    (smaller where the photo is)."""
+    x0, y0, side = frame
+    want = int(round(min(max(side * margin, 1.0), height, width)))
+    cx, cy = x0 + side / 2.0, y0 + side / 2.0
+    left = int(round(min(max(cx - want / 2.0, 0.0), width - want)))
+    top = int(round(min(max(cy - want / 2.0, 0.0), height - want)))
+    return left, top, left + want, top + want
+
+
+def preview_rig(photo_rig, side: int = PREVIEW_SIDE, margin: float = PREVIEW_MARGIN):
+    """A PhotoRig over a crop of the photo around the face, resized to at most `side` px, with the fit's frame
+    moved into it: the live image costs the same for any photo size. The photo's own rig when it is small
+    enough already (then the preview is the whole photo, as the download)."""
+    import cv2
+
+    from .photo.photo_rig import PhotoRig
+
+    h, w = photo_rig.image.shape[:2]
+    if max(h, w) <= side:
+        return photo_rig
+    x0, y0, x1, y1 = face_crop(h, w, photo_rig.frame, margin)
+    scale = min(1.0, side / float(x1 - x0))
+    size = max(1, int(round((x1 - x0) * scale)))
+    crop = np.ascontiguousarray(photo_rig.image[y0:y1, x0:x1])
+    if size != crop.shape[1]:
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+        scale = size / float(x1 - x0)
+    fx, fy, fside = photo_rig.frame
+    frame = [(fx - x0) * scale, (fy - y0) * scale, fside * scale]
+    return PhotoRig(crop, photo_rig.params, frame, photo_rig.builder, list(photo_rig.fit_warnings),
+                    shading=photo_rig.shading, head_guide=photo_rig.head_guide)
+
+
 class PhotoSource(FaceSource):
-    """A real photo edited by the photo engine (rig.photo.PhotoRig): its own pixels warped along the 3DMM flow."""
+    """A real photo edited by the photo engine (rig.photo.PhotoRig): its own pixels warped along the 3DMM flow.
+
+    The live image (preview) is a crop around the face at screen size (preview_rig); render() and frames(),
+    the downloads, are the whole photo at its own resolution. The pose sliders stop where the warp holds
+    (rig.photo.photo_rig.YAW_LIMIT / PITCH_LIMIT, as absolute angles and as changes from the photo)."""
 
     kind = "photo"
 
-    def __init__(self, photo_rig, size: int = 256):
+    def __init__(self, photo_rig, size: int = 256, description: str = ""):
         self.photo_rig = photo_rig
+        self.preview_rig = preview_rig(photo_rig)
         self.model = photo_rig.model
         super().__init__(photo_rig.params, size)
-        self.description = "uploaded photo through the photo engine (rig.photo.PhotoRig: the photo's own pixels, warped)"
+        self.description = description or ("uploaded photo through the photo engine (rig.photo.PhotoRig: the "
+                                            "photo's own pixels, warped)")
+        h, w = photo_rig.image.shape[:2]
+        if self.preview_rig is not photo_rig:
+            ph = self.preview_rig.image.shape[0]
+            self.description += f"; {w}x{h} px, live view {ph} px around the face, downloads full size"
+
+    def control_limits(self, name: str) -> tuple[float, float]:
+        from .photo.photo_rig import PITCH_LIMIT, YAW_LIMIT
+
+        held = {"yaw": YAW_LIMIT, "pitch": PITCH_LIMIT}
+        if name not in held:
+            return control_limits(name)
+        limit, own = held[name], self.controls().value(name)
+        # rounded inward to 0.01 deg: the slider's end itself must not read as beyond the limit
+        low, high = math.ceil(100 * max(-limit, own - limit)) / 100, math.floor(100 * min(limit, own + limit)) / 100
+        # a photo already turned beyond the limit keeps its own angle reachable
+        return float(min(low, own)), float(max(high, own))
 
     def target(self, c: Controls) -> FaceParams:
         pose, expr = self.moved_pose_and_expression(c)
@@ -378,11 +449,17 @@ class PhotoSource(FaceSource):
     def frames(self, cs: list[Controls]) -> np.ndarray:
         return np.stack([self.photo_rig.render(self.target(c)) for c in cs])
 
+    def preview(self, c: Controls) -> np.ndarray:
+        """The live image: the crop around the face at screen size (the whole photo when it is small)."""
+        return self.preview_rig.render(self.target(c))
+
     def overlay(self, image: np.ndarray, c: Controls) -> np.ndarray:
-        """The target's 3DMM rendered in the photo's fit frame and blended over the edit."""
+        """The target's 3DMM rendered in the fit frame of the image given (the live crop or the photo) and
+        blended over it."""
         from morphable.fit.overlay import overlay_image
 
-        diag = SimpleNamespace(frame=list(self.photo_rig.frame), detected=None, fitted=None)
+        rig = self.preview_rig if image.shape[:2] == self.preview_rig.image.shape[:2] else self.photo_rig
+        diag = SimpleNamespace(frame=list(rig.frame), detected=None, fitted=None)
         return overlay_image(self.model, image, self.target(c), diag)
 
 
@@ -408,6 +485,21 @@ def photo_engine_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def portrait_source(model=None, size: int = 256) -> PhotoSource:
+    """The shipped portrait (rig.photo.demo.portrait: NASA's public-domain astronaut photo) through the photo
+    engine: the app's opening face. RigError when scikit-image, which carries it, is missing."""
+    import warnings
+
+    from .photo.demo import PORTRAIT_CREDIT, portrait
+    from .photo.photo_rig import PhotoRig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rig = PhotoRig.from_photo(portrait(), model=model)
+    return PhotoSource(rig, size, f"{PORTRAIT_CREDIT}, through the photo engine (rig.photo.PhotoRig: the "
+                                  "photo's own pixels, warped)")
 
 
 def photo_source(photo: np.ndarray, rig: FaceRig | None = None, model=None, size: int = 256,

@@ -17,7 +17,8 @@ from basics.errors import UserError
 from ..errors import RigError
 from .. import sources as S
 
-SOURCE_KINDS = ("generated", "morphable", "photo")
+#: the page's source choices; the app opens on the first: the shipped portrait through the photo engine
+SOURCE_KINDS = ("portrait", "photo", "generated", "morphable")
 PREVIEW_CHOICES = ("auto", "bf16", "fp32")
 #: faces kept for open pages (older pages reload theirs on the next change)
 MAX_SOURCES = 32
@@ -42,6 +43,8 @@ class Page:
     #: the live route moved a control since the last status line was recorded (so its sync may replace
     #: that line; an error line shown after the move stays)
     moved: bool = False
+    #: the source choice it was loaded from (one of SOURCE_KINDS)
+    kind: str = ""
 
 
 class Engine:
@@ -70,11 +73,22 @@ class Engine:
         self.draw_lock = threading.Lock()
         #: server time (ms) of the latest slider updates, for the bench and the tests
         self.update_ms: deque[float] = deque(maxlen=1000)
+        self._portrait: S.FaceSource | None = None
+
+    def portrait(self) -> S.FaceSource:
+        """The shipped portrait through the photo engine, fitted once (~5 s) and shared by every page (a
+        source keeps no per-page state: the controls live in the page)."""
+        with self._lock:
+            if self._portrait is None:
+                self._portrait = S.portrait_source(self.model, self.size)
+            return self._portrait
 
     def new_source(self, kind: str, seed: int = 0, truncation: float = 1.0, identity_seed: int = 0,
                    photo: np.ndarray | None = None) -> tuple[str, S.FaceSource]:
         """Build a source and store it; returns (key, source)."""
-        if kind == "generated":
+        if kind == "portrait":
+            src = self.portrait()
+        elif kind == "generated":
             src = S.generated_source(self.rig, int(seed), float(truncation), self.size, self.compute_dtype,
                                      self.preview_dtype)
         elif kind == "morphable":
@@ -86,13 +100,13 @@ class Engine:
                                  self.compute_dtype, self.preview_dtype)
         else:
             raise RigError(f"unknown source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}")
-        return self.add_source(src), src
+        return self.add_source(src, kind), src
 
-    def add_source(self, src: S.FaceSource) -> str:
+    def add_source(self, src: S.FaceSource, kind: str = "") -> str:
         """Store a face source (any rig.sources.FaceSource) for a new page; returns its key."""
         key = uuid.uuid4().hex
         with self._lock:
-            self._pages[key] = Page(src, src.controls())
+            self._pages[key] = Page(src, src.controls(), kind=kind)
             while len(self._pages) > MAX_SOURCES:
                 self._pages.popitem(last=False)
         return key
@@ -104,7 +118,7 @@ class Engine:
             if page is not None:
                 self._pages.move_to_end(key)
         if page is None:
-            raise PageGone("this page's face is no longer loaded; press 'load face' again")
+            raise PageGone("this page's face is no longer loaded; reload the page")
         return page
 
     def move(self, key: str | None, **values: float | str) -> Page:
@@ -148,10 +162,11 @@ class Engine:
         return image, note
 
     def live(self, key: str | None, values: dict[str, str | float], overlay: bool = False) -> np.ndarray:
-        """Move a page's numeric controls (untrusted values: parsed, clamped to the sliders' ranges as the
-        widgets clamp them; none: draw it as it is) and draw its live image; the time is kept in update_ms."""
+        """Move a page's numeric controls (untrusted values: parsed, clamped to the source's slider ranges as
+        the widgets clamp them; none: draw it as it is) and draw its live image; the time is kept in update_ms."""
         t0 = time.perf_counter()
-        page = self.move(key, **S.checked_values(values, clamp=True))
+        limits = self.page(key).source.control_limits
+        page = self.move(key, **S.checked_values(values, clamp=True, limits=limits))
         page.moved = page.moved or bool(values)
         image = self.draw(page, overlay)[0]
         self.update_ms.append(1000 * (time.perf_counter() - t0))
@@ -170,11 +185,27 @@ def preview_dtype(choice: str, compute_dtype: torch.dtype = torch.float32) -> to
 
 
 def read_upload(path: str | os.PathLike | None) -> np.ndarray:
-    """An uploaded file as RGB uint8; RigError (one line) when it is not an image."""
+    """An uploaded file as RGB uint8; RigError (one line, naming the file as the user named it, never the
+    server's temporary copy) when it is not an image."""
     if path is None:
         raise RigError("upload a photo first")
     from ..pipeline import read_photo
 
-    img = read_photo(Path(path))
-    return img
+    try:
+        return read_photo(Path(path))
+    except USER_ERRORS as exc:
+        raise RigError(public_message(exc, path)) from None
 
+
+def public_message(exc: BaseException, upload: str | os.PathLike | None = None) -> str:
+    """An error's first line for the page: the upload's server-side path becomes its file name, and any
+    other path into the server's temporary folders is dropped."""
+    import re
+    import tempfile
+
+    text = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+    if upload is not None:
+        up = Path(upload)
+        text = text.replace(str(up), up.name).replace(str(up.resolve()), up.name)
+    tmp = re.escape(tempfile.gettempdir().rstrip("/"))
+    return re.sub(tmp + r"/\S*?([^/\s]+)(?=[\s:;,)'\"]|$)", r"\1", text)

@@ -20,7 +20,7 @@ import io
 import numpy as np
 from fastapi import Request, Response   # module level: FastAPI resolves the route's annotations here
 
-from .engine import USER_ERRORS, PageGone
+from .engine import USER_ERRORS, PageGone, public_message
 
 ROUTE = "/facerig/live"
 #: elem_ids the script relies on: the sliders are s-<control name>
@@ -111,8 +111,7 @@ def add_route(app, engine) -> None:
         except PageGone as exc:
             return Response(str(exc), status_code=404, media_type="text/plain")
         except USER_ERRORS as exc:   # an unknown control, a value that is not a number, a face that cannot be drawn
-            return Response(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, status_code=422,
-                            media_type="text/plain")
+            return Response(public_message(exc), status_code=422, media_type="text/plain")
         return Response(encode_png(image), media_type="image/png", headers={"Cache-Control": "no-store"})
 
     app.add_api_route(ROUTE, live, methods=["GET"])

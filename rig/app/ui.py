@@ -14,7 +14,7 @@ from morphable.lighting import LIGHT_PRESETS
 
 from .. import sources as S
 from . import downloads, live
-from .engine import SOURCE_KINDS, USER_ERRORS, Engine, read_upload
+from .engine import SOURCE_KINDS, USER_ERRORS, Engine, public_message, read_upload
 
 #: the ARKit weights shown outside the accordion (the most used); the accordion holds the other 40
 MAIN_EXPRESSIONS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight",
@@ -22,12 +22,20 @@ MAIN_EXPRESSIONS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLef
                     "mouthFrownLeft", "mouthFrownRight")
 OTHER_EXPRESSIONS = tuple(n for n in ARKIT_NAMES if n not in MAIN_EXPRESSIONS)
 LIGHT_CHOICES = (S.LIGHT_KEEP, *LIGHT_PRESETS, S.LIGHT_DIRECTION)
-SOURCE_LABELS = {"generated": "generated face (rig bundle)", "morphable": "bare 3DMM", "photo": "uploaded photo"}
+SOURCE_LABELS = {"portrait": "portrait (NASA, public domain)", "photo": "your photo", "generated": "generated face (rig bundle)",
+                 "morphable": "bare 3DMM"}
+#: sources a seed picks: only these need the 'load' button (a portrait, an upload, loads at once)
+SEEDED = ("generated", "morphable")
 
 
 def _range_info(src: S.FaceSource, name: str) -> str:
+    """The slider's note: the range the rig was trained on, or that it was not trained on this control."""
     rng = src.trained_range(name)
-    return "" if rng is None else f"trained {rng[0]:.3g} .. {rng[1]:.3g}"
+    if rng is None:
+        return ""
+    if rng[1] - rng[0] < 1e-3:
+        return "not in the rig's training data: the face may not follow"
+    return f"trained {rng[0]:.3g} .. {rng[1]:.3g}"
 
 
 def _status(src: S.FaceSource, c: S.Controls, extra: str | None = None, ms: float | None = None) -> str:
@@ -79,15 +87,16 @@ def build(engine: Engine, download_dir: str | Path | None = None):
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 with gr.Group():
-                    kind = gr.Radio([(SOURCE_LABELS[k], k) for k in SOURCE_KINDS], value="generated",
+                    kind = gr.Radio([(SOURCE_LABELS[k], k) for k in SOURCE_KINDS], value=SOURCE_KINDS[0],
                                     label="source", elem_id="source")
                     with gr.Row():
                         seed = gr.Number(3, label="seed", precision=0, minimum=0, elem_id="seed")
                         truncation = gr.Slider(0.0, 1.0, 0.7, step=0.05, label="truncation")
                         identity_seed = gr.Number(0, label="3DMM identity seed", precision=0, minimum=0)
-                    photo = gr.File(label="photo (for 'uploaded photo')", file_count="single", type="filepath",
+                    photo = gr.File(label="your photo (loads on upload)", file_count="single", type="filepath",
                                     elem_id="photo", height=140)
-                    load = gr.Button("load face", variant="primary", elem_id="load")
+                    load = gr.Button("load this seed", variant="primary", elem_id="load",
+                                     visible=SOURCE_KINDS[0] in SEEDED)
                 # no download / share buttons on the image: they would hand out Gradio's copy of the
                 # face (older than the live image, and unlabelled); the downloads below are labelled
                 image = gr.Image(label="face", type="numpy", format="png", interactive=False,
@@ -131,20 +140,23 @@ def build(engine: Engine, download_dir: str | Path | None = None):
         json_open = gr.State(False)
 
         def control_updates(src: S.FaceSource, c: S.Controls, info: bool = False) -> list:
+            """Widget updates for the controls; with `info` (a new face) also each slider's range, from the
+            source in use (the photo engine's pose sliders stop where its warp holds), and its note."""
             out = [gr.update(value=c.light), gr.update(value=c.azimuth), gr.update(value=c.elevation)]
             for name, widget in zip(slider_names, sliders):
                 kw = {"value": round(c.value(name), 3)}
                 if info:
-                    kw["info"] = _range_info(src, name)
+                    low, high = src.control_limits(name)
+                    kw.update(info=_range_info(src, name), minimum=low, maximum=high)
                 out.append(gr.update(**kw))
             return out
 
         def params_text(src: S.FaceSource, c: S.Controls) -> str:
             return json.dumps(src.to_dict(c), indent=1)
 
-        def error_line(k, exc: Exception) -> str:
+        def error_line(k, exc: Exception | str) -> str:
             """The status's error line, recorded as the page's last status (its next update replaces it)."""
-            text = f"**error:** {exc}"
+            text = f"**error:** {exc if isinstance(exc, str) else public_message(exc)}"
             try:
                 page = engine.page(k)
                 page.status, page.moved = text, False
@@ -152,8 +164,12 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 pass
             return text
 
-        def do_load(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay):
+        def do_load(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay, upload: bool = False):
+            """Load the chosen source as a new page face. After a failed upload the file box is cleared
+            and the source choice goes back to the face still shown (the page never shows one face under
+            another's file name)."""
             t0 = time.perf_counter()
+            kind_v = "photo" if upload else kind_v
             try:
                 picture = read_upload(photo_v) if kind_v == "photo" else None
                 k, src = engine.new_source(kind_v, int(seed_v or 0), float(trunc_v), int(id_v or 0), picture)
@@ -161,10 +177,30 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 img, note = engine.draw(page, show_overlay)
             except USER_ERRORS as exc:
                 # the page keeps its face; its next update sends the status again (the error line goes)
-                return [gr.skip(), gr.skip(), error_line(old_key, exc), gr.skip(), *[gr.skip()] * len(controls)]
+                text = public_message(exc, photo_v)
+                if kind_v == "photo" and photo_v:
+                    text = f"could not load {Path(photo_v).name}: {text}"
+                try:
+                    shown = engine.page(old_key).kind or gr.skip()
+                except USER_ERRORS:
+                    shown = gr.skip()
+                back = [shown, None, gr.update(visible=shown in SEEDED)] if kind_v == "photo" else [gr.skip()] * 3
+                return [gr.skip(), gr.skip(), error_line(old_key, text), gr.skip(), *back,
+                        *[gr.skip()] * len(controls)]
             c = page.controls
             page.status = _status(src, c, note, 1000 * (time.perf_counter() - t0))
-            return [k, _distinct(img), page.status, params_text(src, c), *control_updates(src, c, info=True)]
+            return [k, _distinct(img), page.status, params_text(src, c), kind_v, gr.skip(),
+                    gr.update(visible=kind_v in SEEDED), *control_updates(src, c, info=True)]
+
+        def uploaded(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay):
+            return do_load(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay, upload=True)
+
+        def picked(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay):
+            """A source chosen: loaded at once (a seed source at its seed; 'your photo' when a file is there)."""
+            if kind_v == "photo" and not photo_v:
+                return [gr.skip(), gr.skip(), "**upload a photo** (drop it on the photo box): it loads at once",
+                        gr.skip(), gr.skip(), gr.skip(), gr.update(visible=False), *[gr.skip()] * len(controls)]
+            return do_load(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay)
 
         def show(k, show_overlay: bool, show_json: bool, draw: bool = True) -> list:
             """Image (drawn unless the live route has drawn it), status (sent only when its text changed)
@@ -218,17 +254,19 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                     with engine.draw_lock:
                         path = downloads.write(kind_name, src, c, download_dir, img, (name, start, stop))
                 except USER_ERRORS as exc:
-                    return gr.skip(), f"**error:** {exc}"
+                    return gr.skip(), f"**error:** {public_message(exc)}"
                 return str(path), f"**source:** {src.description}\n\nwrote {path.name}"
             return run
 
         controls = [*light_widgets, *sliders]
-        outputs = [key, image, status, params_json, *controls]
+        outputs = [key, image, status, params_json, kind, photo, load, *controls]
         load_inputs = [key, kind, seed, truncation, identity_seed, photo, overlay]
         # one queue for every event of the page: an update, a reset and a download run in the order asked
         one = dict(concurrency_id="face", concurrency_limit=1)
         load.click(do_load, load_inputs, outputs, **one)
-        photo.upload(lambda: "photo", None, kind).then(do_load, load_inputs, outputs, **one)
+        # upload = load: the dropped file is the page's new face (or one error line, and the box cleared)
+        photo.upload(uploaded, load_inputs, outputs, **one)
+        kind.input(picked, load_inputs, outputs, **one)
         app.load(do_load, load_inputs, outputs, **one)
         quiet = dict(outputs=[image, status, params_json], show_progress="hidden", trigger_mode="always_last", **one)
         # the sliders have no Gradio event: the page's script (rig.app.live) sends their values to the

@@ -160,3 +160,54 @@ def test_stylegan2_preview_is_bf16_and_downloads_stay_fp32(stylegan_rig):
     assert preview_dtype("fp32", torch.bfloat16) == torch.bfloat16   # --bf16 draws everything in bf16
     with pytest.raises(RigError, match="unknown preview"):
         preview_dtype("fp16")
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    """The shipped portrait (NASA's astronaut, scikit-image) through the photo engine."""
+    pytest.importorskip("skimage")
+    return S.portrait_source(size=128)
+
+
+def test_photo_sliders_stop_where_the_photo_engine_holds(portrait):
+    from rig.photo.photo_rig import PITCH_LIMIT, YAW_LIMIT
+
+    own = portrait.controls()
+    for name, limit in (("yaw", YAW_LIMIT), ("pitch", PITCH_LIMIT)):
+        low, high = portrait.control_limits(name)
+        assert low <= own.value(name) <= high
+        # absolute angles and changes from the photo both within the limit, and the ends are reachable
+        assert -limit - 1e-6 <= low and high <= limit + 1e-6
+        assert high - own.value(name) <= limit + 1e-6 and own.value(name) - low <= limit + 1e-6
+        assert min(high, limit) - max(low, -limit) > limit  # a real range, not a sliver
+        assert portrait.range_note(own.with_values(**{name: high})) is None
+    assert portrait.control_limits("roll") == S.control_limits("roll")
+    assert S.checked_values({"yaw": 80}, clamp=True, limits=portrait.control_limits)["yaw"] == \
+        pytest.approx(portrait.control_limits("yaw")[1])
+
+
+def test_big_photo_preview_is_a_crop_around_the_face_and_downloads_stay_full_size(portrait):
+    """A 3x photo (1536 px): the live image is the face's crop at <= 512 px, drawn with the fit's frame moved
+    into it, so it shows what the full-size download shows there, resampled."""
+    import cv2
+
+    from rig.photo.photo_rig import PhotoRig
+
+    small = portrait.photo_rig
+    big_image = cv2.resize(small.image, (1536, 1536), interpolation=cv2.INTER_CUBIC)
+    big = S.PhotoSource(PhotoRig(big_image, small.params, [3 * v for v in small.frame], small.builder))
+    assert big.preview_rig.image.shape == (512, 512, 3) and "downloads full size" in big.description
+    x0, y0, x1, y1 = S.face_crop(1536, 1536, big.photo_rig.frame)
+    fx, fy, fs = big.photo_rig.frame
+    assert x0 <= fx and fx + fs <= x1 and y1 - y0 == x1 - x0 == round(2 * fs)   # the face, with room around it
+    c = big.controls().with_values(yaw=big.controls().yaw + 15, mouthSmileLeft=0.6, mouthSmileRight=0.6)
+    full = big.render(c)
+    assert full.shape == (1536, 1536, 3)
+    live = big.preview(c).astype(np.int16)
+    expected = cv2.resize(full[y0:y1, x0:x1], (512, 512), interpolation=cv2.INTER_AREA).astype(np.int16)
+    still = cv2.resize(big_image[y0:y1, x0:x1], (512, 512), interpolation=cv2.INTER_AREA).astype(np.int16)
+    err = np.abs(live - expected).mean()
+    assert err < 4.0 and err < 0.5 * np.abs(still - expected).mean(), err   # the same edit, not the unedited crop
+    # a photo no bigger than the preview is its own preview (the live image is the download's picture)
+    assert portrait.preview_rig is portrait.photo_rig
+    assert np.array_equal(portrait.preview(c), portrait.render(c))

@@ -67,10 +67,21 @@ def move_slider(page, name: str, presses: int, key: str = "ArrowRight") -> None:
         handle.press(key)
 
 
-def test_page_yaw_slider_changes_the_face_and_png_downloads(page, tmp_path):
-    assert "generated face" in status_text(page)
+def test_page_opens_on_the_portrait_and_its_yaw_slider_turns_it_and_png_downloads(page, app, tmp_path):
+    # the first look: the shipped portrait through the photo engine, the generated faces one choice away
+    assert "NASA portrait" in status_text(page) and "photo engine" in status_text(page)
+    assert page.is_checked("#source input[value='portrait']")
+    assert page.locator("#source input[value='generated']").count() == 1
+    assert not page.locator("#load").is_visible()   # nothing to press: the portrait is loaded
     before_src, before = face_src(page), shown_image(page)
-    assert before.shape == (256, 256, 3) and before.std() > 10  # a picture, not a blank
+    assert before.shape == (512, 512, 3) and before.std() > 10  # a picture, not a blank
+    # the pose sliders stop where the photo engine's warp holds, and no slider claims a '0 .. 0' range
+    from rig.photo.photo_rig import PITCH_LIMIT, YAW_LIMIT
+
+    for name, limit in (("yaw", YAW_LIMIT), ("pitch", PITCH_LIMIT)):
+        handle = page.locator(f"#s-{name} input[type=range]")
+        assert -limit <= float(handle.get_attribute("min")) < 0 < float(handle.get_attribute("max")) <= limit
+    assert "0 .. 0" not in page.inner_text("body")
     yaw0 = float(page.input_value("#s-yaw input[type=number]"))
     move_slider(page, "yaw", 30)  # +15 degrees in steps of 0.5
     wait_new_face(page, before_src)
@@ -82,7 +93,7 @@ def test_page_yaw_slider_changes_the_face_and_png_downloads(page, tmp_path):
     assert live_requests(page) >= 1 and face_src(page).startswith("blob:")  # drawn by the live route
     page.click("text=parameters (JSON)")  # the accordion with the edit's parameters
     page.wait_for_function("() => { const e = document.querySelector('#params');"
-                           " return e && e.innerText.includes('generated'); }", timeout=TIMEOUT)
+                           " return e && e.innerText.includes('\"source\": \"photo'); }", timeout=TIMEOUT)
     assert '"yaw"' in page.inner_text("#params")
 
     page.click("#dl-png")
@@ -100,6 +111,7 @@ def test_page_yaw_slider_changes_the_face_and_png_downloads(page, tmp_path):
 
     shown = shown_image(page)
     assert psnr(png, shown) >= 37.9 and psnr(png, before) < psnr(png, shown) - 3
+    assert png.shape == shown.shape   # a 512 px photo: the live view is the whole photo
     assert verify(path).labelled
     # nothing outside this machine was asked for (no analytics, fonts or CDN assets)
     hosts = {urlparse(u).hostname for u in page.requested if u.startswith("http")}
@@ -128,11 +140,16 @@ def test_upload_utkface_photo_and_bad_files(page, utkface_photos, tmp_path):
     move_slider(page, "jawOpen", 40)
     wait_new_face(page, new)
 
+    assert not page.locator("#load").is_visible()   # upload = load: no button to press after it
+
     text = tmp_path / "notes.png"
     text.write_text("not an image at all")
     upload(page, text)
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('error')", timeout=TIMEOUT)
-    assert "not a readable image" in status_text(page)
+    assert "not a readable image" in status_text(page) and "notes.png" in status_text(page)
+    assert "/tmp" not in status_text(page)   # the server's copy of the upload is not named
+    # the file box is cleared: the old face is not shown under the failed file's name
+    page.wait_for_function("() => !document.querySelector('#photo').innerText.includes('notes.png')", timeout=TIMEOUT)
 
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((128, 128, 3), 200, np.uint8)).save(blank)
@@ -142,9 +159,8 @@ def test_upload_utkface_photo_and_bad_files(page, utkface_photos, tmp_path):
     move_slider(page, "yaw", 4)
     page.wait_for_function("() => !document.querySelector('#status').innerText.includes('error')", timeout=TIMEOUT)
     assert "uploaded photo" in status_text(page)
-    # the app still works afterwards
+    # the app still works afterwards; picking a source loads it
     page.check("#source input[value='generated']")
-    page.click("#load")
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('generated face')",
                            timeout=TIMEOUT)
 
@@ -186,8 +202,7 @@ def test_the_live_image_is_the_engines_face_with_the_overlay_when_on(page, app):
     """The slider's live image (rig.app.live) is the source's own drawing at the stored controls, byte for
     byte, and with the overlay toggled on it carries the 3DMM's landmarks."""
     old = face_src(page)
-    page.check("#source input[value='morphable']")
-    page.click("#load")
+    page.check("#source input[value='morphable']")   # picking a source loads it
     old = wait_new_face(page, old)
     page.check("#overlay input")
     old = wait_new_face(page, old)
@@ -214,9 +229,10 @@ def test_typing_in_a_sliders_number_box_moves_the_face(page, app):
     stored = next(reversed(app.engine._pages.values())).controls
     assert stored.yaw == pytest.approx(-20.0)
     assert np.array_equal(shown_image(page), next(reversed(app.engine._pages.values())).source.preview(stored))
-    box.fill("75")   # beyond the slider's 60: the widget clamps it on leaving the box, the route at once
+    box.fill("75")   # beyond the slider's end: the widget clamps it on leaving the box, the route at once
     settle(page)
-    assert next(reversed(app.engine._pages.values())).controls.yaw == pytest.approx(60.0)
+    stored = next(reversed(app.engine._pages.values()))
+    assert stored.controls.yaw == pytest.approx(stored.source.control_limits("yaw")[1])
     # the image has no download / share button of its own (those would hand out an unlabelled copy)
     assert page.locator("#face button[aria-label='Download'], #face [data-testid='download-link'],"
                         " #face button[aria-label='Share']").count() == 0

@@ -89,3 +89,29 @@ def test_checked_values_parse_and_bound_every_numeric_control():
         with pytest.raises(RigError, match="not a finite number"):
             S.checked_values({"roll": bad}, clamp=True)
     assert S.checked_values({"roll": -99, "mouthClose": 3}, clamp=True) == {"roll": -40.0, "mouthClose": 1.0}
+
+
+def test_photo_engine_sliders_clamp_where_its_warp_holds(served):
+    """The portrait (the app's opening face) goes through the photo engine: yaw stops at its limit, not at 60."""
+    pytest.importorskip("skimage")
+    from rig.photo.photo_rig import YAW_LIMIT
+
+    engine, client = served
+    key, src = engine.new_source("portrait")
+    shown = _png(client.get(ROUTE, params={"key": key, "yaw": 60}))
+    stored = engine.page(key).controls
+    assert stored.yaw == pytest.approx(src.control_limits("yaw")[1]) and stored.yaw <= YAW_LIMIT
+    assert src.range_note(stored) is None and np.array_equal(shown, src.preview(stored))
+    assert engine.new_source("portrait")[1] is src   # fitted once, shared by every page
+
+
+def test_upload_errors_name_the_file_not_the_servers_copy(tmp_path):
+    from rig.app.engine import public_message, read_upload
+
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image at all")
+    with pytest.raises(RigError) as info:
+        read_upload(bad)
+    assert "notes.png" in str(info.value) and str(tmp_path) not in str(info.value)
+    assert public_message(OSError(f"cannot open {tmp_path}/x/holiday.jpg: truncated")) == \
+        "cannot open holiday.jpg: truncated"
