@@ -17,7 +17,7 @@ from typing import Sequence
 from basics.errors import UserError
 
 #: the command groups, in --help order: rig.cli.<name>.register(subparsers) adds each
-COMMANDS = ("morph", "gan", "invert", "fit", "edit", "animate", "reenact", "training", "app", "verify")
+COMMANDS = ("morph", "gan", "invert", "fit", "edit", "animate", "reenact", "live", "training", "app", "verify")
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -1,0 +1,317 @@
+"""Causal, frame-by-frame face tracking for a live camera: each frame is read once, when it arrives.
+
+The batch tracker (morphable.fit.track) sees the whole clip before it settles identity, the
+neutral face and the smoothing; a camera has no future. Here:
+
+1. The first `settle_frames` frames with a face are collected; from them, once: the identity
+   (one joint landmark fit, as the batch tracker does), the calm frames and the person's neutral
+   mesh (morphable.fit.mesh_expression.calm_frames / read_clip / neutral_mesh), and the reference
+   (the calm frames' mean pose and expression: what "at rest" means for this person and camera).
+2. Each later frame: landmarks (MediaPipe's mesh in video mode, which follows the face from the
+   previous frame and runs its detector again by itself when the face is lost), pose by Gauss-Newton
+   warm-started from the previous frame, expressions read from the mesh against the neutral and
+   gaze from the irises (the same functions as the batch tracker), then the One-Euro filter online.
+3. No face, or landmarks the fit cannot explain: the last good values are held and the frame is flagged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..arkit import ARKIT_NAMES
+from ..camera import Camera
+from ..errors import MorphableError
+from ..gaze import with_gaze
+from ..landmarks import Detection, LandmarkBackend, as_rgb_uint8
+from ..model import MorphableModel
+from ..params import FaceParams
+from .batch import threshold_for
+from .crop import choose_frame
+from .gaze_read import CLOSED, gaze_angles
+from .geometry import landmark_error_iod
+from .landmark_fit import LandmarkFitter
+from .landmark_set import set_for
+from .mesh_expression import (EYE_CORNERS, L1, ExpressionBasis, basis_for, calm_frames, eye_weights, has_basis, mesh3d,
+                              neutral_mesh, read_clip, row_weights, similarity_align)
+
+#: frames with a face that settle identity, neutral and reference (about half a second of camera)
+SETTLE_FRAMES = 12
+#: Gauss-Newton iterations per frame: warm-started from the previous frame / from scratch after a loss
+WARM_ITERATIONS = 4
+COLD_ITERATIONS = 8
+#: frames without a face after which the next fit starts from scratch instead of the last pose
+COLD_AFTER = 5
+#: One-Euro settings and units (the batch tracker's: morphable.fit.smoothing, morphable.fit.track)
+MIN_CUTOFF, BETA, D_CUTOFF = 1.0, 0.3, 1.0
+POSE_SCALE = np.array([1.0, 1.0, 1.0, 0.005, 0.005, 0.005])
+EXPRESSION_SCALE = 0.05
+#: share of the settle frames taken as calm (the batch tracker's CALM_SHARE is for whole clips)
+CALM_SHARE = 0.5
+#: projected-gradient steps of the per-frame weight solve, warm-started from the previous frame's weights
+#: (mesh_expression.solve_weights starts from zero and takes 300)
+SOLVE_ITERATIONS = 60
+
+
+def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
+    tau = 1.0 / (2.0 * math.pi * np.asarray(cutoff, dtype=np.float64))
+    return 1.0 / (1.0 + tau / dt)
+
+
+class OneEuro:
+    """The One-Euro filter (Casiez et al. 2012) one sample at a time; the same filter as smoothing.one_euro.
+
+    `scale` (D,) puts columns in comparable units for the speed term; `dt` per sample may vary
+    (a camera's frames do not arrive evenly, and dropped frames lengthen the step)."""
+
+    def __init__(self, fps: float, scale: np.ndarray | None = None, min_cutoff: float = MIN_CUTOFF,
+                 beta: float = BETA, d_cutoff: float = D_CUTOFF):
+        if not fps > 0:
+            raise MorphableError(f"fps must be positive, got {fps}")
+        self.dt = 1.0 / fps
+        self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self._out: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._out = self._dx = None
+
+    def __call__(self, x: np.ndarray, dt: float | None = None) -> np.ndarray:
+        """The filtered value of sample `x` (D,) taken `dt` seconds after the previous one (default 1/fps)."""
+        v = np.asarray(x, dtype=np.float64)
+        if self.scale is not None:
+            v = v / self.scale
+        step = self.dt if dt is None or not dt > 0 else float(dt)
+        if self._out is None:
+            self._out, self._dx = v.copy(), np.zeros_like(v)
+        else:
+            a_d = _alpha(self.d_cutoff, step)
+            self._dx = a_d * (v - self._out) / step + (1.0 - a_d) * self._dx
+            a = _alpha(self.min_cutoff + self.beta * np.abs(self._dx), step)
+            self._out = a * v + (1.0 - a) * self._out
+        return self._out * self.scale if self.scale is not None else self._out.copy()
+
+
+def video_mesh_backend(min_confidence: float = 0.5) -> LandmarkBackend:
+    """MediaPipe's face mesh in video mode, one face, no padding: it follows the face from the previous
+    frame (steadier and ~20% cheaper than detecting anew) and runs its detector again when it loses it."""
+    from mediapipe.python.solutions import face_mesh
+
+    from ..landmarks_mp import MediaPipeBackend, _quiet_native_stderr
+
+    class VideoMeshBackend(MediaPipeBackend):
+        def __init__(self):
+            super().__init__(max_faces=1, min_confidence=min_confidence, pad=0.0)
+            with self._lock, _quiet_native_stderr():
+                self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+                                                min_detection_confidence=min_confidence,
+                                                min_tracking_confidence=min_confidence)
+
+    return VideoMeshBackend()
+
+
+class WeightSolver:
+    """mesh_expression.solve_weights for one frame at a time: the same objective (J, ridge, L1, box [0,1]),
+    its system built once (60 ms here) and each solve warm-started from the previous frame's weights."""
+
+    def __init__(self, basis: ExpressionBasis, iterations: int = SOLVE_ITERATIONS):
+        self.basis = basis
+        self.a, self.h = basis.system()
+        self.step = 1.0 / np.linalg.eigvalsh(self.h)[-1]
+        self.l1 = L1 * np.diag(self.h).mean()
+        self.rows = row_weights()
+        self.iterations = int(iterations)
+        self._w = np.zeros(len(self.h))
+
+    def __call__(self, disp: np.ndarray) -> np.ndarray:
+        """(1,52) weights of one (1,468,3) displacement (IOD units, aligned)."""
+        g = (disp[0] * self.rows).reshape(-1) @ self.a.T
+        w = self._w.copy()
+        z, t = w.copy(), 1.0
+        for _ in range(self.iterations):
+            w_new = np.clip(z - self.step * (z @ self.h - g + self.l1), 0.0, 1.0)
+            t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
+            z = w_new + ((t - 1.0) / t_new) * (w_new - w)
+            w, t = w_new, t_new
+        self._w = w
+        out = np.zeros((1, len(ARKIT_NAMES)))
+        out[0, self.basis.solved] = w
+        return out
+
+
+@dataclass
+class OnlineFrame:
+    """One camera frame's reading. `params` (batch 1, smoothed) is None until the tracker has settled."""
+
+    index: int
+    time: float
+    params: FaceParams | None
+    ok: bool
+    state: str                       # "settling", "tracking" or "held" (no usable face: last good values)
+    flags: list[str] = field(default_factory=list)
+    landmark_error: float = float("nan")
+    seconds: dict[str, float] = field(default_factory=dict)   # detect, fit, read
+
+
+class OnlineTracker:
+    """Track one face causally: `step(image)` per frame (see the module docstring)."""
+
+    def __init__(self, model: MorphableModel, fps: float = 25.0, backend: LandmarkBackend | None = None,
+                 settle_frames: int = SETTLE_FRAMES, camera: Camera | None = None, smooth: bool = True):
+        if settle_frames < 2:
+            raise MorphableError(f"settle_frames must be at least 2, got {settle_frames}")
+        self.model = model
+        self.fps = float(fps)
+        self.camera = camera or Camera()
+        self.backend = backend if backend is not None else video_mesh_backend()
+        self.settle_frames = int(settle_frames)
+        self.smooth = smooth
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the person: the next frames settle identity, neutral and reference again."""
+        self.index = 0
+        self.identity: torch.Tensor | None = None
+        self.reference: FaceParams | None = None   # the calm frames' mean pose and expression
+        self._collected: list[tuple[Detection, torch.Tensor]] = []
+        self._frame = None
+        self._shape = None
+        self._prev_fit: FaceParams | None = None
+        self._last: FaceParams | None = None
+        self._last_time: float | None = None
+        self._lost = 0
+        self._gaze = np.zeros((2, 2))
+        self._filter = OneEuro(self.fps, np.concatenate([POSE_SCALE, np.full(52, EXPRESSION_SCALE)]))
+
+    @property
+    def settled(self) -> bool:
+        return self.identity is not None
+
+    # ---- per frame ----------------------------------------------------------------------------
+    def step(self, image: np.ndarray, t: float | None = None) -> OnlineFrame:
+        """Read one frame (H,W,3) taken at time `t` seconds (default index / fps)."""
+        img = as_rgb_uint8(image)
+        index, self.index = self.index, self.index + 1
+        t = index / self.fps if t is None else float(t)
+        if self._shape != img.shape[:2]:
+            h, w = img.shape[:2]
+            self._shape, self._frame = img.shape[:2], choose_frame(img.shape, (0, 0, w, h), "image")
+        t0 = time.perf_counter()
+        faces = self.backend.detect(img)
+        det = faces[0] if faces else None
+        seconds = {"detect": time.perf_counter() - t0}
+        flags = ["multiple_faces"] if len(faces) > 1 else []
+        if not self.settled:
+            if det is not None:
+                self._collected.append((det, None))
+                if len(self._collected) >= self.settle_frames:
+                    t1 = time.perf_counter()
+                    self._settle()
+                    seconds["fit"] = time.perf_counter() - t1
+            return OnlineFrame(index, t, None, det is not None, "settling", flags + ([] if det else ["no_face"]),
+                               seconds=seconds)
+        if det is None or (self._dense and det.mesh is None):
+            return self._hold(index, t, flags + ["no_face"], seconds)
+        t1 = time.perf_counter()
+        ndc = self._set.ndc_targets(det, self._frame)
+        if self._prev_fit is None or self._lost >= COLD_AFTER:
+            fit = self._frame_fit.fit(ndc[None], identity=self.identity[None], iterations=COLD_ITERATIONS)
+        else:
+            fit = self._frame_fit.fit(ndc[None], init=self._prev_fit, iterations=WARM_ITERATIONS)
+        err = float(landmark_error_iod(self._frame_fit.project(fit).double(), ndc[None, :, :2], self._set.iod)[0])
+        seconds["fit"] = time.perf_counter() - t1
+        if not err <= self._limit:
+            return self._hold(index, t, flags + ["unreliable_landmarks"], seconds, err)
+        self._prev_fit, self._lost = fit, 0
+        t2 = time.perf_counter()
+        expression = self._read(det, fit) if self._dense else fit.expression[0].double()
+        seconds["read"] = time.perf_counter() - t2
+        raw = np.concatenate([fit.pose[0].double().numpy(), expression.numpy()])
+        dt = None if self._last_time is None else t - self._last_time
+        vec = self._filter(raw, dt) if self.smooth else raw
+        self._last_time = t
+        expr = np.clip(vec[6:], 0.0, 1.0) * self.model.expression_present.double().numpy()
+        dtype = self.model.template.dtype
+        params = fit.replace(pose=torch.as_tensor(vec[None, :6], dtype=dtype),
+                             expression=torch.as_tensor(expr[None], dtype=dtype))
+        self._last = params
+        return OnlineFrame(index, t, params, True, "tracking", flags, err, seconds)
+
+    def _hold(self, index: int, t: float, flags: list[str], seconds: dict, err: float = float("nan")) -> OnlineFrame:
+        self._lost += 1
+        params = self._last.clone() if self._last is not None else self.reference.clone()
+        return OnlineFrame(index, t, params, False, "held", flags, err, seconds)
+
+    # ---- settling -------------------------------------------------------------------------------
+    def _settle(self) -> None:
+        """Identity, calm frames, neutral mesh and reference from the collected frames."""
+        dets = [d for d, _ in self._collected]
+        self._set = set_for(self.model, dets)
+        self._dense = self._set.dense and all(d.mesh_z is not None for d in dets)
+        self._limit = threshold_for(self._set)
+        ndc = torch.stack([self._set.ndc_targets(d, self._frame) for d in dets])
+        id_fit = LandmarkFitter(self.model, self.camera, landmark_set=self._set)
+        joint = id_fit.fit(ndc, shared_identity=True, iterations=12)
+        identity = joint.identity[0].detach()
+        self._frame_fit = LandmarkFitter(self.model, self.camera,
+                                         dataclasses.replace(id_fit.config, fit_identity=False), self._set)
+        fits = self._frame_fit.fit(ndc, identity=identity[None], iterations=COLD_ITERATIONS)
+        expr = fits.expression.double()
+        if self._dense and has_basis(self.model):
+            self._basis = basis_for(self.model)
+            self._solver = WeightSolver(self._basis)
+            meshes = np.stack([mesh3d(d.mesh, d.mesh_z) for d in dets])
+            calm = calm_frames(self._basis, meshes, expr.numpy()[:, self._basis.solved].sum(1), share=CALM_SHARE)
+            weights, calm = read_clip(self._basis, meshes, calm)
+            self._neutral = neutral_mesh(self._basis, meshes, calm)
+            self._calm_meshes = meshes[calm]
+            irises = [d.iris for d in dets]
+            self._calm_iris = np.stack([irises[c] for c in calm]) if all(i is not None for i in irises) else None
+            self._calm_iris_z = (np.stack([dets[c].iris_z for c in calm])
+                                 if self._calm_iris is not None and all(dets[c].iris_z is not None for c in calm) else None)
+            unread = ~self._basis.read
+            weights[:, unread] = expr.numpy()[:, unread]
+            expr = torch.as_tensor(weights)
+        else:
+            self._dense = False
+            calm = np.argsort(expr.sum(1).numpy(), kind="stable")[:max(1, int(round(CALM_SHARE * len(dets))))]
+        calm = torch.as_tensor(np.asarray(calm), dtype=torch.long)
+        dtype = self.model.template.dtype
+        self.reference = fits[0].replace(pose=fits.pose[calm].mean(0, keepdim=True).to(dtype),
+                                         expression=expr[calm].mean(0, keepdim=True).to(dtype))
+        self.identity = identity
+        self._prev_fit = fits[len(dets) - 1]
+        self._collected = []
+
+    # ---- expressions from the mesh ---------------------------------------------------------------
+    def _read(self, det: Detection, fit: FaceParams) -> torch.Tensor:
+        """(52,) weights of one frame's mesh against the settled neutral; gaze from its irises."""
+        basis, neutral = self._basis, self._neutral
+        mesh = mesh3d(det.mesh, det.mesh_z)[None]
+        aligned = similarity_align(mesh, neutral, basis.rigid)
+        iod = np.linalg.norm(neutral[EYE_CORNERS[0], :2] - neutral[EYE_CORNERS[1], :2])
+        w = self._solver((aligned - neutral) / iod)
+        for name, value in eye_weights(basis, aligned, neutral).items():
+            w[:, ARKIT_NAMES.index(name)] = value
+        unread = ~basis.read
+        w[:, unread] = fit.expression.double().numpy()[:, unread]
+        out = torch.as_tensor(w)
+        if self._calm_iris is not None and det.iris is not None:
+            k = len(self._calm_meshes)
+            iris_z = None
+            if self._calm_iris_z is not None and det.iris_z is not None:
+                iris_z = np.concatenate([self._calm_iris_z, det.iris_z[None]])
+            angles = gaze_angles(np.concatenate([self._calm_meshes, mesh]), np.concatenate([self._calm_iris, det.iris[None]]),
+                                 neutral, np.arange(k), basis.rigid, None, iris_z)[-1]
+            closed = w[0, [ARKIT_NAMES.index("eyeBlinkLeft"), ARKIT_NAMES.index("eyeBlinkRight")]] > CLOSED
+            for e in range(2):   # a closed eye's iris is hidden: the open eye's angles, else the last ones
+                if closed[e]:
+                    angles[e] = angles[1 - e] if not closed[1 - e] else self._gaze[e]
+            self._gaze = angles
+            out = with_gaze(out, torch.as_tensor(angles[None]))
+        return out[0]

@@ -1,0 +1,1 @@
+"""Live: a camera (or a clip paced like one) drives a photo frame by frame, causally, on a CPU."""

@@ -1,0 +1,123 @@
+"""Run a live session over a frame source and measure it: fps, latency from arrival to answer, frames dropped.
+
+The answered frames can be kept (a recording): the MP4 shows each answer until the next one, at the
+source's frame rate, i.e. what a viewer saw; the tracks are the photo's commanded params at the
+times of the answered frames.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from morphable.params import FaceParams
+
+from .session import LiveFrame, LiveSession
+from .sources import frames_of
+
+
+@dataclass
+class LiveRun:
+    """What happened: per answered frame its source index, arrival and answer time (s), stage seconds, state."""
+
+    fps: float                                   # the source's frame rate
+    indices: list[int] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)
+    answered: list[float] = field(default_factory=list)
+    seconds: list[dict[str, float]] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    dropped: int = 0
+    wall: float = 0.0
+    interrupted: bool = False                    # stopped by Ctrl-C (what was answered is kept)
+    images: list[np.ndarray] = field(default_factory=list)     # kept when recording
+    camera: list[np.ndarray] = field(default_factory=list)     # the driver frames, when recording them too
+    targets: list[FaceParams] = field(default_factory=list)    # of the tracked frames (recording)
+    target_times: list[float] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        return len(self.indices)
+
+    def latencies(self) -> np.ndarray:
+        """(N,) seconds from each answered frame's arrival to its answer."""
+        return np.asarray(self.answered) - np.asarray(self.arrived)
+
+    def stage(self, name: str) -> np.ndarray:
+        """(N,) seconds of one stage (decode, track, render, encode, ...) over the frames that had it."""
+        return np.asarray([s[name] for s in self.seconds if name in s])
+
+    def summary(self) -> dict:
+        """fps answered, latency percentiles (ms), dropped frames and the median of each stage (ms)."""
+        lat = self.latencies() * 1000.0
+        pct = (lambda q: round(float(np.percentile(lat, q)), 1)) if len(lat) else (lambda q: None)
+        names = sorted({k for s in self.seconds for k in s})
+        return {"frames_answered": self.processed, "frames_dropped": self.dropped,
+                "fps": round(self.processed / self.wall, 2) if self.wall > 0 else None,
+                "latency_ms": {"p50": pct(50), "p90": pct(90), "p99": pct(99)},
+                "stage_ms_median": {k: round(1000.0 * float(np.median(self.stage(k))), 2) for k in names},
+                "states": {s: self.states.count(s) for s in sorted(set(self.states))}}
+
+    def video(self) -> np.ndarray:
+        """(T,H,W,3): each answered image held until the next answer, one frame per source frame (real time)."""
+        if not self.images:
+            raise ValueError("nothing was recorded")
+        tiles = [np.concatenate([c, im], 1) for c, im in zip(self.camera, self.images)] if self.camera else self.images
+        first, last = self.indices[0], self.indices[-1]
+        out, k = [], 0
+        for i in range(first, last + 1):
+            while k + 1 < len(self.indices) and self.indices[k + 1] <= i:
+                k += 1
+            out.append(tiles[k])
+        return np.stack(out)
+
+    def tracks_params(self) -> FaceParams:
+        """The commanded params of the tracked frames, one row each (times in target_times)."""
+        return FaceParams.cat(self.targets)
+
+
+def run_live(session: LiveSession, source, record: bool = False, side_by_side: bool = False,
+             encode: Callable[[np.ndarray], object] | None = None,
+             on_frame: Callable[[LiveFrame, int], None] | None = None, max_seconds: float | None = None) -> LiveRun:
+    """Feed `source`'s newest frames to `session` until the source ends (or `max_seconds`).
+
+    `encode` (timed as the stage 'encode') stands for what a viewer's path adds (the app: JPEG);
+    `side_by_side` records the camera frame beside the answer (scaled to its height)."""
+    from ..frames import fit_into
+
+    run = LiveRun(float(source.fps))
+    decode = source.decode_seconds
+    t_start = time.perf_counter()
+    try:
+        for arrival in frames_of(source):
+            run.dropped += arrival.dropped
+            out = session.step(arrival.frame, arrival.time)
+            seconds = dict(out.seconds)
+            seconds["decode"] = decode[-1] if decode else 0.0   # the frame taken (the last read)
+            if encode is not None:
+                t0 = time.perf_counter()
+                encode(out.image)
+                seconds["encode"] = time.perf_counter() - t0
+            run.answered.append(source.now())
+            run.arrived.append(arrival.time)
+            run.indices.append(arrival.index)
+            run.seconds.append(seconds)
+            run.states.append(out.state)
+            if record:
+                run.images.append(out.image)
+                if side_by_side:
+                    run.camera.append(fit_into([arrival.frame], out.image.shape[0])[0])
+                if out.target is not None:
+                    run.targets.append(out.target)
+                    run.target_times.append(arrival.time)
+            if on_frame is not None:
+                on_frame(out, arrival.index)
+            if max_seconds is not None and source.now() >= max_seconds:
+                break
+    except KeyboardInterrupt:
+        run.interrupted = True
+    finally:
+        run.wall = time.perf_counter() - t_start
+        source.close()
+    return run

@@ -1,0 +1,122 @@
+"""A live session: one photo, fitted once, follows camera frames one at a time (causal, no look-ahead).
+
+    session, notes = LiveSession.from_photo("me.jpg", size=256)
+    for frame in camera:                      # (H,W,3) uint8 RGB
+        out = session.step(frame, t)          # out.image: the photo following the face, size px high
+
+Each frame: morphable.fit.online.OnlineTracker reads it (identity, neutral and reference settled from
+the first frames; until then the photo is shown as it is), rig.reenact.transfer puts the driver's
+motion since its reference on the photo's fitted params (as `facerig reenact --photo` does relative to
+frame 0), and PhotoRig.render warps the photo. Per-frame seconds are kept for the bench and the page.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from morphable.fit.online import OnlineFrame, OnlineTracker
+from morphable.params import FaceParams
+
+from ..errors import RigError
+from ..photo.photo_rig import PhotoRig
+
+#: what follows the driver: the photo keeps its own light
+BLOCKS = ("expression", "pose")
+#: output heights the session accepts
+SIZE_RANGE = (64, 1024)
+
+
+@dataclass
+class LiveFrame:
+    """One answered frame: the image shown, the target it was rendered at (None while settling)."""
+
+    image: np.ndarray                 # (size, W, 3) uint8
+    target: FaceParams | None
+    reading: OnlineFrame
+    seconds: dict[str, float] = field(default_factory=dict)   # track, render (and the tracker's parts)
+
+    @property
+    def state(self) -> str:
+        return self.reading.state
+
+
+def scaled_rig(rig: PhotoRig, height: int) -> PhotoRig:
+    """The same fit on the photo scaled to `height` px (aspect kept): the warp's cost follows the output size."""
+    from PIL import Image
+
+    h, w = rig.image.shape[:2]
+    if h == height:
+        return rig
+    s = height / h
+    small = np.asarray(Image.fromarray(rig.image).resize((max(1, round(w * s)), int(height)), Image.LANCZOS))
+    out = PhotoRig.from_fit(small, rig.params, [v * s for v in rig.frame], rig.model, rig.builder.size,
+                            rig.fit_warnings)
+    out.mouth = rig.mouth
+    return out
+
+
+class LiveSession:
+    """The photo engine driven frame by frame; see the module docstring."""
+
+    def __init__(self, rig: PhotoRig, fps: float = 25.0, tracker: OnlineTracker | None = None,
+                 blocks: Sequence[str] = BLOCKS):
+        from ..reenact import check_blocks
+
+        self.rig = rig
+        self.blocks = check_blocks(list(blocks))
+        self.tracker = tracker if tracker is not None else OnlineTracker(rig.model, fps=fps)
+        self._still = np.ascontiguousarray(rig.image)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Render once with the mouth opened, so the first live frames do not pay for compiling and loading
+        (numba kernels, the mouth filler: ~1 s on first use)."""
+        from morphable.arkit import expression_index
+
+        jaw = float(self.rig.params.expression[0, expression_index("jawOpen")])
+        self.rig.render(self.rig.target(expression={"jawOpen": min(1.0, jaw + 0.3)}))
+
+    @classmethod
+    def from_photo(cls, photo: str | os.PathLike | np.ndarray, size: int = 256, fps: float = 25.0,
+                   landmarks: str | None = None, face: int = 1) -> tuple["LiveSession", list[str]]:
+        """Fit the photo's face (rig.photo.flows.fit_photo, full resolution) and render at `size` px high."""
+        from ..photo.flows import fit_photo
+
+        if not SIZE_RANGE[0] <= size <= SIZE_RANGE[1]:
+            raise RigError(f"size must be {SIZE_RANGE[0]}-{SIZE_RANGE[1]} px, got {size}")
+        rig, notes = fit_photo(photo, landmarks, face=face)
+        return cls(scaled_rig(rig, size), fps), notes
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the answered images."""
+        return self._still.shape[:2]
+
+    def target(self, driver: FaceParams) -> FaceParams:
+        """The photo's params with the driver's motion since its reference (rig.reenact.transfer, relative)."""
+        from ..reenact import transfer
+
+        both = FaceParams.cat([self.tracker.reference, driver]).to(dtype=torch.float32)
+        return transfer(self.rig.params, both, self.blocks, relative=True, translation=True)[1]
+
+    def step(self, frame: np.ndarray, t: float | None = None) -> LiveFrame:
+        """Track one camera frame (H,W,3 RGB uint8, taken at `t` s) and answer the photo following it."""
+        t0 = time.perf_counter()
+        reading = self.tracker.step(frame, t)
+        t1 = time.perf_counter()
+        seconds = {"track": t1 - t0, **{f"track.{k}": v for k, v in reading.seconds.items()}}
+        if reading.params is None:
+            return LiveFrame(self._still, None, reading, seconds)
+        target = self.target(reading.params)
+        image = self.rig.render(target)
+        seconds["render"] = time.perf_counter() - t1
+        return LiveFrame(image, target, reading, seconds)
+
+    def reset(self) -> None:
+        """A new person in front of the camera: settle again."""
+        self.tracker.reset()
