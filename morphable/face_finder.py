@@ -160,13 +160,15 @@ class FaceFinder:
         found = self._mediapipe(small, 0.0, 0.0, scale)
         return [self._refined(image, f) if f.side * scale < REFINE_BELOW else f for f in found]
 
-    def _tiles(self, image: np.ndarray) -> list[FoundFace]:
-        """Overlapping square tiles (half overlap) of falling size; stops at the first size that finds a face.
+    def _tiles(self, image: np.ndarray, smallest: float = MIN_TILE, first: bool = True) -> list[FoundFace]:
+        """Overlapping square tiles (half overlap) of falling size down to `smallest` px; with `first`, stops
+        at the first size that finds a face, else gathers every size's faces.
 
         Each size reduces the image once so that a tile is TILE_PX px, then walks the tiles of the reduced copy."""
         h, w = image.shape[:2]
         tile = min(h, w) / 1.5
-        while tile >= MIN_TILE:
+        gathered: list[FoundFace] = []
+        while tile >= smallest:
             scale = min(1.0, TILE_PX / tile)
             small = image if scale == 1.0 else _resize(image, (max(1, round(w * scale)), max(1, round(h * scale))))
             n = int(round(tile * scale))
@@ -175,10 +177,12 @@ class FaceFinder:
                 for tx in _starts(small.shape[1], n, n / 2.0):
                     piece = small[int(ty):int(ty) + n, int(tx):int(tx) + n]
                     found += self._mediapipe(piece, int(tx) / scale, int(ty) / scale, scale)
-            if found:
-                return [self._refined(image, f) for f in found]
+            found = [self._refined(image, f) for f in found]
+            if found and first:
+                return found
+            gathered += found
             tile /= 2.0
-        return []
+        return gathered
 
     def _refined(self, image: np.ndarray, face: FoundFace) -> FoundFace:
         """The box re-found on a TILE_PX square of 3x its size around it (a coarse tile saw it at a few px)."""
@@ -202,12 +206,20 @@ class FaceFinder:
         return [FoundFace((r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale), float(s),
                           "dlib-hog") for r, s in zip(rects, scores)]
 
-    def find(self, image: np.ndarray) -> list[FoundFace]:
-        """Every face found, largest first ([] when none)."""
+    def find(self, image: np.ndarray, every: bool = False) -> list[FoundFace]:
+        """The faces found, largest first ([] when none).
+
+        By default the tiles are looked at only when the whole image shows no face (enough for the
+        largest face, cheap per video frame); `every` also walks tiles when it does, down to a sixth of
+        the shorter side or 1.5x the largest face, so smaller faces beside a large one (down to about a
+        quarter of its size) are counted too (a photo's --face N)."""
         img = as_rgb_uint8(image)
         faces = self._whole(img)
         if not faces and max(img.shape[:2]) >= 2 * MIN_TILE:
             faces = self._tiles(img)
+        elif faces and every:
+            smallest = max(MIN_TILE, min(img.shape[:2]) / 6.0, 1.5 * max(f.side for f in faces))
+            faces = faces + self._tiles(img, smallest, first=False)
         if not faces and self.use_dlib:
             faces = self._dlib(img)
         return merge(faces)
@@ -221,11 +233,17 @@ def _starts(length: int, tile: float, step: float) -> list[float]:
     return starts + [float(length - tile)]
 
 
+def _inside(p: tuple[float, float], box: tuple[float, ...]) -> bool:
+    return box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3]
+
+
 def merge(faces: list[FoundFace]) -> list[FoundFace]:
-    """One box per face (the best-scored of overlapping ones), largest first."""
+    """One box per face (the best-scored of overlapping ones; a box whose centre lies inside another's is
+    a piece of that face, seen by a tile that cut it), largest first."""
     kept: list[FoundFace] = []
     for f in sorted(faces, key=lambda f: f.score, reverse=True):
-        if all(iou(f.box, k.box) < SAME_FACE_IOU for k in kept):
+        if all(iou(f.box, k.box) < SAME_FACE_IOU and not _inside(f.centre, k.box) and not _inside(k.centre, f.box)
+               for k in kept):
             kept.append(f)
     return sorted(kept, key=lambda f: f.area, reverse=True)
 

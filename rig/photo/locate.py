@@ -67,7 +67,7 @@ def locate_and_fit(image: np.ndarray, fitter, face: int = 1, photometric: bool =
 
     if face < 1:
         raise RigError(f"face numbers start at 1, got {face}")
-    faces = shared_finder().find(image)
+    faces = shared_finder().find(image, every=True)
     notes = []
     if face > max(1, len(faces)):
         raise RigError(f"face {face} asked for, but the photo has {len(faces)} face{'s' if len(faces) != 1 else ''}")

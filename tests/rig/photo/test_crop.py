@@ -51,14 +51,14 @@ def obama():
     return np.asarray(Image.open(OBAMA).convert("RGB"))
 
 
-def _rig(image, photometric=False):
+def _rig(image, photometric=False, face=1):
     from morphable.fit import Fitter
     from morphable.landmark_backends import finding_backend
     from rig.photo.photo_rig import PhotoRig
     from tests.morphable.fit_helpers import default_model
 
     return PhotoRig.from_photo(image, fitter=Fitter(default_model(), backend=finding_backend()),
-                               photometric=photometric)
+                               photometric=photometric, face=face)
 
 
 @pytest.mark.slow
@@ -93,3 +93,22 @@ def test_an_edit_in_a_big_frame_keeps_its_size_and_changes_only_the_window(obama
     crop = rig.render(rig.target(yaw=15, expression={"jawOpen": 0.3}), paste=False)
     assert crop.shape == (w.y1 - w.y0, w.x1 - w.x0, 3)
     assert np.array_equal(crop, out[w.y0:w.y1, w.x0:w.x1])
+
+
+@needs_photo
+@pytest.mark.usefixtures("single_thread")
+def test_face_n_picks_faces_by_size_and_says_how_many(obama):
+    from rig.errors import RigError
+
+    skdata = pytest.importorskip("skimage.data")
+    astronaut = np.asarray(Image.fromarray(skdata.astronaut()).resize((300, 300), Image.LANCZOS))
+    canvas = np.full((700, 1400, 3), 200, np.uint8)
+    canvas[30:670, 40:680] = obama[60:700, 700:1340]            # a 268 px face
+    canvas[300:600, 1000:1300] = astronaut                      # a ~110 px face
+    with pytest.warns(UserWarning, match="2 faces in the photo; edited face 2"):
+        second = _rig(canvas, face=2)
+    cx, cy = second.frame[0] + second.frame[2] / 2, second.frame[1] + second.frame[2] / 2
+    assert 1000 < cx < 1300 and 300 < cy < 600
+    assert second.window.x0 > 700                               # only the astronaut's window is warped
+    with pytest.raises(RigError, match="face 3 asked for, but the photo has 2 faces"):
+        _rig(canvas, face=3)
