@@ -15,8 +15,6 @@ now: Gradio's image may have been drawn before the last live one.
 """
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from fastapi import Request, Response   # module level: FastAPI resolves the route's annotations here
 
@@ -93,12 +91,15 @@ for _name, _value in (("ROUTE", ROUTE), ("KEY_ID", KEY_ID), ("FACE_ID", FACE_ID)
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an (H,W,3) uint8 image, fastest compression (lossless; ~4 ms at 256 px here)."""
-    from PIL import Image
+    """PNG bytes of an (H,W,3) uint8 image, lossless and fast: OpenCV's encoder at level 1 with Huffman-only
+    coding (measured at 512 px here: 21 ms and 443 KB, against Pillow's level 1 at 37 ms and 466 KB)."""
+    import cv2
 
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]),
+                            [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY])
+    if not ok:
+        raise ValueError("could not encode the live image as PNG")
+    return data.tobytes()
 
 
 def add_route(app, engine) -> None:
