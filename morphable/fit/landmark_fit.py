@@ -137,6 +137,10 @@ class LandmarkFitter:
     # ---- residuals and Jacobian --------------------------------------------------------------
     def _landmarks(self, ident, expr, idx):
         """Shape-space points (B,N,3) of the vertex-table rows idx (B,N)."""
+        if not self.contour_rows:   # no marching: every row is its own vertex, no per-frame gather
+            n = self.n
+            return self.mean[:n] + torch.einsum("bk,kic->bic", ident, self.id_basis[:, :n]) \
+                + torch.einsum("be,eic->bic", expr, self.ex_basis[:, :n])
         return self.mean[idx] + torch.einsum("bk,kbic->bic", ident, self.id_basis[:, idx]) \
             + torch.einsum("be,ebic->bic", expr, self.ex_basis[:, idx])
 
@@ -212,10 +216,12 @@ class LandmarkFitter:
             rot_block[:, :, 2] = torch.einsum("bnc,bncd->bnd", dn[:, :, 2], -_skew(rz))
         blocks = [rot_block, dn]                                  # rotation, translation
         if self.config.fit_identity and self.id_basis.shape[0]:
-            dy = torch.einsum("brc,kbic->bikr", rot, self.id_basis[:, idx])  # (B,N,K,3)
+            dy = torch.einsum("brc,kic->bikr", rot, self.id_basis[:, :self.n]) if not self.contour_rows \
+                else torch.einsum("brc,kbic->bikr", rot, self.id_basis[:, idx])  # (B,N,K,3)
             blocks.append(torch.einsum("binr,bikr->bink", dn, dy))
         if self.config.fit_expression and self.ex_basis.shape[0]:
-            dy = torch.einsum("brc,ebic->bier", rot, self.ex_basis[:, idx])
+            dy = torch.einsum("brc,eic->bier", rot, self.ex_basis[:, :self.n]) if not self.contour_rows \
+                else torch.einsum("brc,ebic->bier", rot, self.ex_basis[:, idx])
             blocks.append(torch.einsum("binr,bier->bine", dn, dy))
         jac = torch.cat(blocks, -1)                                 # (B,N,2|3,P)
         if depth:

@@ -7,7 +7,7 @@ import torch
 
 from morphable.errors import MorphableError
 from morphable.fit.smoothing import one_euro, savgol, smooth
-from morphable.fit.track import track_frames
+from morphable.fit.track import LIGHT_FRAMES, track_frames
 
 from .fit_helpers import default_model, render_known
 
@@ -31,7 +31,16 @@ def test_track_follows_known_yaw_with_one_identity(sweep):
     assert np.abs(yaw - YAWS).mean() < 4.0
     for f in track.frames:
         assert torch.equal(f.params.identity[0], track.identity.to(f.params.identity.dtype))
-        assert np.isfinite(f.photometric_error) and f.landmark_error < 10.0
+        assert f.landmark_error < 10.0
+    # light is solved on LIGHT_FRAMES frames spread over the clip (their colour error is measured)
+    # and interpolated between them
+    solved = [f.index for f in track.frames if np.isfinite(f.photometric_error)]
+    assert solved[0] == 0 and solved[-1] == len(YAWS) - 1 and len(solved) == min(len(YAWS), LIGHT_FRAMES)
+    gap = next(i for i in range(len(YAWS)) if i not in solved)
+    light = track.stacked().light.double()
+    lo, hi = max(s for s in solved if s < gap), min(s for s in solved if s > gap)
+    expect = light[lo] + (light[hi] - light[lo]) * (gap - lo) / (hi - lo)
+    assert torch.allclose(light[gap], expect, atol=1e-5)
     assert track.frames[3].time == pytest.approx(0.3)
 
 
