@@ -402,7 +402,7 @@ def preview_rig(photo_rig, side: int = PREVIEW_SIDE, margin: float = PREVIEW_MAR
     fx, fy, fside = photo_rig.frame
     frame = [(fx - x0) * scale, (fy - y0) * scale, fside * scale]
     return PhotoRig(crop, photo_rig.params, frame, photo_rig.builder, list(photo_rig.fit_warnings),
-                    shading=photo_rig.shading, head_guide=photo_rig.head_guide)
+                    shading=photo_rig.shading, head_guide=photo_rig.head_guide, mouth=photo_rig.mouth)
 
 
 class PhotoSource(FaceSource):
