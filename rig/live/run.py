@@ -6,6 +6,7 @@ times of the answered frames.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -77,47 +78,106 @@ class LiveRun:
         return FaceParams.cat(self.targets)
 
 
-def run_live(session: LiveSession, source, record: bool = False, side_by_side: bool = False,
-             encode: Callable[[np.ndarray], object] | None = None,
-             on_frame: Callable[[LiveFrame, int], None] | None = None, max_seconds: float | None = None) -> LiveRun:
-    """Feed `source`'s newest frames to `session` until the source ends (or `max_seconds`).
-
-    `encode` (timed as the stage 'encode') stands for what a viewer's path adds (the app: JPEG);
-    `side_by_side` records the camera frame beside the answer (scaled to its height)."""
+def _answer(run: LiveRun, source, arrival, out: LiveFrame, encode, record: bool, side_by_side: bool, on_frame) -> None:
+    """Encode (timed), stamp and keep one answered frame."""
     from ..frames import fit_into
 
+    seconds = out.seconds
+    if encode is not None:
+        t0 = time.perf_counter()
+        encode(out.image)
+        seconds["encode"] = time.perf_counter() - t0
+    run.answered.append(source.now())
+    run.arrived.append(arrival.time)
+    run.indices.append(arrival.index)
+    run.seconds.append(seconds)
+    run.states.append(out.state)
+    run.dropped += arrival.dropped
+    if record:
+        run.images.append(out.image)
+        if side_by_side:
+            run.camera.append(fit_into([arrival.frame], out.image.shape[0])[0])
+        if out.target is not None:
+            run.targets.append(out.target)
+            run.target_times.append(arrival.time)
+    if on_frame is not None:
+        on_frame(out, arrival.index)
+
+
+def run_live(session: LiveSession, source, record: bool = False, side_by_side: bool = False,
+             encode: Callable[[np.ndarray], object] | None = None,
+             on_frame: Callable[[LiveFrame, int], None] | None = None, max_seconds: float | None = None,
+             pipelined: bool = False) -> LiveRun:
+    """Feed `source`'s newest frames to `session` until the source ends (or `max_seconds`, or Ctrl-C).
+
+    `encode` (timed as the stage 'encode') stands for what a viewer's path adds (the app: JPEG);
+    `side_by_side` records the camera frame beside the answer (scaled to its height). `pipelined`
+    tracks frame k+1 in a second thread while frame k is rendered (two cores: more frames a second,
+    the same latency per frame); a tracked frame whose render has not started when the next one is
+    tracked is dropped."""
     run = LiveRun(float(source.fps))
-    decode = source.decode_seconds
     t_start = time.perf_counter()
     try:
-        for arrival in frames_of(source):
-            run.dropped += arrival.dropped
-            out = session.step(arrival.frame, arrival.time)
-            seconds = dict(out.seconds)
-            seconds["decode"] = decode[-1] if decode else 0.0   # the frame taken (the last read)
-            if encode is not None:
-                t0 = time.perf_counter()
-                encode(out.image)
-                seconds["encode"] = time.perf_counter() - t0
-            run.answered.append(source.now())
-            run.arrived.append(arrival.time)
-            run.indices.append(arrival.index)
-            run.seconds.append(seconds)
-            run.states.append(out.state)
-            if record:
-                run.images.append(out.image)
-                if side_by_side:
-                    run.camera.append(fit_into([arrival.frame], out.image.shape[0])[0])
-                if out.target is not None:
-                    run.targets.append(out.target)
-                    run.target_times.append(arrival.time)
-            if on_frame is not None:
-                on_frame(out, arrival.index)
-            if max_seconds is not None and source.now() >= max_seconds:
-                break
+        if pipelined:
+            _pipelined(run, session, source, record, side_by_side, encode, on_frame, max_seconds)
+        else:
+            for arrival in frames_of(source):
+                out = session.step(arrival.frame, arrival.time)
+                out.seconds["decode"] = source.decode_seconds[-1] if source.decode_seconds else 0.0
+                _answer(run, source, arrival, out, encode, record, side_by_side, on_frame)
+                if max_seconds is not None and source.now() >= max_seconds:
+                    break
     except KeyboardInterrupt:
         run.interrupted = True
     finally:
         run.wall = time.perf_counter() - t_start
         source.close()
     return run
+
+
+def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side, encode, on_frame, max_seconds) -> None:
+    cond = threading.Condition()
+    state = {"slot": None, "done": False, "stop": False, "error": None}
+
+    def tracking() -> None:
+        try:
+            for arrival in frames_of(source):
+                reading, target, seconds = session.track(arrival.frame, arrival.time)
+                seconds["decode"] = source.decode_seconds[-1] if source.decode_seconds else 0.0
+                with cond:
+                    if state["slot"] is not None:   # not rendered in time: dropped with its own drops
+                        run.dropped += state["slot"][0].dropped + 1
+                    state["slot"] = (arrival, reading, target, seconds)
+                    cond.notify_all()
+                    if state["stop"]:
+                        return
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller's thread
+            state["error"] = exc
+        finally:
+            with cond:
+                state["done"] = True
+                cond.notify_all()
+
+    worker = threading.Thread(target=tracking, name="live-track", daemon=True)
+    worker.start()
+    try:
+        while True:
+            with cond:
+                cond.wait_for(lambda: state["slot"] is not None or state["done"])
+                item, state["slot"] = state["slot"], None
+            if item is None:
+                break
+            arrival, reading, target, seconds = item
+            image, took = session.render(target)
+            if took is not None:
+                seconds["render"] = took
+            _answer(run, source, arrival, LiveFrame(image, target, reading, seconds), encode, record, side_by_side,
+                    on_frame)
+            if max_seconds is not None and source.now() >= max_seconds:
+                break
+    finally:
+        with cond:
+            state["stop"] = True
+        worker.join()
+    if state["error"] is not None:
+        raise state["error"]

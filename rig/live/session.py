@@ -104,17 +104,30 @@ class LiveSession:
         both = FaceParams.cat([self.tracker.reference, driver]).to(dtype=torch.float32)
         return transfer(self.rig.params, both, self.blocks, relative=True, translation=True)[1]
 
-    def step(self, frame: np.ndarray, t: float | None = None) -> LiveFrame:
-        """Track one camera frame (H,W,3 RGB uint8, taken at `t` s) and answer the photo following it."""
+    def track(self, frame: np.ndarray, t: float | None = None) -> tuple[OnlineFrame, FaceParams | None, dict]:
+        """The first half of a step: the frame's reading, the photo's target (None while settling), seconds."""
         t0 = time.perf_counter()
         reading = self.tracker.step(frame, t)
         t1 = time.perf_counter()
         seconds = {"track": t1 - t0, **{f"track.{k}": v for k, v in reading.seconds.items()}}
-        if reading.params is None:
-            return LiveFrame(self._still, None, reading, seconds)
-        target = self.target(reading.params)
+        target = None if reading.params is None else self.target(reading.params)
+        seconds["transfer"] = time.perf_counter() - t1
+        return reading, target, seconds
+
+    def render(self, target: FaceParams | None) -> tuple[np.ndarray, float | None]:
+        """The second half: the photo at `target` and the seconds it took (the photo as it is and None for None)."""
+        if target is None:
+            return self._still, None
+        t0 = time.perf_counter()
         image = self.rig.render(target)
-        seconds["render"] = time.perf_counter() - t1
+        return image, time.perf_counter() - t0
+
+    def step(self, frame: np.ndarray, t: float | None = None) -> LiveFrame:
+        """Track one camera frame (H,W,3 RGB uint8, taken at `t` s) and answer the photo following it."""
+        reading, target, seconds = self.track(frame, t)
+        image, took = self.render(target)
+        if took is not None:
+            seconds["render"] = took
         return LiveFrame(image, target, reading, seconds)
 
     def reset(self) -> None:

@@ -1,0 +1,36 @@
+"""Real clips and photos for the live tests (../shared/data/real-faces; skipped where absent)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "real-faces"
+
+
+@pytest.fixture(scope="session")
+def real_faces() -> Path:
+    if not (DATA / "tpsmm_driving.mp4").exists() or not (DATA / "xportrait_source.png").exists():
+        pytest.skip(f"needs the real clips and photos in {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def driver_frames(real_faces):
+    """The first 40 frames of a real talking-head clip (25 fps) and its rate."""
+    from rig.pipeline import open_driver
+
+    return open_driver(real_faces / "tpsmm_driving.mp4", max_frames=40)
+
+
+@pytest.fixture(scope="session")
+def session_factory(real_faces):
+    """Makes LiveSessions on a real portrait at 128 px high, the fit done once."""
+    import torch
+
+    from rig.live.session import LiveSession, scaled_rig
+    from rig.photo.flows import fit_photo
+
+    torch.set_num_threads(1)
+    rig, _ = fit_photo(str(real_faces / "xportrait_source.png"))
+    return lambda fps=25.0, size=128: LiveSession(scaled_rig(rig, size), fps)
