@@ -53,7 +53,7 @@ def start(bundle=None, host: str = "127.0.0.1", port: int = 7860, open_browser: 
           size: int = 256, download_dir=None, bf16: bool = False, preview: str = "auto") -> Running:
     """Load the rig, build the page and serve it in a background thread; returns at once."""
     gr = _offline_gradio()
-    from . import live
+    from . import camera, live
     from .engine import Engine
     from .ui import build
 
@@ -65,6 +65,7 @@ def start(bundle=None, host: str = "127.0.0.1", port: int = 7860, open_browser: 
                               prevent_thread_lock=True, quiet=True, show_error=False, ssr_mode=False,
                               mcp_server=False, pwa=False, theme=theme, footer_links=[],
                               allowed_paths=[str(blocks.download_dir)], enable_monitoring=False,
-                              head=live.SCRIPT)
+                              head=live.SCRIPT + camera.LINK)
     live.add_route(blocks.app, engine)
+    camera.add_routes(blocks.app, engine, blocks.download_dir)
     return Running(url.replace("0.0.0.0", "127.0.0.1"), blocks, engine)
