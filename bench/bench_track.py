@@ -8,6 +8,7 @@ set them). Each stage's time is the best of --repeats runs, as wall-clock and as
 time (on a shared, loaded machine the CPU time is the steadier number; with 1 torch thread it is
 what an idle machine's wall-clock would be, less MediaPipe's own threads). Writes docs/bench_track.json.
 Usage: python bench/bench_track.py [--clip ../shared/data/real-faces/xportrait_driving.mp4] [--repeats 3]
+       [--threads 1] [--loops 4] [--out docs/bench_track.json]
 """
 from __future__ import annotations
 
@@ -50,12 +51,14 @@ def main(argv=None) -> None:
     ap.add_argument("--clip", default=str(DEFAULT_CLIP))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--loops", type=int, default=1,
+                    help="play the clip this many times back to back (a longer clip: fixed costs spread thinner)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "bench_track.json"))
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     frames, fps = open_frames(args.clip)
-    frames = list(frames)
+    frames = list(frames) * max(1, args.loops)
     model = load_model("default")
     def best(fn):
         """(wall s, cpu s), each the least over the repeats."""
@@ -89,7 +92,7 @@ def main(argv=None) -> None:
              for k in ("wall", "cpu")}
     ms["track total (refined landmarks + the rest)"] = total
     result = {
-        "clip": Path(args.clip).name, "frames": n, "size": list(frames[0].shape[:2]), "fps_clip": fps,
+        "clip": Path(args.clip).name, "loops": args.loops, "frames": n, "size": list(frames[0].shape[:2]), "fps_clip": fps,
         "torch_threads": torch.get_num_threads(), "repeats (best of)": args.repeats,
         "ms_per_frame": ms,
         "frames_per_second": {k: 1e3 / v for k, v in total.items()},

@@ -18,6 +18,7 @@ least total expression, and read again against their mean (`neutral_frames`).
 from __future__ import annotations
 
 import argparse
+import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,10 @@ class ExpressionBasis:
     def solved(self) -> np.ndarray:
         """(52,) bool: the weights of the linear solve (the read ones less the lid shapes)."""
         return self.read & ~np.isin(np.array(ARKIT_NAMES), LID_SHAPES + UNSEEN)
+
+    @functools.cached_property
+    def _system(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.system()
 
     def system(self) -> tuple[np.ndarray, np.ndarray]:
         """(K,1404) design rows of the solved weights (depth weighted, eye contours masked) and their (K,K) normal matrix + ridge."""
@@ -203,7 +208,7 @@ def solve_weights(basis: ExpressionBasis, disp: np.ndarray, iterations: int = 30
 
     With `residual` also the (T,) squared residual of each frame's displacement.
     """
-    a, h = basis.system()
+    a, h = basis._system
     d = (disp * row_weights()).reshape(len(disp), -1)
     g = d @ a.T                                                # (T,K)
     step = 1.0 / np.linalg.eigvalsh(h)[-1]

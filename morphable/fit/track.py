@@ -54,7 +54,7 @@ EXPRESSION_READS = ("auto", "mesh", "fit")
 FIT_CHUNK = 64
 #: frames the light is solved on (spread over the clip; the rest interpolated, their photometric
 #: error left NaN): the light solve rasterises the face and cost more than everything else together
-LIGHT_FRAMES = 8
+LIGHT_FRAMES = 4
 FIT_ITERATIONS = 6
 #: per-column units for One-Euro's speed term: degrees, metres, ARKit weight
 POSE_SCALE = np.array([1.0, 1.0, 1.0, 0.005, 0.005, 0.005])
