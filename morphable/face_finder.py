@@ -85,7 +85,8 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(im.resize(size, Image.BOX if down else Image.BICUBIC, reducing_gap=3.0 if down else None))
 
 
-def square_crop(image: np.ndarray, cx: float, cy: float, side: float, out: int) -> tuple[np.ndarray, float, float, float]:
+def square_crop(image: np.ndarray, cx: float, cy: float, side: float,
+                out: int) -> tuple[np.ndarray, float, float, float]:
     """The square of `side` px centred at (cx, cy), edge-padded where it leaves the image, at out x out px.
 
     Returns (crop, x0, y0, scale): crop px p is image px (x0, y0) + p / scale.
@@ -106,7 +107,8 @@ def square_crop(image: np.ndarray, cx: float, cy: float, side: float, out: int) 
 
 
 class FaceFinder:
-    """Face boxes in a photo of any size, largest first: MediaPipe full range (whole image, then tiles), dlib HOG fallback."""
+    """Face boxes in a photo of any size, largest first: the MediaPipe full-range detector (whole image,
+    then tiles), the dlib HOG detector as the fallback."""
 
     def __init__(self, min_score: float = 0.5, use_dlib: bool = True):
         self.min_score = float(min_score)
@@ -300,7 +302,7 @@ class FindingBackend:
             d = None
             if face.side >= BIG_FACE * min(img.shape[:2]):
                 whole = list(self.inner.detect(img)) if whole is None else whole
-                near = [w for w in whole if w.box[0] <= face.centre[0] <= w.box[2] and w.box[1] <= face.centre[1] <= w.box[3]]
+                near = [w for w in whole if _inside(face.centre, w.box)]
                 d = max(near, key=lambda w: w.area) if near else None
             if d is None:
                 d = self.landmarks_at(img, face)

@@ -63,7 +63,8 @@ def check_sweep_alone(sweep: tuple[str, list[float]] | None, kw: dict) -> None:
     name = sweep[0]
     if name in kw or name in kw.get("expression", {}):
         flag = f"--{name}" if name in ("yaw", "pitch", "roll") else f"--expression {name}=..."
-        raise RigError(f"--sweep {name} sets {name} in every image; drop {flag} (the other controls combine with a sweep)")
+        raise RigError(f"--sweep {name} sets {name} in every image; drop {flag} "
+                       "(the other controls combine with a sweep)")
 
 
 def cmd_edit(args: argparse.Namespace) -> int:

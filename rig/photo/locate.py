@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from morphable.fit import FitDiagnostics
 from morphable.landmarks import Detection
+from morphable.params import FaceParams
 
 from ..errors import RigError
 from .crop import Window, whole
@@ -27,9 +29,9 @@ FIT_SIDE = 1024
 class Located:
     """One face fitted: params (1 row), its fit frame [x0, y0, side] in photo px, the fit's diagnostics."""
 
-    params: object                 # morphable.params.FaceParams
+    params: FaceParams
     frame: list[float]
-    diagnostics: object            # morphable.fit.FitDiagnostics (in the fitted crop's px)
+    diagnostics: FitDiagnostics    # in the fitted crop's px
     faces: int                     # faces the finder saw in the photo
     notes: list[str] = field(default_factory=list)
 
@@ -72,7 +74,8 @@ def locate_and_fit(image: np.ndarray, fitter, face: int = 1, photometric: bool =
     if face > max(1, len(faces)):
         raise RigError(f"face {face} asked for, but the photo has {len(faces)} face{'s' if len(faces) != 1 else ''}")
     if len(faces) > 1:
-        notes.append(f"{len(faces)} faces in the photo; edited face {face} ({'the largest' if face == 1 else 'by size'}); "
+        which = "the largest" if face == 1 else "by size"
+        notes.append(f"{len(faces)} faces in the photo; edited face {face} ({which}); "
                      f"pick another with --face N (1 = largest)")
     window = coarse_window(image.shape, faces[face - 1].box) if faces else whole(image.shape, FIT_SIDE)
     crop = window.cut(image)

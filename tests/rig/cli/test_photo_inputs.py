@@ -31,7 +31,7 @@ def photo_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mixed_driver(tmp_path_factory):
-    """Six frames of a real talking-head clip saved at three different sizes (a folder of frames from different sources)."""
+    """Six frames of a real talking-head clip saved at three sizes (a folder of frames from different sources)."""
     if not CLIP.exists():
         pytest.skip(f"shared data absent: {CLIP}")
     from morphable.fit.video_io import open_frames
@@ -71,7 +71,8 @@ def test_reenact_a_mixed_size_driver_folder_side_by_side(run_cli, photo_path, mi
 def test_mixed_frame_sizes_stack_beside_the_results():
     from rig.frames import fit_into, square
 
-    frames = [np.full((120, 160, 3), 50, np.uint8), np.full((128, 96, 3), 200, np.uint8), np.zeros((64, 64, 3), np.uint8)]
+    frames = [np.full((120, 160, 3), 50, np.uint8), np.full((128, 96, 3), 200, np.uint8),
+              np.zeros((64, 64, 3), np.uint8)]
     boxed = fit_into(frames, 90)
     assert boxed.shape == (3, 90, 120, 3)
     assert boxed[1, :, 60].max() == 200 and boxed[1, :, 5].max() == 0     # the tall frame centred, black beside it
