@@ -92,7 +92,8 @@ def main(argv=None) -> None:
              for k in ("wall", "cpu")}
     ms["track total (refined landmarks + the rest)"] = total
     result = {
-        "clip": Path(args.clip).name, "loops": args.loops, "frames": n, "size": list(frames[0].shape[:2]), "fps_clip": fps,
+        "clip": Path(args.clip).name, "loops": args.loops, "frames": n, "size": list(frames[0].shape[:2]),
+        "fps_clip": fps,
         "torch_threads": torch.get_num_threads(), "repeats (best of)": args.repeats,
         "ms_per_frame": ms,
         "frames_per_second": {k: 1e3 / v for k, v in total.items()},

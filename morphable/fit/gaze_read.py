@@ -4,8 +4,8 @@ The iris centre turns on a sphere about the eyeball's centre. In the head's own 
 aligned to the clip's neutral face, so head rotation and translation are taken out) its shift
 from where it sits in the calm frames is r * sin(angle), with r the distance from the eye's centre
 of rotation to the iris, EYE_RADIUS eye widths (corner to corner). The calm frames look at the
-camera on average, so their gaze is 0. While an eye is more than half closed its iris is hidden
-and the other eye's angles are used (or, with both closed, the last open frame's).
+camera on average, so their gaze is 0. While an eye is more than a third closed its iris is hidden
+and the other eye's angles are used (or, with both closed, the last frame's).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from .mesh_expression import EYE_CONTOURS, similarity_align
 #: distance from the eye's centre of rotation to the iris centre, in eye widths: about 10.5 mm over
 #: the 28-30 mm between the eye corners of an adult (anatomy textbooks' averages)
 EYE_RADIUS = 0.37
-#: an eye whose blink weight is above this has no usable iris
-CLOSED = 0.5
+#: an eye whose blink weight is above this has no usable iris (a half-closed lid pushes MediaPipe's iris)
+CLOSED = 0.3
 
 
 def iris_centres(iris: np.ndarray, iris_z: np.ndarray | None, mesh3d: np.ndarray) -> np.ndarray:

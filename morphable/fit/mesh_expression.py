@@ -46,10 +46,12 @@ LID_SHAPES = tuple(f"eye{k}{e}" for e in ("Left", "Right") for k in ("Blink", "S
 #: shapes MediaPipe barely sees (mesh response under 0.12 IOD at weight 1, a fifth of a smile's):
 #: solved for, they soak up every other shape's leftovers (a smile read as cheekSquint 1), so they read 0
 UNSEEN = ("cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight", "jawForward")
-#: least rise of the upper lid (share of the neutral opening) that reads eyeWide 1: the model's
-#: eyeWide lifts the lid by a tenth of the opening as MediaPipe sees it, within its noise (widened
-#: eyes on renders therefore read about a third of their weight)
-WIDE_GAIN = 0.3
+#: eyeWide from the upper lid's rise above its rest, in shares of the neutral opening: from
+#: WIDE_START (0) to WIDE_FULL (1). MediaPipe moves a rendered upper lid by 10-35% of the opening
+#: when only the mouth moves, while the model's own eyeWide lifts it by 10% (within that noise), so
+#: the reading is set by how far a widened real eye opens (sclera above the iris), not by the model
+WIDE_START = 0.15
+WIDE_FULL = 0.6
 #: weight of the depth column of the displacement relative to x, y (MediaPipe's z is regressed)
 DEPTH_WEIGHT = 0.5
 #: ridge on the weights (in units of J's column norms squared); keeps look-alike shapes apart
@@ -86,10 +88,12 @@ class ExpressionBasis:
 
     @functools.cached_property
     def _system(self) -> tuple[np.ndarray, np.ndarray]:
+        """system(), computed once per basis."""
         return self.system()
 
     def system(self) -> tuple[np.ndarray, np.ndarray]:
-        """(K,1404) design rows of the solved weights (depth weighted, eye contours masked) and their (K,K) normal matrix + ridge."""
+        """(K,1404) design rows of the solved weights (depth weighted, eye contours masked) and
+        their (K,K) normal matrix plus the ridge."""
         j = self.jacobian[self.solved] * row_weights()
         a = j.reshape(j.shape[0], -1).astype(np.float64)
         h = a @ a.T
@@ -104,21 +108,6 @@ def row_weights() -> np.ndarray:
     for corners, upper, lower in EYE_CONTOURS:
         w[list(corners + upper + lower)] = 0.0
     return w
-
-
-def box_least_squares(a: np.ndarray, b: np.ndarray, iterations: int = 200) -> np.ndarray:
-    """(T,K) x in [0,1] minimising |a x - b_t|^2 for each row b_t of (T,M) b, a (M,K) (accelerated projected gradient)."""
-    h = a.T @ a + 1e-6 * np.eye(a.shape[1])
-    g = b @ a
-    step = 1.0 / np.linalg.eigvalsh(h)[-1]
-    x = np.zeros((len(b), a.shape[1]))
-    z, t = x.copy(), 1.0
-    for _ in range(iterations):
-        x_new = np.clip(z - step * (z @ h - g), 0.0, 1.0)
-        t_new = (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        z = x_new + ((t - 1.0) / t_new) * (x_new - x)
-        x, t = x_new, t_new
-    return x
 
 
 def eye_openings(aligned: np.ndarray) -> np.ndarray:
@@ -143,7 +132,8 @@ def eye_weights(basis: ExpressionBasis, aligned: np.ndarray, neutral: np.ndarray
     """Blink, squint and wide per eye (T,) from the lids relative to the clip's neutral opening.
 
     The lid heights are divided by the neutral's opening, so a full blink reads 1 whatever the
-    person's eye size; the gain per unit weight is the model's own (its renders read back).
+    person's eye size; blink's and squint's gains per unit weight are the model's own (its renders
+    read back), eyeWide's is WIDE_START..WIDE_FULL.
     """
     now, rest = eye_openings(aligned), eye_openings(neutral[None])[0]
     model = eye_openings(basis.neutral[None])[0]
@@ -151,22 +141,22 @@ def eye_weights(basis: ExpressionBasis, aligned: np.ndarray, neutral: np.ndarray
     for e, eye in enumerate(("Left", "Right")):
         opening, model_opening = rest[e].sum(), model[e].sum()
         gain = {}
-        for k in ("Blink", "Squint", "Wide"):
-            moved = eye_openings((basis.neutral + basis.jacobian[ARKIT_NAMES.index(f"eye{k}{eye}")])[None])[0][e]
+        for k in ("Blink", "Squint"):
+            shape = basis.neutral + basis.jacobian[ARKIT_NAMES.index(f"eye{k}{eye}")]
+            moved = eye_openings(shape[None])[0][e]
             gain[k] = (moved - model[e]) / model_opening      # [upper, lower] change per unit weight
         du = (now[:, e, 0] - rest[e, 0]) / opening
         dl = (now[:, e, 1] - rest[e, 1]) / opening
-        blink = np.zeros_like(du)
-        for _ in range(3):   # the lower lid's rise is squint (less what a blink moves it)
-            squint = np.clip((dl - blink * gain["Blink"][1]) / gain["Squint"][1], 0.0, 1.0)
-            rise = np.clip(-dl, 0.0, 0.95)
-            # blink: the share of the opening left above the lower lid that the upper lid covers,
-            # so squeezed-shut eyes read 1 whatever the squint
-            blink = np.clip(np.clip(-du, 0.0, None) / (1.0 - rise) / -gain["Blink"][0], 0.0, 1.0)
+        # blink: the share of the opening left above the lower lid that the upper lid covers, so
+        # squeezed-shut eyes read 1 whatever the squint
+        rise = np.clip(-dl, 0.0, 0.95)
+        blink = np.clip(np.clip(-du, 0.0, None) / (1.0 - rise) / -gain["Blink"][0], 0.0, 1.0)
+        # squint: the lower lid's rise, less what the blink moved it
+        squint = np.clip((dl - blink * gain["Blink"][1]) / gain["Squint"][1], 0.0, 1.0)
         upper = du - squint * gain["Squint"][0]
         out[f"eyeBlink{eye}"] = blink
         out[f"eyeSquint{eye}"] = squint
-        out[f"eyeWide{eye}"] = np.clip(upper / gain["Wide"][0], 0.0, 1.0)
+        out[f"eyeWide{eye}"] = np.clip((upper - WIDE_START) / (WIDE_FULL - WIDE_START), 0.0, 1.0)
     return out
 
 
@@ -276,7 +266,8 @@ def neutral_mesh(basis: ExpressionBasis, meshes: np.ndarray, calm: np.ndarray) -
     return similarity_align(m[calm], m[calm[0]], basis.rigid).mean(0)
 
 
-def read_clip(basis: ExpressionBasis, meshes: np.ndarray, calm: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_clip(basis: ExpressionBasis, meshes: np.ndarray,
+              calm: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(T,52) weights of a clip's (T,468,3) meshes relative to its own neutral, and the calm frames' indices.
 
     `calm` gives a first guess of the neutral frames (e.g. the ones the 3DMM fit finds least
@@ -357,7 +348,8 @@ def calibrate(model: MorphableModel, backend, seeds=CAL_SEEDS, levels=CAL_LEVELS
 def save_basis(basis: ExpressionBasis, model: MorphableModel, path: str | Path) -> None:
     """Write a basis as npz (tied to the model's fingerprint)."""
     np.savez_compressed(path, jacobian=basis.jacobian.astype(np.float16), rigid=basis.rigid.astype(np.int16),
-                        read=basis.read, neutral=basis.neutral.astype(np.float32), fingerprint=np.array(model_fingerprint(model)))
+                        read=basis.read, neutral=basis.neutral.astype(np.float32),
+                        fingerprint=np.array(model_fingerprint(model)))
 
 
 _LOCK = threading.Lock()

@@ -38,8 +38,10 @@ def clip(model, weights: dict, seed: int = 7, yaw: float = 5.0, pitch: float = -
     base = model.random_params(1, seed=seed, identity_scale=0.7).with_pose(yaw=yaw, pitch=pitch)
     base = base.replace(light=lighting.preset("front"))
     renderer = Renderer(model, size=size, background=0.35)
-    shots = {lv: np.ascontiguousarray(to_uint8(renderer(base.with_expression({k: v * lv for k, v in weights.items()})).image))
-             for lv in set(LEVELS.tolist())}
+    shots = {}
+    for lv in set(LEVELS.tolist()):
+        p = base.with_expression({k: v * lv for k, v in weights.items()})
+        shots[lv] = np.ascontiguousarray(to_uint8(renderer(p).image))
     return [shots[lv] for lv in LEVELS.tolist()]
 
 
@@ -151,3 +153,41 @@ def test_real_clip_blinks_wink_smile_pout_and_mouth(real_track):
     assert pucker[[44, 54]].min() > 0.3 and pucker[calm].mean() < 0.1
     jaw = _curve(track, "jawOpen")
     assert jaw[47:49].min() > 0.2 and jaw[calm].mean() < 0.1
+
+
+def test_gaze_geometry_reads_the_eye_turn_whatever_the_head_does():
+    """Iris centres moved on the eyeball sphere by known angles, the whole head then turned and moved:
+    gaze_angles gives the eye's own turn (head motion removed by the alignment), closed eyes borrowed."""
+    from morphable.fit.gaze_read import EYE_RADIUS
+    from morphable.fit.mesh_expression import EYE_CONTOURS
+    from morphable.pose import euler_to_matrix
+
+    basis = basis_for(default_model())
+    neutral = basis.neutral.astype(np.float64) * 100.0                       # IOD 100 px
+    rest = np.stack([neutral[list(c + u)].mean(0) for c, u, _ in EYE_CONTOURS])   # (2,3) iris at rest
+    widths = [np.linalg.norm(neutral[c[0], :2] - neutral[c[1], :2]) for c, _, _ in EYE_CONTOURS]
+    yaw = np.array([0.0, 0.0, 10.0, 20.0, -15.0, 0.0])
+    pitch = np.array([0.0, 0.0, 0.0, 5.0, -10.0, 12.0])
+    meshes, irises, zs = [], [], []
+    for t in range(len(yaw)):
+        head = (15.0 * (t % 2), -8.0, 5.0)                                  # yaw, pitch, roll of the head
+        rot = euler_to_matrix(*(torch.tensor([a], dtype=torch.float64) for a in head))[0].numpy()
+        iris = rest.copy()
+        for e in range(2):
+            r = EYE_RADIUS * widths[e]
+            iris[e, 0] += r * np.sin(np.radians(yaw[t]))
+            iris[e, 1] -= r * np.sin(np.radians(pitch[t]))                  # image y down, pitch up
+        pts = np.concatenate([neutral, iris]) @ rot.T * (1.0 + 0.1 * t) + np.array([30.0 * t, -12.0 * t, 0.0])
+        meshes.append(pts[:-2])
+        irises.append(np.repeat(pts[-2:, None, :2], 5, 1))
+        zs.append(np.repeat(pts[-2:, None, 2], 5, 1))
+    angles = gaze_angles(np.stack(meshes), np.stack(irises), neutral, np.array([0, 1]), basis.rigid,
+                         iris_z=np.stack(zs))
+    assert np.allclose(angles[:, :, 0], yaw[:, None], atol=0.5)
+    assert np.allclose(angles[:, :, 1], pitch[:, None], atol=0.5)
+    blink = np.zeros((len(yaw), 2))
+    blink[3, 0] = 1.0                                   # left eye shut at frame 3: takes the right eye's angles
+    blink[4] = 1.0                                      # both shut at frame 4: frame 3's angles held
+    held = gaze_angles(np.stack(meshes), np.stack(irises), neutral, np.array([0, 1]), basis.rigid, blink,
+                       iris_z=np.stack(zs))
+    assert np.allclose(held[3, 0], angles[3, 1]) and np.allclose(held[4], held[3])

@@ -12,7 +12,8 @@ from rig.reenact import transfer
 def _params(pose_rows):
     pose = torch.tensor(pose_rows, dtype=torch.float64)
     t = len(pose)
-    return FaceParams(identity=torch.zeros(t, 4, dtype=torch.float64), expression=torch.zeros(t, 52, dtype=torch.float64),
+    return FaceParams(identity=torch.zeros(t, 4, dtype=torch.float64),
+                      expression=torch.zeros(t, 52, dtype=torch.float64),
                       pose=pose, light=torch.zeros(t, 9, 3, dtype=torch.float64),
                       albedo=torch.zeros(t, 0, dtype=torch.float64))
 
