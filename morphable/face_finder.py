@@ -13,6 +13,7 @@ landmark backend always sees a face-centred square of one size, whatever the pho
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 
@@ -251,28 +252,41 @@ def merge(faces: list[FoundFace]) -> list[FoundFace]:
 
 
 def _mapped(d: Detection, x0: float, y0: float, scale: float) -> Detection:
-    """A detection in crop px moved back to image px (crop px p = image px (x0, y0) + p / scale)."""
-    def back(p):
-        return None if p is None else np.asarray(p, np.float64) / scale + np.array([x0, y0])
+    """A detection in crop px moved back to image px (crop px p = image px (x0, y0) + p / scale).
 
-    box = (x0 + d.box[0] / scale, y0 + d.box[1] / scale, x0 + d.box[2] / scale, y0 + d.box[3] / scale)
-    z = None if d.mesh_z is None else np.asarray(d.mesh_z, np.float64) / scale
-    return Detection(box, back(d.points), d.score, f"{d.attempt}+crop", mesh=back(d.mesh), mesh_z=z)
+    Every point field (arrays of x, y: points, mesh, iris, ...) is moved, every depth field (`*_z`, px
+    scale) rescaled, so fields a backend adds later come back in image px too."""
+    changes: dict = {"box": (x0 + d.box[0] / scale, y0 + d.box[1] / scale, x0 + d.box[2] / scale,
+                             y0 + d.box[3] / scale), "attempt": f"{d.attempt}+crop"}
+    for f in dataclasses.fields(d):
+        value = getattr(d, f.name)
+        if f.name in changes or not isinstance(value, np.ndarray):
+            continue
+        arr = np.asarray(value, np.float64)
+        if f.name.endswith("_z"):
+            changes[f.name] = arr / scale
+        elif arr.shape[-1:] == (2,):
+            changes[f.name] = arr / scale + np.array([x0, y0])
+    return dataclasses.replace(d, **changes)
 
 
 class FindingBackend:
     """A LandmarkBackend that finds faces with FaceFinder and runs `inner` on a WORK_SIDE square around each.
 
     Where the finder sees no face, `inner` looks at the whole image as before (tight crops it was built for).
+    With `remember` (one instance per video), a frame first looks where the last frame's largest face was
+    and runs the finder only when it is not there: the detector's ~25 ms a frame is paid once per shot.
     """
 
     def __init__(self, inner: LandmarkBackend, finder: FaceFinder | None = None, work_side: int = WORK_SIDE,
-                 crop_scale: float = CROP_SCALE, max_faces: int = 8):
+                 crop_scale: float = CROP_SCALE, max_faces: int = 8, remember: bool = False):
         self.inner = inner
         self.finder = finder or shared_finder()
         self.work_side = int(work_side)
         self.crop_scale = float(crop_scale)
         self.max_faces = int(max_faces)
+        self.remember = remember
+        self._last: tuple[tuple[int, ...], FoundFace] | None = None
 
     def landmarks_at(self, image: np.ndarray, face: FoundFace) -> Detection | None:
         """The inner backend's face nearest the centre of a square crop around `face`, in image px."""
@@ -295,7 +309,20 @@ class FindingBackend:
         renders, selfies) is what the inner backend was built and calibrated on: it looks at the whole
         image for it first, and the crop is used when that misses."""
         img = as_rgb_uint8(image)
-        faces = self.finder.find(img)[:self.max_faces]
+        out: list[Detection] = []
+        if self.remember and self._last is not None and self._last[0] == img.shape:
+            out = self._landmarks(img, [self._last[1]])
+        if not out:
+            out = self._landmarks(img, self.finder.find(img)[:self.max_faces])
+        if not out:
+            out = list(self.inner.detect(img))
+        out.sort(key=lambda d: d.area, reverse=True)
+        if self.remember:
+            self._last = (img.shape, FoundFace(tuple(out[0].box), out[0].score, "last frame")) if out else None
+        return out
+
+    def _landmarks(self, img: np.ndarray, faces: list[FoundFace]) -> list[Detection]:
+        """The inner backend's detection for each face box (whole image for big faces, else a crop)."""
         whole: list[Detection] | None = None
         out: list[Detection] = []
         for face in faces:
@@ -308,9 +335,6 @@ class FindingBackend:
                 d = self.landmarks_at(img, face)
             if d is not None and all(iou(d.box, o.box) < SAME_FACE_IOU for o in out):
                 out.append(d)
-        if not out:
-            out = list(self.inner.detect(img))
-        out.sort(key=lambda d: d.area, reverse=True)
         return out
 
 

@@ -253,11 +253,14 @@ class TrackedDriver:
 def track_driver(model, frames: list[np.ndarray], fps: float, landmarks: str = "auto", progress: bool = False,
                  name: str = "the driver") -> TrackedDriver:
     """Track the 3DMM through driver frames with the named landmark backend; RigError when no frame has a face."""
+    from morphable.face_finder import FindingBackend
     from morphable.fit.track import track_frames
-    from morphable.landmark_backends import finding_backend
+    from morphable.landmark_backends import backend_by_name
 
-    # faces found at any size in the frame first (morphable.face_finder), then the named backend on a crop
-    track = track_frames(model, frames, fps=fps, backend=finding_backend(landmarks), progress=progress)
+    # faces found at any size (morphable.face_finder), then the named backend on a crop; each frame looks
+    # where the last one's face was first
+    backend = FindingBackend(backend_by_name(landmarks), remember=True)
+    track = track_frames(model, frames, fps=fps, backend=backend, progress=progress)
     found = sum(f.ok for f in track.frames)
     if found == 0:
         raise RigError(f"no face found in any frame of {name}")

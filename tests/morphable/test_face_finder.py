@@ -52,8 +52,10 @@ def test_face_in_a_1080p_portrait_is_found_where_the_mesh_alone_misses_it(photo)
     assert 110 < iod < 175                                # outer eye corners of a 268 px face, photo px
     # the same points as the mesh on a plain crop of the photo (mapped back by hand)
     crop = photo[60:700, 700:1340]
-    ref = MediaPipeBackend().detect(crop)[0].points + np.array([700, 60])
-    assert np.linalg.norm(d.points - ref, axis=1).mean() < 0.05 * iod
+    ref = MediaPipeBackend().detect(crop)[0]
+    assert np.linalg.norm(d.points - (ref.points + np.array([700, 60])), axis=1).mean() < 0.05 * iod
+    if ref.iris is not None:          # every point field comes back in photo px (the irises too)
+        assert np.abs(d.iris - (ref.iris + np.array([700, 60]))).max() < 0.05 * iod
 
 
 @needs_photo
@@ -66,6 +68,23 @@ def test_the_same_face_small_in_a_big_frame_is_found(photo, face_px, size):
     box = found[0].box
     assert box[0] < cx < box[2] and box[1] < cy < box[3]
     assert 0.7 * face_px < box[2] - box[0] < 1.3 * face_px
+
+
+@needs_mp
+def test_a_video_backend_looks_where_the_last_frame_had_its_face():
+    clip = OBAMA.parent / "xportrait_driving.mp4"
+    if not clip.exists():
+        pytest.skip(f"shared data absent: {clip}")
+    from morphable.fit.video_io import open_frames
+
+    frames = list(open_frames(clip, max_frames=4)[0])
+    mesh = MediaPipeBackend()
+    video = FindingBackend(mesh, remember=True)
+    for frame in frames:
+        a, b = video.detect(frame), FindingBackend(mesh).detect(frame)
+        assert len(a) == len(b) == 1
+        assert np.abs(a[0].points - b[0].points).max() < 1e-6      # the same face, the same points
+        assert video._last is not None and video._last[1].source == "last frame"
 
 
 def test_overlapping_boxes_merge_into_the_best_scored_and_sort_largest_first():
