@@ -21,8 +21,6 @@ import torch
 from morphable import lighting
 from morphable.export import export_mesh
 from morphable.formats import load_model
-from morphable.params import FaceParams
-from morphable.render import Renderer, to_uint8
 
 from .frames import labelled_grid, upscale
 from .outputs import Outputs
@@ -57,7 +55,11 @@ def _label(expr: dict[str, float]) -> str:
 
 def render_controls(model, size: int = 160) -> tuple:
     """Rows of renders: poses, expressions, lights, identities. Returns (rows, row_labels, col_labels)."""
-    renderer = Renderer(model, size=size)
+    # rig.sources.MorphSource draws the Renderer's image with the photo engine's vectorised z-buffer
+    # (tests/rig/test_sources.py compares them), several times faster than pytorch3d's CPU kernel
+    from .sources import MorphSource
+
+    draw = MorphSource(model, size=size)
     have = set(model.expression_names)
     exprs = [e for e in EXPRESSIONS if set(e) <= have]  # a model without a shape skips it
     front = lighting.preset("front")
@@ -71,8 +73,7 @@ def render_controls(model, size: int = 160) -> tuple:
     }
     rows, row_labels, col_labels = [], [], []
     for label, (params, captions) in batches.items():
-        out = renderer(FaceParams.cat(params))
-        rows.append([to_uint8(img) for img in out.image])
+        rows.append([draw.image(p)[0] for p in params])
         row_labels.append(label)
         col_labels.append(captions)
     return rows, row_labels, col_labels

@@ -490,15 +490,9 @@ def photo_engine_available() -> bool:
 def portrait_source(model=None, size: int = 256) -> PhotoSource:
     """The shipped portrait (rig.photo.demo.portrait: NASA's public-domain astronaut photo) through the photo
     engine: the app's opening face. RigError when scikit-image, which carries it, is missing."""
-    import warnings
+    from .photo.demo import PORTRAIT_CREDIT, portrait_rig
 
-    from .photo.demo import PORTRAIT_CREDIT, portrait
-    from .photo.photo_rig import PhotoRig
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rig = PhotoRig.from_photo(portrait(), model=model)
-    return PhotoSource(rig, size, f"{PORTRAIT_CREDIT}, through the photo engine (rig.photo.PhotoRig: the "
+    return PhotoSource(portrait_rig(model), size, f"{PORTRAIT_CREDIT}, through the photo engine (rig.photo.PhotoRig: the "
                                   "photo's own pixels, warped)")
 
 

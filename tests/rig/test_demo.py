@@ -42,8 +42,11 @@ def test_the_first_look_is_the_portrait_edited_and_performing(demo_out):
     photo = portrait()
     edit = np.asarray(Image.open(demo_out / "photo_edit.png").convert("RGB"))
     assert edit.shape == photo.shape                                   # the photo's full size
-    diff = np.abs(edit.astype(int) - photo.astype(int))
-    assert 3.0 < diff.mean() < 40.0 and (diff.max(axis=2) < 6).mean() > 0.3   # edited, the photo kept around it
+    diff = np.abs(edit.astype(int) - photo.astype(int)).mean(axis=2)
+    head = np.zeros(diff.shape, bool)
+    head[40:200, 150:310] = True          # the astronaut's head in the 512 px photo
+    # the head turned and smiled (measured: 28 grey levels on average there), the rest kept (0.5 + the mark)
+    assert diff[head].mean() > 10.0 and diff[~head].mean() < 3.0, (diff[head].mean(), diff[~head].mean())
     with imageio.get_reader(str(demo_out / "photo_performance.mp4")) as reader:
         frames = np.stack([f for f in reader]).astype(int)
     assert len(frames) >= 48
