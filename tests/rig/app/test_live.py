@@ -115,3 +115,19 @@ def test_upload_errors_name_the_file_not_the_servers_copy(tmp_path):
     assert "notes.png" in str(info.value) and str(tmp_path) not in str(info.value)
     assert public_message(OSError(f"cannot open {tmp_path}/x/holiday.jpg: truncated")) == \
         "cannot open holiday.jpg: truncated"
+
+
+def test_no_slider_note_claims_a_zero_width_trained_range(served):
+    """The DCGAN rig was trained on a single value of some controls: their note says so, never 'trained 0 .. 0'."""
+    from morphable.arkit import ARKIT_NAMES
+    from rig.app.ui import _range_info
+
+    engine, _ = served
+    src = engine.new_source("generated", seed=3)[1]
+    names = [*S.POSE_NAMES, *ARKIT_NAMES]
+    notes = {n: _range_info(src, n) for n in names}
+    assert not any(" 0 .. 0" in text and text.endswith(" 0") for text in notes.values()), notes
+    single = [n for n in names if (r := src.trained_range(n)) is not None and r[1] - r[0] < 1e-3]
+    assert all(notes[n].startswith("not in the rig's training data") for n in single)
+    spread = [n for n in names if (r := src.trained_range(n)) is not None and r[1] - r[0] >= 1e-3]
+    assert spread and all(notes[n].startswith("trained ") for n in spread)
