@@ -223,14 +223,19 @@ def open_driver(path: str | os.PathLike, fps: float | None = None, max_frames: i
     """All frames of a driving video or frame folder, and its frame rate; RigError when there are none.
 
     Decodes at most MAX_FRAMES + 1 frames, so a clip that is too long is refused before it fills memory.
+    A folder's frames are decoded like a photo (read_photo: EXIF orientation, 16-bit, CMYK, alpha).
     """
-    from morphable.fit.video_io import open_frames
+    from morphable.fit.video_io import DEFAULT_FOLDER_FPS, frame_files, open_frames
 
     if not Path(path).exists():
         raise RigError(f"driver not found: {path}")
     limit = MAX_FRAMES + 1 if max_frames is None else min(max_frames, MAX_FRAMES + 1)
-    frames_iter, rate = open_frames(path, fps=fps, max_frames=limit)
-    frames = list(frames_iter)
+    if Path(path).is_dir():
+        frames = [read_photo(f) for f in frame_files(Path(path))[:limit]]
+        rate = float(fps or DEFAULT_FOLDER_FPS)
+    else:
+        frames_iter, rate = open_frames(path, fps=fps, max_frames=limit)
+        frames = list(frames_iter)
     if not frames:
         raise RigError(f"no frames in {path}")
     if len(frames) > MAX_FRAMES:

@@ -107,6 +107,20 @@ def test_transparency_is_laid_over_white(astronaut, tmp_path):
     assert _err(img[100:], astronaut[100:]) < 0.5
 
 
+def test_a_driver_folder_is_decoded_like_photos(astronaut, tmp_path):
+    from rig.pipeline import open_driver
+
+    im = Image.fromarray(np.ascontiguousarray(np.rot90(astronaut, 1)))
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "000.jpg", quality=95, exif=exif.tobytes())
+    Image.fromarray((_grey(astronaut) * 257).astype(np.uint16)).save(tmp_path / "001.png")
+    frames, rate = open_driver(tmp_path, fps=12)
+    assert rate == 12 and len(frames) == 2
+    assert frames[0].shape == astronaut.shape and _err(frames[0], astronaut) < 4.0      # upright
+    assert (frames[1] == 255).mean() < 0.05 and _err(frames[1][..., 0], _grey(astronaut)) < 1.0
+
+
 def test_not_an_image_is_one_line(tmp_path):
     path = tmp_path / "notes.png"
     path.write_text("not a picture")
