@@ -524,9 +524,15 @@ def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.0f}%"
 
 
+def run_label(result: dict) -> str:
+    """A result's label: its commit, and the mouth filler where the run chose one."""
+    mouth = result.get("setup", {}).get("mouth_option")
+    return result["git"]["short"] + (f" --mouth {mouth}" if mouth else "")
+
+
 def pooled_table(results: list[dict]) -> str:
     """Markdown: each pooled metric, its goal, the static baseline and every result (labelled by commit)."""
-    head = ("| metric | goal | grader floor | static | " + " | ".join(f"{r['git']['short']} | removed" for r in results)
+    head = ("| metric | goal | grader floor | static | " + " | ".join(f"{run_label(r)} | removed" for r in results)
             + " |")
     lines = [head, "|" + "---|" * (4 + 2 * len(results))]
     floor = next((r["pooled"]["grader_floor"] for r in results if "grader_floor" in r["pooled"]), {})
@@ -596,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         results = [json.loads(p.read_text()) for p in a.tables]
         print(pooled_table(results))
         for r in results:
-            print(f"\nPer clip, commit {r['git']['short']} (method / static, share of the static error removed):\n")
+            print(f"\nPer clip, {run_label(r)} (method / static, share of the static error removed):\n")
             print(clip_table(r))
         return 0
     missing = [c for c in a.clips if not (a.data / f"{c}.mp4").is_file()]
