@@ -195,6 +195,18 @@ def build(engine: Engine, download_dir: str | Path | None = None):
         def uploaded(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay):
             return do_load(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay, upload=True)
 
+        def first_load(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay):
+            """The page's opening face: the portrait, or a generated face where the portrait cannot be had
+            (scikit-image missing), with the reason on the status line."""
+            out = do_load(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay)
+            if isinstance(out[0], str) or kind_v != "portrait":
+                return out
+            reason = out[2]
+            out = do_load(old_key, "generated", seed_v, trunc_v, id_v, photo_v, show_overlay)
+            if isinstance(out[0], str):
+                out[2] = f"{out[2]}\n\n{reason}"
+            return out
+
         def picked(old_key, kind_v, seed_v, trunc_v, id_v, photo_v, show_overlay):
             """A source chosen: loaded at once (a seed source at its seed; 'your photo' when a file is there)."""
             if kind_v == "photo" and not photo_v:
@@ -267,7 +279,7 @@ def build(engine: Engine, download_dir: str | Path | None = None):
         # upload = load: the dropped file is the page's new face (or one error line, and the box cleared)
         photo.upload(uploaded, load_inputs, outputs, **one)
         kind.input(picked, load_inputs, outputs, **one)
-        app.load(do_load, load_inputs, outputs, **one)
+        app.load(first_load, load_inputs, outputs, **one)
         quiet = dict(outputs=[image, status, params_json], show_progress="hidden", trigger_mode="always_last", **one)
         # the sliders have no Gradio event: the page's script (rig.app.live) sends their values to the
         # live route and then clicks `sync` for the status and the JSON
