@@ -61,7 +61,6 @@ def _rig(image, photometric=False, face=1):
                                photometric=photometric, face=face)
 
 
-@pytest.mark.slow
 @needs_photo
 @pytest.mark.usefixtures("single_thread")
 def test_a_268_px_face_has_the_pose_of_the_same_face_cropped(obama):
