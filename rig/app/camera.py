@@ -93,7 +93,7 @@ class Cameras:
 
     def new(self, photo: np.ndarray | None = None, key: str | None = None) -> tuple[str, CameraSession]:
         """A session on an uploaded photo, or on the app page `key`'s current face when it is a photo."""
-        from ..live.session import LiveSession, scaled_rig
+        from ..live.session import LiveSession, live_rig
 
         with self._fit_lock:
             if photo is not None:
@@ -104,7 +104,7 @@ class Cameras:
                 if rig is None:
                     raise RigError("the app's current face is not a photo (a generated face or the bare 3DMM); "
                                    "upload a photo or load one in the app first")
-                live = LiveSession(scaled_rig(rig, SIZE), 25.0)
+                live = LiveSession(live_rig(rig, SIZE), 25.0)
         sid = uuid.uuid4().hex
         session = CameraSession(live)
         with self._lock:

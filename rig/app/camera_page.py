@@ -46,7 +46,7 @@ pixels, warped); the first half second settles your neutral face, so look at the
 <div id="live-files"></div>
 <script>
 (() => {
-  const ROUTE = 'ROUTE_PATH', SEND_WIDTH = SEND_W;
+  const ROUTE = 'ROUTE_PATH', SEND_WIDTH = SEND_PX;
   const $ = (id) => document.getElementById(id);
   const video = $('live-camera'), out = $('live-out'), errorLine = $('live-error');
   const key = new URLSearchParams(location.search).get('key');
@@ -199,4 +199,4 @@ def link_script(route: str) -> str:
 
 def page_html(route: str) -> str:
     """The Live page with its routes filled in."""
-    return PAGE.replace("ROUTE_PATH", route).replace("SEND_W", str(SEND_WIDTH))
+    return PAGE.replace("ROUTE_PATH", route).replace("SEND_PX", str(SEND_WIDTH))

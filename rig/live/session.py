@@ -60,6 +60,15 @@ def scaled_rig(rig: PhotoRig, height: int) -> PhotoRig:
     return out
 
 
+def live_rig(rig: PhotoRig, height: int) -> PhotoRig:
+    """The rig a live session renders: a head-and-shoulders crop around the face (rig.sources.preview_rig, as the
+    app's live image) when the photo is larger, scaled to `height` px: a face in a big photo fills the view, and
+    the warp costs the same for any photo."""
+    from ..sources import preview_rig
+
+    return scaled_rig(preview_rig(rig, side=height), height)
+
+
 class LiveSession:
     """The photo engine driven frame by frame; see the module docstring."""
 
@@ -84,13 +93,13 @@ class LiveSession:
     @classmethod
     def from_photo(cls, photo: str | os.PathLike | np.ndarray, size: int = 256, fps: float = 25.0,
                    landmarks: str | None = None, face: int = 1) -> tuple["LiveSession", list[str]]:
-        """Fit the photo's face (rig.photo.flows.fit_photo, full resolution) and render at `size` px high."""
+        """Fit the photo's face (rig.photo.flows.fit_photo, full resolution) and render around it at `size` px high."""
         from ..photo.flows import fit_photo
 
         if not SIZE_RANGE[0] <= size <= SIZE_RANGE[1]:
             raise RigError(f"size must be {SIZE_RANGE[0]}-{SIZE_RANGE[1]} px, got {size}")
         rig, notes = fit_photo(photo, landmarks, face=face)
-        return cls(scaled_rig(rig, size), fps), notes
+        return cls(live_rig(rig, size), fps), notes
 
     @property
     def size(self) -> tuple[int, int]:

@@ -21,16 +21,3 @@ def driver_frames(real_faces):
     from rig.pipeline import open_driver
 
     return open_driver(real_faces / "tpsmm_driving.mp4", max_frames=40)
-
-
-@pytest.fixture(scope="session")
-def session_factory(real_faces):
-    """Makes LiveSessions on a real portrait at 128 px high, the fit done once."""
-    import torch
-
-    from rig.live.session import LiveSession, scaled_rig
-    from rig.photo.flows import fit_photo
-
-    torch.set_num_threads(1)
-    rig, _ = fit_photo(str(real_faces / "xportrait_source.png"))
-    return lambda fps=25.0, size=128: LiveSession(scaled_rig(rig, size), fps)
