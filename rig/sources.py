@@ -368,6 +368,10 @@ class MorphSource(FaceSource):
 PREVIEW_SIDE = 512
 #: the crop's side as a multiple of the fit frame's side (the frame spans the face; this adds hair and neck)
 PREVIEW_MARGIN = 2.0
+#: a face whose crop is under this share of a small photo's shorter side is zoomed in all the same
+ZOOM_BELOW = 0.75
+#: a small crop (a face far away in its photo) is enlarged to this side for the live view
+PREVIEW_MIN = 384
 
 
 def face_crop(height: int, width: int, frame: list[float], margin: float = PREVIEW_MARGIN) -> tuple[int, int, int, int]:
@@ -382,23 +386,24 @@ def face_crop(height: int, width: int, frame: list[float], margin: float = PREVI
 
 
 def preview_rig(photo_rig, side: int = PREVIEW_SIDE, margin: float = PREVIEW_MARGIN):
-    """A PhotoRig over a crop of the photo around the face, resized to at most `side` px, with the fit's frame
-    moved into it: the live image costs the same for any photo size. The photo's own rig when it is small
-    enough already (then the preview is the whole photo, as the download)."""
+    """A PhotoRig over a crop of the photo around the face at screen size (at most `side` px; a small face's
+    crop enlarged to PREVIEW_MIN), with the fit's frame moved into it: the live image costs the same for any
+    photo size, and a face small in its photo is large enough to see a smile. The photo's own rig when the
+    photo is no larger than `side` and the face fills most of it (then the preview is the download's picture)."""
     import cv2
 
     from .photo.photo_rig import PhotoRig
 
     h, w = photo_rig.image.shape[:2]
-    if max(h, w) <= side:
-        return photo_rig
     x0, y0, x1, y1 = face_crop(h, w, photo_rig.frame, margin)
-    scale = min(1.0, side / float(x1 - x0))
-    size = max(1, int(round((x1 - x0) * scale)))
+    crop_side = x1 - x0
+    if max(h, w) <= side and crop_side >= ZOOM_BELOW * min(h, w):
+        return photo_rig
+    size = int(min(side, max(crop_side, min(PREVIEW_MIN, side))))
     crop = np.ascontiguousarray(photo_rig.image[y0:y1, x0:x1])
-    if size != crop.shape[1]:
-        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-        scale = size / float(x1 - x0)
+    if size != crop_side:
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if size < crop_side else cv2.INTER_CUBIC)
+    scale = size / float(crop_side)
     fx, fy, fside = photo_rig.frame
     frame = [(fx - x0) * scale, (fy - y0) * scale, fside * scale]
     return PhotoRig(crop, photo_rig.params, frame, photo_rig.builder, list(photo_rig.fit_warnings),

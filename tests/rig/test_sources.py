@@ -211,3 +211,28 @@ def test_big_photo_preview_is_a_crop_around_the_face_and_downloads_stay_full_siz
     # a photo no bigger than the preview is its own preview (the live image is the download's picture)
     assert portrait.preview_rig is portrait.photo_rig
     assert np.array_equal(portrait.preview(c), portrait.render(c))
+
+
+def test_a_small_face_in_a_small_photo_is_zoomed_in_for_the_live_view(portrait):
+    """The portrait shrunk to 192 px on a 512 px canvas (a face far away): the live view is a crop around it,
+    enlarged to PREVIEW_MIN, showing what the full-size render shows there."""
+    import cv2
+
+    from rig.photo.photo_rig import PhotoRig
+
+    small = portrait.photo_rig
+    canvas = np.full((512, 512, 3), 200, np.uint8)
+    canvas[300:492, 40:232] = cv2.resize(small.image, (192, 192), interpolation=cv2.INTER_AREA)
+    k = 192 / 512
+    fx, fy, fs = small.frame
+    src = S.PhotoSource(PhotoRig(canvas, small.params, [40 + fx * k, 300 + fy * k, fs * k], small.builder))
+    assert src.preview_rig.image.shape == (S.PREVIEW_MIN, S.PREVIEW_MIN, 3)
+    x0, y0, x1, y1 = S.face_crop(512, 512, src.photo_rig.frame)
+    c = src.controls().with_values(yaw=src.controls().yaw - 15, mouthSmileLeft=0.6, mouthSmileRight=0.6)
+    full = src.render(c)
+    assert full.shape == canvas.shape
+    size = (S.PREVIEW_MIN, S.PREVIEW_MIN)
+    expected = cv2.resize(full[y0:y1, x0:x1], size, interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    still = cv2.resize(canvas[y0:y1, x0:x1], size, interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    err = np.abs(src.preview(c).astype(np.int16) - expected).mean()
+    assert err < 4.0 and err < 0.5 * np.abs(still - expected).mean(), err
