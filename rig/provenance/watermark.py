@@ -95,6 +95,11 @@ def luminance(image: np.ndarray) -> np.ndarray:
     return img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
 
 
+def _luma32(image: np.ndarray) -> np.ndarray:
+    """(H,W,3) uint8 RGB -> (H,W) float32 BT.601 luma (the embedder's: float32 is all its mask uses)."""
+    return np.dot(image.astype(np.float32), np.array([0.299, 0.587, 0.114], np.float32))
+
+
 def _texture_mask(luma: np.ndarray) -> np.ndarray:
     """Perceptual mask: the mark's relative strength at each pixel, from the local texture around it.
 
@@ -111,34 +116,70 @@ def _texture_mask(luma: np.ndarray) -> np.ndarray:
     mask = cv2.GaussianBlur(mask, (0, 0), 2.0)
     # no room to add in saturated areas: fade the mark out near 0 and 255
     room = np.clip(np.minimum(lum, 255.0 - lum) / 8.0, 0.0, 1.0)
-    return (mask * room).astype(np.float64)
+    return (mask * room).astype(np.float32)
+
+
+#: rows of the picture embedded at a time: big photos cost strips, not whole-frame float64 copies
+STRIP_ROWS = 512
+#: context rows above and below a strip: more than the mask's blurs and erosion reach (about 28 px),
+#: so a strip's mask equals the whole picture's there
+STRIP_MARGIN = 32
 
 
 @lru_cache(maxsize=8)
 def _mark_field(h: int, w: int, version: int, scale: int) -> np.ndarray:
     """The tiled pattern over an (h,w) frame: the same for every frame of a video, so made once (read-only)."""
     period = TILE * scale
-    field = np.tile(tile_pattern(payload_bits(version), scale), (h // period + 1, w // period + 1))[:h, :w]
+    field = np.tile(tile_pattern(payload_bits(version), scale).astype(np.float32),
+                    (h // period + 1, w // period + 1))[:h, :w]
     field.setflags(write=False)
     return field
 
 
+def _field_rows(h: int, w: int, version: int, scale: int, r0: int, r1: int) -> np.ndarray:
+    """Rows r0:r1 of the tiled pattern (float32); whole frames up to 4 MP come from the cache (videos reuse them)."""
+    if h * w <= 4_000_000:
+        return _mark_field(h, w, version, scale)[r0:r1]
+    period = TILE * scale
+    tile = tile_pattern(payload_bits(version), scale).astype(np.float32)
+    rows = tile[np.arange(r0, r1) % period]
+    return np.tile(rows, (1, w // period + 1))[:, :w]
+
+
+def _strips(h: int):
+    """(r0, r1, a, b): each strip's rows and the rows read around it for its mask."""
+    for r0 in range(0, h, STRIP_ROWS):
+        r1 = min(h, r0 + STRIP_ROWS)
+        yield r0, r1, max(0, r0 - STRIP_MARGIN), min(h, r1 + STRIP_MARGIN)
+
+
 def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR, scale: int | None = None) -> np.ndarray:
     """Watermarked copy of an (H,W,3) uint8 RGB image; the mark alone costs about `psnr` dB, or less on a
-    mostly flat picture (its strength follows the perceptual mask, capped at MAX_GAIN)."""
+    mostly flat picture (its strength follows the perceptual mask, capped at MAX_GAIN).
+
+    Worked in strips of rows (the mask is stored as float32, the rest per strip), so a 48 MP photo
+    costs a few hundred MB rather than several GB."""
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"watermark needs an (H,W,3) uint8 image, got {img.shape} {img.dtype}")
     h, w = img.shape[:2]
     scale = pattern_scale(h, w) if scale is None else int(scale)
-    delta = _mark_field(h, w, int(version), scale) * _texture_mask(luminance(img))
-    rms = float(np.sqrt(np.mean(delta * delta))) + 1e-12
+    mask = np.empty((h, w), np.float32)      # _texture_mask is float32 inside: stored without loss
+    energy = 0.0
+    for r0, r1, a, b in _strips(h):
+        mask[r0:r1] = _texture_mask(_luma32(img[a:b]))[r0 - a:r1 - a]
+        delta = _field_rows(h, w, int(version), scale, r0, r1) * mask[r0:r1]
+        energy += float(np.einsum("ij,ij->", delta, delta, dtype=np.float64))
+    rms = float(np.sqrt(energy / (h * w))) + 1e-12
     target = 255.0 * 10.0 ** (-psnr / 20.0)
     # the PSNR is the cost where the picture has texture to hide the mark in; a mostly flat picture
     # does not get its flat areas turned up to reach it (it costs less: a higher PSNR)
-    delta *= min(target / rms, MAX_GAIN * target)
-    out = img.astype(np.float64) + delta[..., None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    gain = min(target / rms, MAX_GAIN * target)
+    out = np.empty_like(img)
+    for r0, r1, _, _ in _strips(h):
+        delta = (_field_rows(h, w, int(version), scale, r0, r1) * mask[r0:r1]) * np.float32(gain)
+        out[r0:r1] = np.clip(np.rint(img[r0:r1] + delta[..., None]), 0, 255).astype(np.uint8)
+    return out
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
