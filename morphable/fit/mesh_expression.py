@@ -70,6 +70,17 @@ NEUTRAL_CANDIDATES = 24
 CAL_SEEDS = (0, 1, 2)
 CAL_LEVELS = (0.5, 1.0)
 CAL_SIZE = 256
+#: clips of twice this many frames or more also lose the mesh bend that follows the head's pose
+#: over their less expressive half
+CLIP_POSE_FRAMES = 20
+#: a pose feature takes part when its spread over the clip exceeds this (0.05 = 1.5 deg of yaw)
+POSE_SPREAD = 0.05
+#: the camera distance (m) of morphable.camera.Camera, for the head's place in the frame
+CAMERA_DISTANCE = 1.2
+#: ridge of that regression (per frame, in squared pose-feature units)
+CLIP_POSE_RIDGE = 1e-3
+#: head poses (yaw, pitch) of the neutral renders that measure how MediaPipe's mesh bends with pose
+CAL_POSES = tuple((y, p) for y in (-30.0, -15.0, 0.0, 15.0, 30.0) for p in (-15.0, 0.0, 15.0))
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,8 @@ class ExpressionBasis:
     rigid: np.ndarray
     read: np.ndarray      # (52,) bool: the weights solved for
     neutral: np.ndarray | None = None   # (468,3) the model's neutral mesh as MediaPipe sees it (IOD 1)
+    #: (5,468,3) how MediaPipe's aligned mesh of a neutral face bends with head pose, per pose_features
+    pose: np.ndarray | None = None
 
     @property
     def solved(self) -> np.ndarray:
@@ -240,6 +253,54 @@ def neutral_frames(basis: ExpressionBasis, meshes: np.ndarray, share: float = CA
     return neutral, calm
 
 
+def pose_features(pose: np.ndarray) -> np.ndarray:
+    """(T,5) [y, p, y^2, p^2, y p] of (T,2) yaw, pitch degrees (y = yaw / 30, p = pitch / 30)."""
+    a = np.asarray(pose, np.float64).reshape(-1, 2) / 30.0
+    y, p = a[:, 0], a[:, 1]
+    return np.stack([y, p, y * y, p * p, y * p], 1)
+
+
+def unbend(basis: ExpressionBasis, aligned: np.ndarray, neutral: np.ndarray, pose: np.ndarray | None,
+           calm: np.ndarray, quiet: np.ndarray | None = None) -> np.ndarray:
+    """Aligned meshes less the bend MediaPipe puts into a face turned away from the calm frames' pose.
+
+    MediaPipe's mesh of one unmoving face changes shape (not only pose) as the head turns. First the
+    bend measured on the model's renders (basis.pose) is removed; then, given the clip's `quiet`
+    frames (its less expressive ones, at least CLIP_POSE_FRAMES of them), what is left that follows
+    the head's pose across them (a ridge regression of every point on the pose features, fitted on
+    the quiet frames only so that expressions made while the head moves stay, and applied with each
+    feature held inside the range the quiet frames cover). `pose` is (T,2) yaw, pitch degrees, or FaceParams' (T,6), whose
+    translation adds where the head sits (x, y over depth, depth ratio). Without `pose` the meshes
+    come back unchanged.
+    """
+    if pose is None:
+        return aligned
+    calm = np.asarray(calm)
+    pose = np.asarray(pose, np.float64)
+    f = pose_features(pose[:, :2])
+    f = f - f[calm].mean(0)
+    out = aligned
+    if basis.pose is not None:
+        out = out - np.einsum("tk,kic->tic", f, basis.pose) * _iod(neutral)
+    if pose.shape[1] >= 6:   # where the head sits: perspective bends the mesh too
+        depth = CAMERA_DISTANCE - pose[:, 5]
+        place = np.stack([pose[:, 3] / depth, pose[:, 4] / depth, depth / depth[calm].mean() - 1.0], 1)
+        f = np.concatenate([f, 10.0 * (place - place[calm].mean(0))], 1)
+    if quiet is None or len(quiet) < CLIP_POSE_FRAMES:
+        return out
+    q = np.asarray(quiet)
+    spread = f[q].std(0) > POSE_SPREAD
+    if spread.any():
+        x = f[:, spread]
+        xq = x[q]
+        x = np.clip(x, xq.min(0), xq.max(0))
+        d = (out[q] - out[q].mean(0)).reshape(len(q), -1)
+        xc = xq - xq.mean(0)
+        coef = np.linalg.solve(xc.T @ xc + CLIP_POSE_RIDGE * len(q) * np.eye(x.shape[1]), xc.T @ d)
+        out = out - ((x - x[calm].mean(0)) @ coef).reshape(out.shape)   # calm frames stay the neutral
+    return out
+
+
 def calm_frames(basis: ExpressionBasis, meshes: np.ndarray, energy: np.ndarray, share: float = CALM_SHARE,
                 tolerance: float = OPEN_TOLERANCE) -> np.ndarray:
     """Indices of the calm frames: eyes open within `tolerance` of the clip's typical opening, then least `energy`.
@@ -266,12 +327,13 @@ def neutral_mesh(basis: ExpressionBasis, meshes: np.ndarray, calm: np.ndarray) -
     return similarity_align(m[calm], m[calm[0]], basis.rigid).mean(0)
 
 
-def read_clip(basis: ExpressionBasis, meshes: np.ndarray,
-              calm: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_clip(basis: ExpressionBasis, meshes: np.ndarray, calm: np.ndarray | None = None,
+              pose: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(T,52) weights of a clip's (T,468,3) meshes relative to its own neutral, and the calm frames' indices.
 
     `calm` gives a first guess of the neutral frames (e.g. the ones the 3DMM fit finds least
-    expressive), refined twice by the mesh's own reading; without it they are found by neutral_frames.
+    expressive), refined twice by the mesh's own reading; without it they are found by
+    neutral_frames. `pose` (T,6) (the fit's; or (T,2) yaw, pitch degrees) takes MediaPipe's pose bend out.
     """
     m = np.asarray(meshes, np.float64)
     if calm is None:
@@ -280,10 +342,18 @@ def read_clip(basis: ExpressionBasis, meshes: np.ndarray,
         calm = np.asarray(calm, dtype=np.int64)
         for _ in range(2):   # re-rank the frames by what the mesh reads against the first neutral
             neutral = neutral_mesh(basis, m, calm)
-            w = solve_weights(basis, displacements(m, neutral, basis.rigid), iterations=150)
+            aligned = unbend(basis, similarity_align(m, neutral, basis.rigid), neutral, pose, calm)
+            w = solve_weights(basis, (aligned - neutral) / _iod(neutral), iterations=150)
             calm = calm_frames(basis, m, w.sum(1), share=len(calm) / len(m))
         neutral = neutral_mesh(basis, m, calm)
     aligned = similarity_align(m, neutral, basis.rigid)
+    quiet = None
+    if pose is not None and len(m) >= 2 * CLIP_POSE_FRAMES:   # the less expressive half
+        first = unbend(basis, aligned, neutral, pose, calm)
+        total = solve_weights(basis, (first - neutral) / _iod(neutral), iterations=150).sum(1) \
+            + np.abs(eye_openings(first).sum(2) / eye_openings(neutral[None]).sum(2) - 1.0).sum(1)
+        quiet = np.sort(np.argsort(total, kind="stable")[:len(m) // 2])
+    aligned = unbend(basis, aligned, neutral, pose, calm, quiet)
     w = solve_weights(basis, (aligned - neutral) / _iod(neutral))
     for name, value in eye_weights(basis, aligned, neutral).items():
         w[:, ARKIT_NAMES.index(name)] = value
@@ -342,14 +412,39 @@ def calibrate(model: MorphableModel, backend, seeds=CAL_SEEDS, levels=CAL_LEVELS
             sel = which == k
             jac[k] += (disp[sel] * level[sel, None, None]).sum(0) / (level[sel] ** 2).sum()
     jac /= len(per_seed)
-    return ExpressionBasis(jac.astype(np.float32), rigid, read, mean_neutral.astype(np.float32))
+    pose = calibrate_pose(model, backend, rigid, seeds, size=size)
+    return ExpressionBasis(jac.astype(np.float32), rigid, read, mean_neutral.astype(np.float32), pose.astype(np.float32))
+
+
+def calibrate_pose(model: MorphableModel, backend, rigid: np.ndarray, seeds=CAL_SEEDS, poses=CAL_POSES,
+                   size: int = CAL_SIZE) -> np.ndarray:
+    """(5,468,3) least-squares bend of MediaPipe's aligned neutral mesh per pose feature (IOD units)."""
+    from .. import lighting
+    from ..render import Renderer, to_uint8
+
+    renderer = Renderer(model, size=size, background=0.35)
+    feats, disps = [], []
+    for seed in seeds:
+        base = model.random_params(1, seed=seed, identity_scale=0.7).replace(light=lighting.preset("front"))
+        shots = []
+        for yaw, pitch in poses:
+            found = backend.detect(np.ascontiguousarray(to_uint8(renderer(base.with_pose(yaw=yaw, pitch=pitch)).image)))
+            if not found or found[0].mesh is None:
+                raise MorphableError("MediaPipe found no face on a pose calibration render")
+            shots.append(mesh3d(found[0].mesh, found[0].mesh_z))
+        shots = np.stack(shots)
+        front = shots[[i for i, p in enumerate(poses) if p == (0.0, 0.0)][0]]
+        disps.append(displacements(shots, front, rigid).reshape(len(poses), -1))
+        feats.append(pose_features(np.array(poses)))
+    coef, *_ = np.linalg.lstsq(np.concatenate(feats), np.concatenate(disps), rcond=None)
+    return coef.reshape(5, -1, 3)
 
 
 def save_basis(basis: ExpressionBasis, model: MorphableModel, path: str | Path) -> None:
     """Write a basis as npz (tied to the model's fingerprint)."""
     np.savez_compressed(path, jacobian=basis.jacobian.astype(np.float16), rigid=basis.rigid.astype(np.int16),
                         read=basis.read, neutral=basis.neutral.astype(np.float32),
-                        fingerprint=np.array(model_fingerprint(model)))
+                        pose=basis.pose.astype(np.float32), fingerprint=np.array(model_fingerprint(model)))
 
 
 _LOCK = threading.Lock()
@@ -377,7 +472,8 @@ def basis_for(model: MorphableModel, backend=None) -> ExpressionBasis:
             with np.load(DEFAULT_TABLE) as z:
                 if str(z["fingerprint"]) == key:
                     _BASES[key] = ExpressionBasis(z["jacobian"].astype(np.float32), z["rigid"].astype(np.int64),
-                                                  z["read"].astype(bool), z["neutral"].astype(np.float64))
+                                                  z["read"].astype(bool), z["neutral"].astype(np.float64),
+                                                  z["pose"].astype(np.float64) if "pose" in z else None)
                     return _BASES[key]
         if backend is None:
             from ..landmarks_mp import MediaPipeBackend

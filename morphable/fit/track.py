@@ -184,7 +184,8 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
     use_mesh = expressions == "mesh" or (expressions == "auto" and dense and has_basis(model))
     calm: list[int] = []
     if use_mesh:
-        expr, calm = mesh_expressions(basis_for(model), [found[i] for i in good], params.expression[good])
+        expr, calm = mesh_expressions(basis_for(model), [found[i] for i in good], params.expression[good],
+                                      params.pose[good])
         full = params.expression.clone()
         full[good] = expr.to(full.dtype)
         last = None
@@ -244,14 +245,16 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
     return Track(model.name, float(fps), identity, out, method, "mesh" if use_mesh else "fit", calm)
 
 
-def mesh_expressions(basis: ExpressionBasis, found: list, fitted: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+def mesh_expressions(basis: ExpressionBasis, found: list, fitted: torch.Tensor,
+                     pose: torch.Tensor | None = None) -> tuple[torch.Tensor, list[int]]:
     """(T,52) weights read from the detections' meshes (gaze as eyeLook* from irises where given) and the calm frames.
 
-    `fitted` (T,52) are the landmark fit's weights: the frames with the least of them are the calm ones.
+    `fitted` (T,52) are the landmark fit's weights: the frames with the least of them are the calm
+    ones; `pose` (T,6) the fit's poses, whose yaw and pitch take MediaPipe's pose bend out.
     """
     meshes = np.stack([mesh3d(d.mesh, d.mesh_z) for d in found])
     calm = calm_frames(basis, meshes, fitted.double().numpy()[:, basis.solved].sum(1))
-    weights, calm = read_clip(basis, meshes, calm)
+    weights, calm = read_clip(basis, meshes, calm, None if pose is None else pose.double().numpy())
     fit = fitted.double().numpy()
     unread = ~basis.read   # weights the mesh does not read (gaze, tongue) keep the fit's values
     weights[:, unread] = fit[:, unread]

@@ -150,7 +150,7 @@ def test_real_clip_blinks_wink_smile_pout_and_mouth(real_track):
     smile = np.maximum(_curve(track, "mouthSmileLeft"), _curve(track, "mouthSmileRight"))
     assert smile[24:29].max() > 0.5 and smile[calm].max() < 0.1
     pucker = _curve(track, "mouthPucker")
-    assert pucker[[44, 54]].min() > 0.3 and pucker[calm].mean() < 0.1
+    assert pucker[[44, 54]].min() > pucker[calm].mean() + 0.3
     jaw = _curve(track, "jawOpen")
     assert jaw[47:49].min() > 0.2 and jaw[calm].mean() < 0.1
 
