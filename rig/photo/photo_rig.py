@@ -183,9 +183,11 @@ class PhotoRig:
         warped window around the face (`paste=False`: the window's pixels, a preview needs no more)."""
         import time
 
+        from .eyes import eye_stage, flow_target
+
         h, w = self._photo.shape[1:]
         t0 = time.perf_counter()
-        fl = self.builder.flow(self._source, target)
+        fl = self.builder.flow(self._source, flow_target(self.params, target))   # the eyes: eye_stage
         t1 = time.perf_counter()
         disp = extend(fl.disp, fl.known, guide_disp=fl.guide_disp if self.head_guide else None,
                       guide=fl.guide if self.head_guide else None)
@@ -200,6 +202,7 @@ class PhotoRig:
             if layer is not None:
                 colour, alpha = layer
                 out = out * (1.0 - alpha) + colour * alpha
+        out = eye_stage(self, out, target, fl)
         src_light, tgt_light = self.params.light[0], target.light[0].float()
         relit = not torch.allclose(src_light, tgt_light)
         if self.shading == "full" or (self.shading == "light" and relit):
