@@ -87,22 +87,5 @@ def test_bad_photos_are_one_line_errors(tmp_path):
         PhotoRig.from_photo(blank)
 
 
-def test_closed_lids_read_as_skin_not_smeared_lashes(photo_rig):
-    import torch
-
-    from rig.photo.extend import extend
-    from rig.photo.fill import STRETCH_NONE, from_photo, stretch_ratio
-    from rig.photo.warp import warp
-
-    t = photo_rig.target(expression={"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0})
-    fl = photo_rig.flow(t)
-    disp = extend(fl.disp, fl.known, guide_disp=fl.guide_disp, guide=fl.guide)
-    ratio = stretch_ratio(disp)
-    lid = fl.known & (ratio < STRETCH_NONE)
-    assert int(lid.sum()) > 20          # closing a lid spreads the open eye's thin band of lid
-    photo = torch.from_numpy(photo_rig.image.copy()).permute(2, 0, 1).float() / 255.0
-    size = fl.disp.shape[-1]
-    plain = from_photo(warp(photo, disp, photo_rig.frame), photo_rig.frame, size)
-    out = from_photo(torch.from_numpy(photo_rig.render(t)).permute(2, 0, 1).float() / 255.0, photo_rig.frame, size)
-    skin = from_photo(photo, photo_rig.frame, size)[:, fl.skin & (ratio > 0.5)].mean(1)
-    assert float((out[:, lid].mean(1) - skin).abs().sum()) < float((plain[:, lid].mean(1) - skin).abs().sum())
+# closed lids: tests/rig/photo/test_eyes.py (the eye stage slides the lid's own skin and lashes; the flow
+# no longer closes lids, so the stretched-lid repaint this file tested is not used for them)
