@@ -11,7 +11,10 @@ the tracker does not use) on the driver frames and on the answers; frame-to-fram
 in % of the inter-ocular distance, over the frame pairs where the driver holds still (its motion in
 the lowest quarter). The goal: the output's motion there no higher than the driver's.
 
-Usage: nice -n 10 python -m bench.bench_live [--sizes 256 512] [--clip tpsmm_driving] [--seconds 8] [--out docs/live.json]
+Browser: the app's Live page in headless Chromium with the clip as its camera; the page's own fps and latency.
+
+Usage: nice -n 10 python -m bench.bench_live [--sizes 256 512] [--clip tpsmm_driving] [--seconds 8]
+       [--browser-seconds 20] [--out docs/live.json]
 """
 from __future__ import annotations
 
@@ -86,7 +89,20 @@ def dlib_points(frames) -> np.ndarray:
     return np.stack(out)
 
 
+def _still_stats(drv: np.ndarray, res: np.ndarray, pairs_ok: np.ndarray) -> dict:
+    ok = pairs_ok & np.isfinite(drv) & np.isfinite(res)
+    still = ok & (drv <= np.nanquantile(drv[ok], STILL_SHARE))
+    return {"pairs_graded": int(ok.sum()), "still_pairs": int(still.sum()),
+            "driver_motion_iod_pct_still": stats(drv[still]), "output_motion_iod_pct_still": stats(res[still]),
+            "driver_motion_iod_pct_all": stats(drv[ok]), "output_motion_iod_pct_all": stats(res[ok]),
+            "ratio_still_median": round(float(np.median(res[still]) / np.median(drv[still])), 3)}
+
+
 def jitter(photo: Path, clip: Path, size: int, frames: int | None) -> dict:
+    """Every frame through the session; dlib's motion of the driver (as given, and scaled to the output's face
+    size, since dlib's pixel noise is a larger share of a smaller face) and of the answers."""
+    from PIL import Image
+
     from rig.live.session import LiveSession
     from rig.pipeline import open_driver
 
@@ -94,31 +110,85 @@ def jitter(photo: Path, clip: Path, size: int, frames: int | None) -> dict:
     session, _ = LiveSession.from_photo(str(photo), size=size, fps=fps)
     outs = [session.step(f, i / fps) for i, f in enumerate(driver)]
     keep = [i for i, o in enumerate(outs) if o.state == "tracking"]
-    drv = motion(dlib_points([driver[i] for i in keep]))
-    res = motion(dlib_points([outs[i].image for i in keep]))
-    ok = np.isfinite(drv) & np.isfinite(res) & (np.diff(keep) == 1)
-    still = ok & (drv <= np.nanquantile(drv[ok], STILL_SHARE))
-    return {"size": size, "frames": len(keep), "pairs_graded": int(ok.sum()), "still_pairs": int(still.sum()),
-            "driver_motion_iod_pct_still": stats(drv[still]), "output_motion_iod_pct_still": stats(res[still]),
-            "driver_motion_iod_pct_all": stats(drv[ok]), "output_motion_iod_pct_all": stats(res[ok]),
-            "ratio_still_median": round(float(np.median(res[still]) / np.median(drv[still])), 3)}
+    pairs = np.diff(keep) == 1
+    dp, op = dlib_points([driver[i] for i in keep]), dlib_points([outs[i].image for i in keep])
+    iod = lambda p: float(np.nanmedian(np.linalg.norm(p[:, 36] - p[:, 45], axis=1)))  # noqa: E731
+    k = iod(op) / iod(dp)
+    h, w = driver[0].shape[:2]
+    sp = dlib_points([np.asarray(Image.fromarray(driver[i]).resize((round(w * k), round(h * k)), Image.LANCZOS))
+                      for i in keep])
+    return {"size": size, "frames": len(keep), "iod_px_driver": round(iod(dp), 1), "iod_px_output": round(iod(op), 1),
+            "driver_as_given": _still_stats(motion(dp), motion(op), pairs),
+            "driver_at_output_face_size": _still_stats(motion(sp), motion(op), pairs)}
+
+
+def browser(photo: Path, clip: Path, seconds: float) -> dict:
+    """The app's Live page in headless Chromium, its camera the clip (Y4M, 320 px): fps and latency from a camera
+    frame drawn for sending to its answer shown, as the page measures them, over `seconds` of tracking."""
+    import subprocess
+    import tempfile
+
+    import imageio_ffmpeg
+    from playwright.sync_api import sync_playwright
+
+    from rig.app import free_port, start
+    from rig.app.browser import CHROMIUM, CHROMIUM_FLAGS
+
+    y4m = Path(tempfile.mkdtemp(prefix="bench-live-")) / "camera.y4m"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(clip), "-vf",
+                    "scale=320:-2", "-pix_fmt", "yuv420p", str(y4m)], check=True)
+    app = start(port=free_port())
+    try:
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS + [
+                "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={y4m}"])
+            page = b.new_context(permissions=["camera"]).new_page()
+            page.goto(app.url.rstrip("/") + "/facerig/camera")
+            page.set_input_files("#live-photo", str(photo))
+            page.wait_for_function("() => document.querySelector('#live-photo-state').textContent.startsWith('ready')",
+                                   timeout=180_000)
+            page.click("#live-start")
+            page.wait_for_function("() => window.facerigLive.state === 'tracking'", timeout=180_000)
+            start_n = page.evaluate("() => [window.facerigLive.answered, window.facerigLive.dropped]")
+            load0 = os.getloadavg()[0]
+            page.wait_for_timeout(int(seconds * 1000))
+            end = page.evaluate("() => ({n: window.facerigLive.answered, d: window.facerigLive.dropped, "
+                                "lat: window.facerigLive.latencies})")
+            b.close()
+    finally:
+        app.close()
+    lat = np.asarray(end["lat"][start_n[0]:])
+    return {"seconds": seconds, "frames_answered": end["n"] - start_n[0], "camera_frames_dropped": end["d"] - start_n[1],
+            "fps": round((end["n"] - start_n[0]) / seconds, 2),
+            "latency_ms": {f"p{q}": round(float(np.percentile(lat, q)), 1) for q in (50, 90, 99)},
+            "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--photo", default=str(DATA / "xportrait_source.png"))
+    ap.add_argument("--photo", default=str(DATA / "tpsmm_source.png"))
     ap.add_argument("--clip", default="tpsmm_driving", help="a clip name in ../shared/data/real-faces or a path")
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--seconds", type=float, default=None, help="stop each speed run after this long")
     ap.add_argument("--jitter-frames", type=int, default=None)
     ap.add_argument("--skip-jitter", action="store_true")
+    ap.add_argument("--browser-seconds", type=float, default=20.0, help="0 skips the browser run")
     ap.add_argument("--out", default=str(ROOT / "docs" / "live.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     clip = Path(args.clip) if Path(args.clip).exists() else DATA / f"{args.clip}.mp4"
     if not clip.exists() or not Path(args.photo).exists():
         sys.exit(f"needs {clip} and {args.photo} (../shared/data/real-faces)")
-    result = {"machine": machine_info(), "photo": Path(args.photo).name, "clip": clip.name, "speed": [], "jitter": []}
+    result = {"machine": machine_info(), "commit": _commit(), "photo": Path(args.photo).name, "clip": clip.name, "speed": [], "jitter": []}
     t0 = time.time()
     for size in args.sizes:
         for pipelined in (False, True):
@@ -130,6 +200,10 @@ def main(argv: list[str] | None = None) -> None:
             r = jitter(Path(args.photo), clip, size, args.jitter_frames)
             print(r, flush=True)
             result["jitter"].append(r)
+    if args.browser_seconds > 0:
+        r = browser(Path(args.photo), clip, args.browser_seconds)
+        print(r, flush=True)
+        result["browser"] = r
     result["seconds"] = round(time.time() - t0, 1)
     write_result(args.out, result)
 

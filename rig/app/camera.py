@@ -156,6 +156,7 @@ class Cameras:
         from morphable.animation import params_to_values, tracks_from_params
         from morphable.livelink import write_livelink
 
+        from ..live.run import even_frames
         from ..outputs import Outputs
         from ..provenance.label import labeller_for
 
@@ -169,7 +170,7 @@ class Cameras:
                                   {"source": "camera-driven photo (rig.live)", "frames": len(session.images)})
         names = {"video": "facerig_live.mp4"}
         with Outputs(provenance=provenance) as out:
-            out.video(folder / names["video"], np.stack(video), fps)
+            out.video(folder / names["video"], even_frames(np.stack(video)), fps)
             if rows:
                 from morphable.params import FaceParams
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .common import FPS_RANGE, LANDMARK_BACKENDS, add_face_arg, bounded_int, face_of, positive_float
@@ -29,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="frame rate of a frame folder given as --driver (default 25)")
     r.add_argument("--landmarks", choices=LANDMARK_BACKENDS, default=None,
                    help="landmark backend for fitting the photo (the live frames use MediaPipe's mesh in video mode)")
+    r.add_argument("--pipeline", dest="pipelined", action=argparse.BooleanOptionalAction, default=None,
+                   help="track the next frame in a second thread while this one is warped (default: on with 2+ "
+                        "CPU cores; more frames a second, the same latency per frame)")
     r.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     add_face_arg(r)
     add_label_args(r)
@@ -63,8 +67,9 @@ def cmd_live(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         print(f"live: {source.name} at {source.fps:g} fps -> {session.size[1]}x{session.size[0]} px; Ctrl-C stops",
               file=sys.stderr)
+        pipelined = args.pipelined if args.pipelined is not None else (os.cpu_count() or 1) >= 2
         run = run_live(session, source, record=out is not None or tracks_out is not None,
-                       side_by_side=args.side_by_side, max_seconds=args.seconds)   # Ctrl-C ends it, files kept
+                       side_by_side=args.side_by_side, max_seconds=args.seconds, pipelined=pipelined)   # Ctrl-C ends it, files kept
         if run.processed == 0:
             from ..errors import RigError
 

@@ -19,6 +19,12 @@ from .session import LiveFrame, LiveSession
 from .sources import frames_of
 
 
+def even_frames(frames: np.ndarray) -> np.ndarray:
+    """(T,H,W,3) with an odd height or width cut by its last row / column (H.264 in yuv420p needs even sides)."""
+    h, w = frames.shape[1:3]
+    return frames[:, : h - h % 2, : w - w % 2]
+
+
 @dataclass
 class LiveRun:
     """What happened: per answered frame its source index, arrival and answer time (s), stage seconds, state."""
@@ -71,7 +77,7 @@ class LiveRun:
             while k + 1 < len(self.indices) and self.indices[k + 1] <= i:
                 k += 1
             out.append(tiles[k])
-        return np.stack(out)
+        return even_frames(np.stack(out))
 
     def tracks_params(self) -> FaceParams:
         """The commanded params of the tracked frames, one row each (times in target_times)."""
