@@ -100,10 +100,15 @@ class OneEuro:
 
 def video_mesh_backend(min_confidence: float = 0.5) -> LandmarkBackend:
     """MediaPipe's face mesh in video mode, one face, no padding: it follows the face from the previous
-    frame (steadier and ~20% cheaper than detecting anew) and runs its detector again when it loses it."""
-    from mediapipe.python.solutions import face_mesh
+    frame (steadier and ~20% cheaper than detecting anew) and runs its detector again when it loses it.
+    Without MediaPipe: the default backend (dlib; expressions then come from the landmark fit)."""
+    from ..landmarks_mp import MediaPipeBackend, _quiet_native_stderr, mediapipe_importable
 
-    from ..landmarks_mp import MediaPipeBackend, _quiet_native_stderr
+    if not mediapipe_importable():
+        from ..landmark_backends import auto_backend
+
+        return auto_backend()
+    from mediapipe.python.solutions import face_mesh
 
     class VideoMeshBackend(MediaPipeBackend):
         def __init__(self):
