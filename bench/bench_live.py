@@ -45,13 +45,13 @@ def jpeg(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def speed(photo: Path, clip: Path, size: int, pipelined: bool, seconds: float | None) -> dict:
+def speed(photo: Path, clip: Path, size: int, pipelined: bool, seconds: float | None, mouth: str | None = None) -> dict:
     from rig.live.run import run_live
     from rig.live.session import LiveSession
     from rig.live.sources import PacedClip
 
     source = PacedClip(clip)
-    session, _ = LiveSession.from_photo(str(photo), size=size, fps=source.fps)
+    session, _ = LiveSession.from_photo(str(photo), size=size, fps=source.fps, mouth=mouth)
     load0 = os.getloadavg()[0]
     run = run_live(session, source, encode=jpeg, pipelined=pipelined, max_seconds=seconds)
     out = run.summary()
@@ -66,7 +66,7 @@ def speed(photo: Path, clip: Path, size: int, pipelined: bool, seconds: float | 
         dropped_after = sum(run.indices[j] - run.indices[j - 1] - 1 for j in tracked[1:])
         out["dropped_tracking"] = int(dropped_after)
         out["source_frames_tracking"] = int(run.indices[b] - run.indices[a] + 1)
-    out.update(size=size, output=list(session.size), pipelined=pipelined, clip_fps=source.fps,
+    out.update(size=size, output=list(session.size), pipelined=pipelined, mouth=mouth or "default", clip_fps=source.fps,
                load_before=round(load0, 2), load_after=round(os.getloadavg()[0], 2))
     return out
 
@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     result = {"machine": machine_info(), "commit": _commit(), "photo": Path(args.photo).name, "clip": clip.name, "speed": [], "jitter": []}
     t0 = time.time()
     for size in args.sizes:
-        for pipelined in (False, True):
-            r = speed(Path(args.photo), clip, size, pipelined, args.seconds)
+        for pipelined, mouth in ((False, None), (True, None), (True, "model")):
+            r = speed(Path(args.photo), clip, size, pipelined, args.seconds, mouth)
             print(r, flush=True)
             result["speed"].append(r)
     if not args.skip_jitter:

@@ -176,7 +176,7 @@ def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side,
             arrival, reading, target, seconds = item
             image, took = session.render(target)
             if took is not None:
-                seconds["render"] = took
+                seconds["render"], seconds["render_cpu"] = took, session.render_cpu
             _answer(run, source, arrival, LiveFrame(image, target, reading, seconds), encode, record, side_by_side,
                     on_frame)
             if max_seconds is not None and source.now() >= max_seconds:

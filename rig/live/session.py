@@ -80,6 +80,7 @@ class LiveSession:
         self.blocks = check_blocks(list(blocks))
         self.tracker = tracker if tracker is not None else OnlineTracker(rig.model, fps=fps)
         self._still = np.ascontiguousarray(rig.image)
+        self.render_cpu = 0.0    # the last render's CPU seconds in its thread
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -92,13 +93,16 @@ class LiveSession:
 
     @classmethod
     def from_photo(cls, photo: str | os.PathLike | np.ndarray, size: int = 256, fps: float = 25.0,
-                   landmarks: str | None = None, face: int = 1) -> tuple["LiveSession", list[str]]:
-        """Fit the photo's face (rig.photo.flows.fit_photo, full resolution) and render around it at `size` px high."""
+                   landmarks: str | None = None, face: int = 1, mouth: str | None = None,
+                   ) -> tuple["LiveSession", list[str]]:
+        """Fit the photo's face (rig.photo.flows.fit_photo, full resolution) and render around it at `size` px high;
+        `mouth` picks the mouth filler ('gan', 'model'; rig.photo.mouth)."""
         from ..photo.flows import fit_photo
 
         if not SIZE_RANGE[0] <= size <= SIZE_RANGE[1]:
             raise RigError(f"size must be {SIZE_RANGE[0]}-{SIZE_RANGE[1]} px, got {size}")
         rig, notes = fit_photo(photo, landmarks, face=face)
+        rig.mouth = mouth   # the mouth interior's filler (PhotoRig.mouth; None: the engine's default)
         return cls(live_rig(rig, size), fps), notes
 
     @property
@@ -115,20 +119,24 @@ class LiveSession:
 
     def track(self, frame: np.ndarray, t: float | None = None) -> tuple[OnlineFrame, FaceParams | None, dict]:
         """The first half of a step: the frame's reading, the photo's target (None while settling), seconds."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         reading = self.tracker.step(frame, t)
         t1 = time.perf_counter()
         seconds = {"track": t1 - t0, **{f"track.{k}": v for k, v in reading.seconds.items()}}
         target = None if reading.params is None else self.target(reading.params)
         seconds["transfer"] = time.perf_counter() - t1
+        # this thread's CPU seconds (less than the wall time when other processes hold the cores; MediaPipe's
+        # own inference threads are not in it)
+        seconds["track_cpu"] = time.thread_time() - c0
         return reading, target, seconds
 
     def render(self, target: FaceParams | None) -> tuple[np.ndarray, float | None]:
         """The second half: the photo at `target` and the seconds it took (the photo as it is and None for None)."""
         if target is None:
             return self._still, None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         image = self.rig.render(target)
+        self.render_cpu = time.thread_time() - c0
         return image, time.perf_counter() - t0
 
     def step(self, frame: np.ndarray, t: float | None = None) -> LiveFrame:
@@ -136,7 +144,7 @@ class LiveSession:
         reading, target, seconds = self.track(frame, t)
         image, took = self.render(target)
         if took is not None:
-            seconds["render"] = took
+            seconds["render"], seconds["render_cpu"] = took, self.render_cpu
         return LiveFrame(image, target, reading, seconds)
 
     def reset(self) -> None:
