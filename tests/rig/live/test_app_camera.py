@@ -66,6 +66,10 @@ def test_frames_come_back_as_the_photo_following_the_camera_and_a_recording_is_w
     assert client.get(done["files"]["csv"]).text.startswith("Timecode,")
     # nothing outside the recordings' folder is served
     assert client.get(f"{ROUTE}/file/..%2F..%2Fetc/passwd").status_code == 404
+    # the app page's current face, when it is a photo (the shipped portrait through the photo engine)
+    key, _ = engine.new_source("portrait")
+    r = client.post(f"{ROUTE}/photo", params={"key": key})
+    assert r.status_code == 200 and r.json()["height"] == 256, r.text
 
 
 def test_bad_input_is_one_line_and_the_server_keeps_serving(served, real_faces):

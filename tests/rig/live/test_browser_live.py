@@ -181,3 +181,10 @@ def test_bad_input_is_one_line_and_a_closed_tab_leaves_the_server_serving(browse
     a.wait_for_function("n => window.facerigLive.answered >= n + 5", arg=before, timeout=TIMEOUT)
     assert a.inner_text("#live-error") == ""
     ctx_a.close()
+    # the app's own page links to the Live page, carrying its key when clicked
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(app.url)
+    page.wait_for_selector("#live-camera-link", timeout=TIMEOUT)
+    assert page.get_attribute("#live-camera-link", "href") == "/facerig/camera"
+    ctx.close()
