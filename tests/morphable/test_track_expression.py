@@ -59,9 +59,9 @@ CASES = {
     "funnel": {"mouthFunnel": 1.0},
 }
 #: measured short of the goal (2026-12-07, docs/tracking.md): MediaPipe closes a rendered eye at
-#: half a blink (slope 1.17); squint 0.83, pucker 0.76 read under; kept as strict xfails so a fix shows
+#: half a blink (slope 1.17); squint 0.83, pucker 0.76, funnel 0.70 read under; strict xfails so a fix shows
 SHORT = {"blink": "blink slope 1.17: MediaPipe snaps a half-closed rendered eye shut",
-         "squint": "squint slope 0.83", "pucker": "pucker slope 0.76", "funnel": "funnel under 0.85"}
+         "squint": "squint slope 0.83", "pucker": "pucker slope 0.76", "funnel": "funnel slope 0.70"}
 FAST = ("smile", "wink")
 
 
