@@ -6,21 +6,24 @@ built for the target with the photo's own lid and gaze weights (`flow_target`: t
 rigidly with the head), and `eye_stage` then moves them in image space at the photo's full
 resolution, per eye, in the eye's own axes (corner to corner, and up):
 - lids: the band between the lid and a line above it (brow side) slides as a whole, the lash
-  line landing where the target mesh puts the lid (mildly stretched skin, the lashes kept);
-  inside the target's opening the eyeball stays where it was (the lid covers it, nothing squeezed);
-- iris: the darkest iris-sized disc inside the opening moves by eyeball radius * (sin target angle -
-  sin photo angle) (morphable.gaze angles), kept inside the opening; the sclera behind it is
-  stretched from the sclera beside it, the one in front compressed.
+  line landing where the mesh's closure fraction puts it (mildly stretched skin, the lashes
+  kept); inside the target's opening the eyeball stays where it was (the lid covers it, nothing
+  squeezed); an opening wider than the photo's spreads the eyeball's rows over it;
+- iris: the iris disc (MediaPipe's iris on the photo, else the darkest iris-sized disc) moves by
+  r * (sin target angle - sin photo angle), r the radius the tracker reads gaze with
+  (morphable.fit.gaze_read), the pitch shared by both eyes, kept inside the opening; the sclera
+  behind it is stretched from the sclera beside it, the one in front compressed.
+The photo's lids are MediaPipe's lid contours (found once per rig), carried into the output by the
+eye landmarks' affine motion; the fitted mesh's lids where MediaPipe finds no face.
 """
 from __future__ import annotations
-
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from morphable.arkit import expression_index
+from morphable.fit.gaze_read import EYE_RADIUS
 from morphable.gaze import EYES, LOOK_NAMES, eye_angles
 from morphable.params import FaceParams
 
@@ -31,8 +34,11 @@ LID_NAMES: tuple[str, ...] = tuple(f"eye{k}{e}" for e in EYES for k in ("Blink",
 EYE_POINTS = {"Left": (42, 43, 44, 45, 46, 47), "Right": (36, 37, 38, 39, 40, 41)}
 #: the sliding band above the upper lid and below the lower lid, in eye widths
 UPPER_BAND, LOWER_BAND = 0.4, 0.3
-#: eyeball radius and iris radius in eye widths (about 12 mm and 5.9 mm on a 30 mm wide eye)
-EYEBALL_RADIUS, IRIS_RADIUS = 0.40, 0.19
+#: the iris centre's distance from the eye's centre of rotation, in eye widths: the one the tracker reads
+#: gaze with (so a read shift is drawn back as the same shift)
+EYEBALL_RADIUS = EYE_RADIUS
+#: the iris radius in eye widths (about 5.9 mm on a 30 mm wide eye), where MediaPipe gives none
+IRIS_RADIUS = 0.19
 #: gaze changes below this many px are not drawn
 MIN_SHIFT_PX = 0.3
 
@@ -144,6 +150,9 @@ def _eye_map(image: torch.Tensor, eye: EyeFrame, now: tuple[torch.Tensor, torch.
     lower = (v <= lb) & (v >= botv)
     vs = torch.where(lower, botv + (v - botv) * (lo - botv) / (lb - botv).clamp_min(1e-3), vs)
     opening = (v > lb) & (v < ub)
+    # an opening wider than the image's: the eyeball's rows spread over it (rather than its edge repeated)
+    wider = opening & ((ub - lb) > (uo - lo) + 0.5)
+    vs = torch.where(wider, lo + (v - lb) * (uo - lo) / (ub - lb).clamp_min(1e-3), vs)
     ts = t.clone()
     if float(shift.norm()) >= MIN_SHIFT_PX and bool(opening.any()):
         # the iris disc reads from `shift` back; the weight falls to 0 toward the corners
@@ -151,8 +160,8 @@ def _eye_map(image: torch.Tensor, eye: EyeFrame, now: tuple[torch.Tensor, torch.
         dist = torch.hypot((t - cen[0]) * w - shift[0], v - cen[1] - shift[1])
         reach = r + float(shift.norm()) + 0.2 * w
         wt = ((reach - dist) / max(reach - r, 1e-3)).clamp(0.0, 1.0) * opening.float()
-        ts = torch.where(opening, t - wt * shift[0] / w, ts)
-        vs = torch.where(opening, v - wt * shift[1], vs)
+        ts = torch.where(opening, ts - wt * shift[0] / w, ts)
+        vs = torch.where(opening, vs - wt * shift[1], vs)
     # samples inside the opening stay inside the image's opening (never the lid's skin)
     uo_s, lo_s = _polyline(ts, up_o[:, :2]), _polyline(ts, lo_o[:, :2])
     inside_s = torch.minimum(torch.maximum(vs, lo_s + 0.5), uo_s - 0.5)
@@ -216,6 +225,17 @@ def _knots(eye: EyeFrame, pts: torch.Tensor) -> torch.Tensor:
     return k
 
 
+def _landmark_vertices(model, params: FaceParams, rows: torch.Tensor) -> torch.Tensor:
+    """Posed vertices (R,3) of the first params row at vertex `rows` only (model.vertices for a few rows)."""
+    from morphable.pose import euler_to_matrix
+
+    ident = params.identity[:1] * model.identity_std
+    shape = (model.template[rows] + torch.einsum("bk,kvc->bvc", ident, model.identity_basis[:, rows])
+             + torch.einsum("bk,kvc->bvc", params.expression[:1], model.expression_basis[:, rows]))
+    rot = euler_to_matrix(params.yaw[:1], params.pitch[:1], params.roll[:1])
+    return (shape @ rot.transpose(1, 2) + params.translation[:1, None, :])[0]
+
+
 def eye_stage(rig, image: torch.Tensor, target: FaceParams, flow) -> torch.Tensor:
     """(3,H,W) window warped for `flow_target` (flow: its rig.photo.flow.Flow) -> with `target`'s lids and gaze."""
     builder, photo = rig.builder, rig.params
@@ -230,8 +250,9 @@ def eye_stage(rig, image: torch.Tensor, target: FaceParams, flow) -> torch.Tenso
     src_xy = to_px(rig._source.xy[lm])
     now_xy = to_px(flow.target.xy[lm])
     p = target[0].to(dtype=torch.float32)
-    want_xy = to_px(builder.camera.project(model.vertices(p)[0][lm][None], s)[0])
+    want_xy = to_px(builder.camera.project(_landmark_vertices(model, p, lm)[None], s)[0])
     d_ang = torch.deg2rad(eye_angles(target.expression[:1].float()) - eye_angles(photo.expression[:1].float()))[0]
+    d_ang[:, 1] = d_ang[:, 1].mean()                   # the eyes turn up and down together (no vertical vergence)
     moves = False
     for name in EYES:
         idx = list(EYE_POINTS[name])
