@@ -90,9 +90,10 @@ class PacedClip:
 
 class Camera:
     """A camera through OpenCV: a thread keeps only the newest frame; `next()` waits for a frame newer than the
-    last one taken. RigError when the camera cannot be opened (no device, no permission)."""
+    last one taken. RigError when the camera cannot be opened (no device, no permission). `index` is a device
+    number, or anything else cv2.VideoCapture opens (a stream URL, a file: read as fast as it decodes)."""
 
-    def __init__(self, index: int, fps: float = 30.0, timeout: float = 5.0):
+    def __init__(self, index: int | str, fps: float = 30.0, timeout: float = 5.0):
         os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")   # its own lines about a missing device: ours is one
         try:
             import cv2
@@ -103,7 +104,7 @@ class Camera:
             cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         except AttributeError:
             pass
-        self._cap = cv2.VideoCapture(int(index))
+        self._cap = cv2.VideoCapture(index if isinstance(index, str) else int(index))
         if not self._cap.isOpened():
             self._cap.release()
             raise RigError(f"cannot open camera {index} (no such device, or no permission to use it)")
