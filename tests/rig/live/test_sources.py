@@ -22,7 +22,7 @@ def test_a_paced_clip_hands_out_the_newest_frame_and_counts_the_rest(real_faces)
     assert sum(a.dropped for a in got) + len(got) == idx[-1] + 1
     after = got[idx.index(5) + 1]
     assert after.dropped >= 3 and after.time == pytest.approx(after.index / 25.0)
-    assert got[1].frame.shape == (410, 412, 3)
+    assert got[1].frame.shape == (412, 410, 3)   # 410 wide, 412 high
 
 
 def test_camera_through_opencv_keeps_only_the_newest_frame(real_faces):
