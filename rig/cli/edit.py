@@ -5,6 +5,8 @@ import argparse
 import re
 import sys
 
+import numpy as np
+
 from ..errors import RigError
 from .common import (add_bf16_arg, add_face_arg, check_face_value, face_of, load_bundle, name_value_pairs,
                      photo_engine_bf16_note, seed_arg)
@@ -72,9 +74,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from ..outputs import Outputs
 
     photo = bool(getattr(args, "photo", None))
-    with Outputs(provenance=labeller(args, "edit", source="edited-photo" if photo else "generated",
-                                     bundle=PHOTO_ENGINE if photo else None),
-                 inputs=[getattr(args, "photo", None), args.latent]) as outputs:
+    engine = check_engine(args)
+    label = labeller(args, "edit", source="edited-photo" if photo else "generated",
+                     bundle=PHOTO_ENGINE if photo else None)
+    with Outputs(provenance=label, inputs=[getattr(args, "photo", None), args.latent]) as outputs:
         out = outputs.expect(args.output, (".png",))
         kw = edit_kwargs(args)
         sweep = parse_sweep(args.sweep) if args.sweep else None
@@ -92,14 +95,36 @@ def cmd_edit(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
             outputs.image(out, image)
         else:
-            _edit_generated(args, outputs, out, kw, sweep)
+            image, note = (_edit_generated_warp if engine == "warp" else _edit_generated)(args, kw, sweep)
+            label.info.parameters["engine"] = engine
+            if note:
+                label.info.parameters["upscaled"] = note   # said in the output's metadata
+            outputs.image(out, image)
     print(f"wrote {out}" + ("" if sweep is None else f" (original + {len(sweep[1])} edits of {sweep[0]})"))
     return 0
 
 
-def _edit_generated(args: argparse.Namespace, outputs, out, kw: dict, sweep) -> None:
-    """The seed / latent branch of `facerig edit`: through the rig bundle's generator."""
-    from ..pipeline import edit_image, source_latents, sweep_grid
+def check_engine(args: argparse.Namespace) -> str:
+    """The engine of this edit: --engine for seeds and latents (default rig.photo.generated.DEFAULT_ENGINE);
+    RigError for --engine with --photo (a photo always goes through the photo engine)."""
+    from ..photo.generated import DEFAULT_ENGINE
+
+    engine = getattr(args, "engine", None)
+    if getattr(args, "photo", None):
+        if engine is not None:
+            raise RigError("--engine is for --seed/--latent faces; a --photo is always edited by the photo engine")
+        return "warp"
+    return engine or DEFAULT_ENGINE
+
+
+def _edit_generated(args: argparse.Namespace, kw: dict, sweep) -> tuple[np.ndarray, str | None]:
+    """The seed / latent branch through the rig network (RigNet moves the latent): the image (faces at least
+    rig.photo.generated.MIN_SIDE px) and the upscale note for the metadata."""
+    import torch
+
+    from ..frames import labelled_grid
+    from ..photo.generated import at_least
+    from ..pipeline import edit_image, source_latents, sweep_edit
 
     rig = load_bundle(args)
     warning = rig.range_warning(kw.get("yaw"), kw.get("pitch"), kw.get("roll"), kw.get("expression"), sweep=sweep)
@@ -107,9 +132,33 @@ def _edit_generated(args: argparse.Namespace, outputs, out, kw: dict, sweep) -> 
         print(warning, file=sys.stderr)
     ws = source_latents(rig, args.latent, args.seed, args.truncation)
     if sweep is None:
-        outputs.image(out, edit_image(rig, ws, **kw))
-    else:
-        outputs.image(out, sweep_grid(rig, ws, sweep[0], sweep[1], kw))
+        return at_least(edit_image(rig, ws, **kw))
+    name, values = sweep
+    edits = [rig.edit(ws, **sweep_edit(kw, name, v)) for v in values]
+    tiles = [at_least(t) for t in rig.to_uint8(rig.image(torch.cat([ws] + edits)))]
+    grid = labelled_grid([[t for t, _ in tiles]], col_labels=[["original"] + [f"{name}={v:g}" for v in values]])
+    return grid, None if tiles[0][1] is None else f"each image {tiles[0][1]}"
+
+
+def _edit_generated_warp(args: argparse.Namespace, kw: dict, sweep) -> tuple[np.ndarray, str | None]:
+    """The seed / latent branch through the photo engine: the generated face, upscaled, fitted and warped
+    (exact pose and expression, the drawn person kept); the image and the upscale note for the metadata."""
+    from ..photo.flows import edit_photo, sweep_photo
+    from ..photo.generated import generated_photo_rig
+    from ..pipeline import source_latents
+
+    rig = load_bundle(args)
+    ws = source_latents(rig, args.latent, args.seed, args.truncation)
+    try:
+        photo_rig, notes, note = generated_photo_rig(rig, ws)
+    except RigError as exc:
+        face = "the latent's face" if args.latent else f"seed {args.seed}'s face"
+        raise RigError(f"--engine warp: {exc} ({face} as the generator drew it); try another seed or "
+                       "--engine gan") from None
+    image, more = edit_photo(photo_rig, **kw) if sweep is None else sweep_photo(photo_rig, *sweep, kw)
+    for line in notes + more:
+        print(line, file=sys.stderr)
+    return image, None if note is None else f"the generated face {note} before the photo engine's fit and warp"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -128,6 +177,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--expression", nargs="+", metavar="NAME=V", help="ARKit weights, e.g. jawOpen=0.8")
     e.add_argument("--light", help="light preset (ambient, left, right, top, bottom)")
     e.add_argument("--truncation", type=float, default=1.0)
+    e.add_argument("--engine", choices=("gan", "warp"), default=None,
+                   help="for --seed/--latent: 'gan' moves the latent with the rig network, 'warp' fits the 3DMM to "
+                        "the generated face and warps it with the photo engine (exact pose/expression, the person "
+                        "kept; docs/generated_faces.md). Default: gan. Outputs are >= 256 px (upscaled, said in "
+                        "the metadata)")
     e.add_argument("--sweep", help="grid over one control: NAME=START:STOP:COUNT, e.g. yaw=-30:30:7")
     e.add_argument("-o", "--output", required=True, help="output .png")
     add_face_arg(e)

@@ -19,7 +19,7 @@ def test_edit_writes_the_edited_face(run_cli, tmp_path):
     code, stdout, err = run_cli("edit", "--seed", "3", "--yaw", "20", "--expression", "jawOpen=0.8", "-o", out)
     assert code == 0, err
     img = np.asarray(Image.open(out))
-    assert img.shape == (64, 64, 3) and img.std() > 5
+    assert img.shape == (512, 512, 3) and img.std() > 5   # the 64 px face upscaled (rig.photo.generated.MIN_SIDE)
     code, _, _ = run_cli("edit", "--seed", "3", "--yaw", "20", "--expression", "jawOpen=0.8", "-o", tmp_path / "f.png")
     assert np.array_equal(img, np.asarray(Image.open(tmp_path / "f.png")))   # deterministic
 
@@ -38,8 +38,8 @@ def test_sweep_writes_a_grid(run_cli, tmp_path):
     code, stdout, err = run_cli("edit", "--seed", "1", "--sweep", "yaw=-30:30:5", "-o", out)
     assert code == 0, err
     grid = np.asarray(Image.open(out))
-    assert grid.shape[1] >= 6 * 64 and "5 edits" in stdout
-    tiles = [grid[4:68, x:x + 64] for x in range(4, 6 * 68, 68)]
+    assert grid.shape[1] >= 6 * 512 and "5 edits" in stdout   # each face upscaled to 512 px
+    tiles = [grid[4:516, x:x + 512] for x in range(4, 6 * 516, 516)]
     assert not np.array_equal(tiles[1], tiles[-1])
 
 
