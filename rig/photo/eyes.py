@@ -34,6 +34,8 @@ LID_NAMES: tuple[str, ...] = tuple(f"eye{k}{e}" for e in EYES for k in ("Blink",
 EYE_POINTS = {"Left": (42, 43, 44, 45, 46, 47), "Right": (36, 37, 38, 39, 40, 41)}
 #: the sliding band above the upper lid and below the lower lid, in eye widths
 UPPER_BAND, LOWER_BAND = 0.4, 0.3
+#: how much of a closing lid's stretch moves off the lash line toward the brow (0: a uniform stretch)
+LASH_KEEP = 0.7
 #: the iris centre's distance from the eye's centre of rotation, in eye widths: the one the tracker reads
 #: gaze with (so a read shift is drawn back as the same shift)
 EYEBALL_RADIUS = EYE_RADIUS
@@ -146,7 +148,12 @@ def _eye_map(image: torch.Tensor, eye: EyeFrame, now: tuple[torch.Tensor, torch.
     botv = torch.minimum(lo, lb) - LOWER_BAND * w
     vs = v.clone()
     upper = (v >= ub) & (v <= topv)
-    vs = torch.where(upper, uo + (v - ub) * (topv - uo) / (topv - ub).clamp_min(1e-3), vs)
+    # a closing lid's stretch goes to the skin toward the brow, the lash line keeps its own scale (a uniform
+    # stretch drew the lashes as a tall dark band that read as an opening)
+    x = ((v - ub) / (topv - ub).clamp_min(1e-3)).clamp(0.0, 1.0)
+    p = ((topv - ub) / (topv - uo).clamp_min(1e-3)).clamp_min(1.0)      # the stretch; 1 when opening
+    y = LASH_KEEP * (1 - (1 - x) ** p) + (1 - LASH_KEEP) * x
+    vs = torch.where(upper, uo + y * (topv - uo), vs)
     lower = (v <= lb) & (v >= botv)
     vs = torch.where(lower, botv + (v - botv) * (lo - botv) / (lb - botv).clamp_min(1e-3), vs)
     opening = (v > lb) & (v < ub)
