@@ -2,9 +2,9 @@
 
 The 3DMM flow maps a closing lid onto the thin band of lid the open eye shows, a stretch so
 strong that the lid had to be repainted with blurred skin (fill.stretch_layer). So the flow is
-built for the target with the photo's own lid and gaze weights (`flow_target`: the eyes move
-rigidly with the head), and `eye_stage` then moves them in image space at the photo's full
-resolution, per eye, in the eye's own axes (corner to corner, and up):
+built for the target with the photo's own blink, wide and gaze weights (`flow_target`: the eyes
+move with the head and the squint's cheek), and `eye_stage` then moves them in image space at the
+photo's full resolution, per eye, in the eye's own axes (corner to corner, and up):
 - lids: the band between the lid and a line above it (brow side) slides as a whole, the lash
   line landing where the mesh's closure fraction puts it (mildly stretched skin, the lashes
   kept); inside the target's opening the eyeball stays where it was (the lid covers it, nothing
@@ -27,8 +27,9 @@ from morphable.fit.gaze_read import EYE_RADIUS
 from morphable.gaze import EYES, LOOK_NAMES, eye_angles
 from morphable.params import FaceParams
 
-#: weights the eye stage draws (the flow gets the photo's own values of them)
-LID_NAMES: tuple[str, ...] = tuple(f"eye{k}{e}" for e in EYES for k in ("Blink", "Squint", "Wide"))
+#: weights the eye stage draws (the flow gets the photo's own values of them); eyeSquint stays in the flow,
+#: which raises the cheek and lower lid with it (drawn by the stage, it closed the eyes less than dlib saw)
+LID_NAMES: tuple[str, ...] = tuple(f"eye{k}{e}" for e in EYES for k in ("Blink", "Wide"))
 #: iBUG-68 landmarks of each eye, in EYES order (the subject's left eye is the image's right):
 #: (first corner, upper 1, upper 2, second corner, lower 2, lower 1), lower k under upper k
 EYE_POINTS = {"Left": (42, 43, 44, 45, 46, 47), "Right": (36, 37, 38, 39, 40, 41)}
