@@ -21,7 +21,10 @@ from rig.training.mouth_data import build_mouth_set  # noqa: E402
 from rig.training.mouth_training import MouthTrainConfig, export_inpainter, train_mouth  # noqa: E402
 
 UTKFACE = ROOT.parent / "shared" / "data" / "utkface" / "utkface-128-webp.zip"
-CONFIG = MouthTrainConfig(data=str(ROOT / "out/mouth/mouths.npz"), run_dir=str(ROOT / "out/mouth/run"))
+#: the committed weights' run started with partial_share 0 and adv_weight 0.02 and switched to these
+#: values at steps 367 and 1115 (noted in its checkpoint log); a new run uses them from the start
+CONFIG = MouthTrainConfig(data=str(ROOT / "out/mouth/mouths.npz"), run_dir=str(ROOT / "out/mouth/run"),
+                          partial_share=0.35, adv_weight=0.05)
 WEIGHTS = ROOT / "assets" / "mouth" / "inpainter.safetensors"
 
 
