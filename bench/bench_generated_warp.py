@@ -3,8 +3,8 @@ face upscaled, fitted and warped: rig.photo.generated), on the same seeds and co
 
 Control and identity are graded as bench_rig grades them (its Measure: a landmark-stage 3DMM fit of every
 output with the bundle's landmark backend; dlib descriptors for identity), on what `facerig edit` writes:
-both engines' outputs at rig.photo.generated.MIN_SIDE px, scaled to GRADE_SIDE for the grader. Also: does the watermark survive a 75% resize +
-JPEG q75 at 64 px and at the upscaled sizes. Writes docs/generated_warp.json.
+both engines' outputs at rig.photo.generated.MIN_SIDE px, scaled to GRADE_SIDE for the grader. Also: does
+the watermark survive a 75% resize + JPEG q75 at 64 px and at the upscaled sizes. Writes docs/generated_warp.json.
 Usage: nice -n 10 python -m bench.bench_generated_warp --n 20
 """
 from __future__ import annotations
@@ -204,30 +204,34 @@ def picture(bundle: str, seeds: list[int], path: Path, tile_px: int = 96) -> Non
 def markdown(r: dict) -> str:
     """The side-by-side tables of docs/generated_faces.md."""
     key = f"share_below_{SAME_PERSON}"
+
+    def ms(d: dict, dg: int) -> str:
+        return f"{d.get('mean', float('nan')):.{dg}f} / {d.get('p90', float('nan')):.{dg}f}"
+
     lines = ["| edit | engine | error by fit: mean / p90 (n fitted) | slope fit vs commanded | identity: share < 0.45 "
              "| identity: median distance (n) |", "|---|---|---|---|---|---|"]
     for fam, engines in r["families"].items():
         dg = 1 if fam in ("yaw", "pitch") else 3
         for engine, f in engines.items():
             e, idn, sl = f["control_error_fit"], f["identity"], f["slope_fit_vs_commanded"]
-            lines.append(f"| {fam} | {engine} | {e.get('mean', float('nan')):.{dg}f} / {e.get('p90', float('nan')):.{dg}f} "
-                         f"({e['n']}) | {'-' if sl is None else f'{sl:.2f}'} | {idn[key] if idn[key] is None else round(idn[key], 2)} | "
-                         f"{idn['distance'].get('median', float('nan')):.3f} ({idn['pairs_found_by_dlib']}) |")
-    lines += ["", "| engine | yaw+pitch error, mean / p90 | smile+jawOpen error, mean | identity share < 0.45 | median distance |",
-              "|---|---|---|---|---|"]
+            share = "-" if idn[key] is None else round(idn[key], 2)
+            lines.append(f"| {fam} | {engine} | {ms(e, dg)} ({e['n']}) | {'-' if sl is None else f'{sl:.2f}'} | "
+                         f"{share} | {idn['distance'].get('median', float('nan')):.3f} "
+                         f"({idn['pairs_found_by_dlib']}) |")
+    lines += ["", "| engine | yaw+pitch error, mean / p90 | smile+jawOpen error, mean | identity share < 0.45 "
+                  "| median distance |", "|---|---|---|---|---|"]
     for engine, o in r["overall"].items():
         p, x = o["pose_error_fit_deg"], o["expression_error_fit"]
-        lines.append(f"| {engine} | {p.get('mean', float('nan')):.1f} / {p.get('p90', float('nan')):.1f} | "
-                     f"{x.get('mean', float('nan')):.3f} | {o['identity_' + key]:.2f} | {o['identity_distance']['median']:.3f} |")
+        lines.append(f"| {engine} | {ms(p, 1)} | {x.get('mean', float('nan')):.3f} | {o['identity_' + key]:.2f} | "
+                     f"{o['identity_distance']['median']:.3f} |")
     if "overall_paired" in r:
         pp = r["overall_paired"]
-        lines += ["", "| the same edits graded for both | n | gan: mean / p90 | warp: mean / p90 | warp's error smaller |",
-                  "|---|---|---|---|---|"]
+        lines += ["", "| the same edits graded for both | n | gan: mean / p90 | warp: mean / p90 "
+                      "| warp's error smaller |", "|---|---|---|---|---|"]
         for kind, name, dg in (("pose", "yaw+pitch error, deg", 1), ("expr", "smile+jawOpen error", 3)):
             v = pp[kind]
-            lines.append(f"| {name} | {v['n']} | " + " | ".join(
-                f"{v[e].get('mean', float('nan')):.{dg}f} / {v[e].get('p90', float('nan')):.{dg}f}" for e in ENGINES)
-                + f" | {v['warp_smaller_error_share']:.2f} |")
+            lines.append(f"| {name} | {v['n']} | " + " | ".join(ms(v[e], dg) for e in ENGINES)
+                         + f" | {v['warp_smaller_error_share']:.2f} |")
         v = pp["identity"]
         lines.append(f"| identity: share < {SAME_PERSON} (median distance) | {v['n']} | " + " | ".join(
             f"{v[e][f'share_below_{SAME_PERSON}']:.2f} ({v[e]['distance'].get('median', float('nan')):.3f})"
