@@ -104,6 +104,7 @@ def test_mouth_fill_paints_a_dark_opening(model, renderer):
     a = model.random_params(1, seed=6)
     img = _uint8(renderer(a))
     rig = PhotoRig.from_fit(img, a, [0, 0, S], model, flow_size=S)
+    rig.mouth = "model"   # the 3DMM cavity filler (the trained inpainter is the default: tests/rig/photo/test_mouth.py)
     areas = [int(rig.flow(rig.target(expression={"jawOpen": j})).mouth_fill.sum()) for j in (0.0, 0.3, 0.6)]
     assert areas[0] < 5 and areas[0] < areas[1] < areas[2]
     open_mouth = rig.target(expression={"jawOpen": 0.6})
@@ -118,7 +119,7 @@ def test_mouth_fill_paints_a_dark_opening(model, renderer):
     # undarkened, the fill is the model's own teeth/tongue/cavity render under the fitted light
     assert core.sum() > 20 and np.abs(painted - ref)[core].mean() < 6.0   # measured 4.1 (the fill is blurred)
     assert np.abs(plain - ref)[core].mean() > 8.0      # what the stretched lips would have shown
-    assert out[core].mean() < ref[core].mean()         # and the default darkens the cavity
+    assert out[core].mean() < ref[core].mean()         # and the filler darkens the cavity
 
 
 def test_extension_holds_fixed_values_and_stops_at_the_border():
