@@ -123,19 +123,8 @@ def save_inpainter(path: str | os.PathLike, net: Inpainter, meta: dict | None = 
 
 
 def load_inpainter(path: str | os.PathLike) -> tuple[Inpainter, dict[str, str]]:
-    """An inpainter (fp32, eval mode) and its raw metadata; a wrong or damaged file is a GanError."""
+    """An inpainter (fp32, eval mode) and its raw metadata; a wrong or damaged file is a GanError.
 
-    def build(**config) -> Inpainter:
-        return Inpainter(**config)
-
-    from basics.tagged_safetensors import load_tagged_tensors, read_tagged_metadata, json_field, load_into
-
-    meta = read_tagged_metadata(path, FORMAT, WHAT, GanError)
-    config = json_field(meta, "config", path, WHAT, GanError)
-    try:
-        net = build(**config)
-    except TypeError as exc:
-        raise GanError(f"{path}: metadata is missing or damaged for {WHAT} (config not understood: {exc})") from None
-    tensors = {k: v.float() for k, v in load_tagged_tensors(path, WHAT, GanError).items()}
-    load_into(net, tensors, path, WHAT, GanError)
+    fp16 weights load into the fp32 network (load_state_dict casts)."""
+    net, meta = load_tagged_module(path, FORMAT, WHAT, lambda **config: Inpainter(**config), GanError)
     return net.eval(), meta
