@@ -28,6 +28,9 @@ from .mouth_data import MouthSet
 
 CHECKPOINT = "checkpoint.pt"
 CKPT_FORMAT = "facerig-mouth-train/1"
+#: the committed resume pack: fp16 G, D and G_ema, the step, config and log (no optimiser or RNG state)
+PACK_FORMAT = "facerig-mouth-resume/1"
+PACK_NETS = ("G", "D", "G_ema")
 
 
 @dataclass
@@ -208,21 +211,58 @@ class MouthTrainer:
         self.step_no = int(st["step"])
         self.log = json.loads(st["log"])
 
+    def save_pack(self, path: str | Path) -> None:
+        """The resume pack a new machine continues from (fp16 networks; Adam and the RNG start afresh)."""
+        from basics.tagged_safetensors import save_tagged
 
-def train_mouth(cfg: MouthTrainConfig, steps: int | None = None) -> MouthTrainer:
+        tensors = {f"{net}.{k}": v.half() for net in PACK_NETS for k, v in getattr(self, net).state_dict().items()}
+        save_tagged(path, tensors, PACK_FORMAT, {"config": asdict(self.cfg), "step": self.step_no, "log": self.log})
+
+    def load_pack(self, path: str | Path) -> None:
+        """Networks, step and log from a resume pack (cast back to fp32); the optimisers stay fresh."""
+        from basics.tagged_safetensors import json_field, load_tagged_tensors, read_tagged_metadata
+
+        what = f"a mouth-inpainter resume pack ({PACK_FORMAT})"
+        meta = read_tagged_metadata(path, PACK_FORMAT, what)
+        tensors = load_tagged_tensors(path, what)
+        for net in PACK_NETS:
+            prefix = f"{net}."
+            getattr(self, net).load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        self.step_no = int(json_field(meta, "step", path, what))
+        self.log = list(json_field(meta, "log", path, what))
+
+
+def pack_config(path: str | Path) -> dict:
+    """The training config stored in a resume pack."""
+    from basics.tagged_safetensors import json_field, read_tagged_metadata
+
+    what = f"a mouth-inpainter resume pack ({PACK_FORMAT})"
+    return dict(json_field(read_tagged_metadata(path, PACK_FORMAT, what), "config", path, what))
+
+
+def train_mouth(cfg: MouthTrainConfig, steps: int | None = None, init_from: str | Path | None = None,
+                ) -> MouthTrainer:
     """Train (resuming from run_dir's checkpoint when there is one, with its stored config) for cfg.steps
-    total steps, or `steps` more in this call; checkpoints every cfg.checkpoint_minutes and at the end."""
+    total steps, or `steps` more in this call; checkpoints every cfg.checkpoint_minutes and at the end.
+
+    Without a checkpoint, `init_from` (a resume pack, MouthTrainer.save_pack) continues another
+    machine's run: its networks, step and config (data and run_dir stay this call's)."""
     run = Path(cfg.run_dir)
     ckpt = run / CHECKPOINT
+    pack = None if ckpt.exists() or init_from is None else Path(init_from)
     if ckpt.exists():
         stored = torch.load(ckpt, map_location="cpu", weights_only=True)["config"]
         cfg = MouthTrainConfig(**stored)
+    elif pack is not None:
+        cfg = MouthTrainConfig(**{**pack_config(pack), "data": cfg.data, "run_dir": cfg.run_dir})
     torch.set_num_threads(cfg.threads)
     mouths = MouthSet.load(cfg.data)
     train, held = MouthData(mouths, False, cfg.min_opening), MouthData(mouths, True, cfg.min_opening)
     trainer = MouthTrainer(cfg)
     if ckpt.exists():
         trainer.load(ckpt)
+    elif pack is not None:
+        trainer.load_pack(pack)
     end = cfg.steps if steps is None else min(cfg.steps, trainer.step_no + steps)
     last = time.monotonic()
     acc: dict[str, float] = {}

@@ -92,3 +92,25 @@ def test_partial_holes_keep_a_band_of_the_opening(mouths):
         assert ((part[i] - whole[i]) <= 0).all()                      # a subset of the whole hole
         assert rows_p[0] > rows_w[0] and rows_p[-1] < rows_w[-1]      # cut above and below
         assert abs(len(rows_p) - 0.5 * len(rows_w)) <= 1.5
+
+
+def test_resume_pack_continues_a_run_on_a_new_machine(mouths, tmp_path):
+    _, path = mouths
+    cfg = dict(data=str(path), steps=4, batch=2, width=8, adv_start=1, log_every=2, min_opening=0.08)
+    first = train_mouth(MouthTrainConfig(run_dir=str(tmp_path / "a"), **cfg), steps=2)
+    pack = tmp_path / "resume.safetensors"
+    first.save_pack(pack)
+    # another machine: no checkpoint, only the pack (its config wins over this call's, but for data/run_dir)
+    other = MouthTrainConfig(run_dir=str(tmp_path / "b"), **{**cfg, "width": 16})
+    from rig.training.mouth_training import MouthTrainer, pack_config
+
+    assert pack_config(pack)["width"] == 8
+    loaded = MouthTrainer(MouthTrainConfig(run_dir=str(tmp_path / "c"), **cfg))
+    loaded.load_pack(pack)
+    assert loaded.step_no == 2 and len(loaded.log) == len(first.log)
+    for net in ("G", "D", "G_ema"):
+        sa, sb = getattr(first, net).state_dict(), getattr(loaded, net).state_dict()
+        assert all(torch.equal(sa[k].half().float(), sb[k]) for k in sa), net
+    continued = train_mouth(other, init_from=pack)
+    assert continued.step_no == 4 and continued.cfg.width == 8
+    assert any(not torch.equal(loaded.G.state_dict()[k], v) for k, v in continued.G.state_dict().items())
