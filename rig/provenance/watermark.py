@@ -127,11 +127,18 @@ STRIP_MARGIN = 32
 
 
 @lru_cache(maxsize=8)
+def _tile32(version: int, scale: int) -> np.ndarray:
+    """One float32 tile of the pattern (read-only): what the whole-frame field and the strips repeat."""
+    tile = tile_pattern(payload_bits(version), scale).astype(np.float32)
+    tile.setflags(write=False)
+    return tile
+
+
+@lru_cache(maxsize=8)
 def _mark_field(h: int, w: int, version: int, scale: int) -> np.ndarray:
     """The tiled pattern over an (h,w) frame: the same for every frame of a video, so made once (read-only)."""
     period = TILE * scale
-    field = np.tile(tile_pattern(payload_bits(version), scale).astype(np.float32),
-                    (h // period + 1, w // period + 1))[:h, :w]
+    field = np.tile(_tile32(version, scale), (h // period + 1, w // period + 1))[:h, :w]
     field.setflags(write=False)
     return field
 
@@ -141,8 +148,7 @@ def _field_rows(h: int, w: int, version: int, scale: int, r0: int, r1: int) -> n
     if h * w <= 4_000_000:
         return _mark_field(h, w, version, scale)[r0:r1]
     period = TILE * scale
-    tile = tile_pattern(payload_bits(version), scale).astype(np.float32)
-    rows = tile[np.arange(r0, r1) % period]
+    rows = _tile32(version, scale)[np.arange(r0, r1) % period]
     return np.tile(rows, (1, w // period + 1))[:, :w]
 
 
