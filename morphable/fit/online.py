@@ -38,6 +38,8 @@ from .landmark_fit import LandmarkFitter
 from .landmark_set import set_for
 from .mesh_expression import (EYE_CORNERS, L1, ExpressionBasis, basis_for, calm_frames, eye_weights, has_basis, mesh3d,
                               neutral_mesh, read_clip, row_weights, similarity_align)
+from .smoothing import _alpha
+from .track import EXPRESSION_SCALE, POSE_SCALE
 
 #: frames with a face that settle identity, neutral and reference (about half a second of camera)
 SETTLE_FRAMES = 12
@@ -49,18 +51,11 @@ COLD_ITERATIONS = 8
 COLD_AFTER = 5
 #: One-Euro settings and units (the batch tracker's: morphable.fit.smoothing, morphable.fit.track)
 MIN_CUTOFF, BETA, D_CUTOFF = 1.0, 0.3, 1.0
-POSE_SCALE = np.array([1.0, 1.0, 1.0, 0.005, 0.005, 0.005])
-EXPRESSION_SCALE = 0.05
 #: share of the settle frames taken as calm (the batch tracker's CALM_SHARE is for whole clips)
 CALM_SHARE = 0.5
 #: projected-gradient steps of the per-frame weight solve, warm-started from the previous frame's weights
 #: (mesh_expression.solve_weights starts from zero and takes 300)
 SOLVE_ITERATIONS = 60
-
-
-def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
-    tau = 1.0 / (2.0 * math.pi * np.asarray(cutoff, dtype=np.float64))
-    return 1.0 / (1.0 + tau / dt)
 
 
 class OneEuro:
