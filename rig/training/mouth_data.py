@@ -15,16 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-#: MediaPipe face-mesh indices of the inner lip, in loop order (lower lip left to right, upper back)
-INNER_LIP = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
-#: the outer mouth corners (left, right in the image)
-CORNERS = (61, 291)
+# the crop and its points are the mouth stage's own: training and the engine must cut alike
+# (MediaPipe's inner lip in loop order, the outer corners; crop side over corner width, crop px)
+from ..photo.mouth import CROP, CROP_SCALE
+from ..photo.mouth import MESH_CORNERS as CORNERS
+from ..photo.mouth import MESH_INNER_LIP as INNER_LIP
+
 #: the middle of the inner upper and lower lip
 MID_UPPER, MID_LOWER = 13, 14
-#: crop side over the mouth's corner-to-corner width
-CROP_SCALE = 1.6
-#: crop size in px
-CROP = 64
 #: share of UTKFace names held out (by a hash of the name; never trained on)
 HELD_OUT = 0.1
 

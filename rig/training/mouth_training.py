@@ -252,7 +252,7 @@ def train_mouth(cfg: MouthTrainConfig, steps: int | None = None, init_from: str 
     pack = None if ckpt.exists() or init_from is None else Path(init_from)
     if ckpt.exists():
         stored = torch.load(ckpt, map_location="cpu", weights_only=True)["config"]
-        cfg = MouthTrainConfig(**stored)
+        cfg = MouthTrainConfig(**{**stored, "data": cfg.data, "run_dir": cfg.run_dir})   # paths are this checkout's
     elif pack is not None:
         cfg = MouthTrainConfig(**{**pack_config(pack), "data": cfg.data, "run_dir": cfg.run_dir})
     torch.set_num_threads(cfg.threads)
