@@ -58,19 +58,24 @@ class CameraSession:
     frames: int = 0
 
 
-def decode_image(body: bytes, what: str = "camera frame") -> np.ndarray:
-    """RGB uint8 of an uploaded image's bytes; RigError (one line) for anything that is not one."""
+def decode_image(body: bytes, what: str = "camera frame", max_side: int | None = None) -> np.ndarray:
+    """RGB uint8 of an uploaded image's bytes, decoded as every photo is (rig.pipeline.image_to_rgb: EXIF,
+    alpha, 16-bit, CMYK); RigError (one line) for anything that is not one or is larger than `max_side`."""
     from PIL import Image, UnidentifiedImageError
+
+    from ..pipeline import image_to_rgb
 
     if not body:
         raise RigError(f"empty {what}")
     try:
         with Image.open(io.BytesIO(body)) as im:
-            if max(im.size) > MAX_FRAME_SIDE and what == "camera frame":
-                raise RigError(f"{what} of {im.size[0]}x{im.size[1]} px is too large (at most {MAX_FRAME_SIDE})")
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError):
+            size = im.size
+            image = None if max_side is not None and max(size) > max_side else image_to_rgb(im)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
         raise RigError(f"the {what} is not an image") from None
+    if image is None:   # raised out here: RigError is a ValueError, which the decoding guard above catches
+        raise RigError(f"{what} of {size[0]}x{size[1]} px is too large (at most {max_side})")
+    return image
 
 
 def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
@@ -125,7 +130,7 @@ class Cameras:
     def frame(self, session: CameraSession, body: bytes, t: float | None) -> tuple[bytes, dict]:
         """One camera frame through the session (the caller holds session.lock): JPEG bytes and timings."""
         t0 = time.perf_counter()
-        image = decode_image(body)
+        image = decode_image(body, max_side=MAX_FRAME_SIDE)
         t1 = time.perf_counter()
         out = session.live.step(image, t)
         t2 = time.perf_counter()

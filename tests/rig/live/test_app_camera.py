@@ -85,3 +85,29 @@ def test_bad_input_is_one_line_and_the_server_keeps_serving(served, real_faces):
     r = client.post(f"{ROUTE}/photo", params={"key": key})
     assert r.status_code == 422 and "not a photo" in r.text
     assert client.get(ROUTE).status_code == 200
+
+
+def test_live_page_photo_upload_is_decoded_like_every_photo():
+    """EXIF orientation and alpha follow rig.pipeline.image_to_rgb; an oversized camera frame is one error."""
+    import io
+
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from rig.app.camera import decode_image
+    from rig.errors import RigError
+
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6                       # stored sideways: shown turned 90 degrees clockwise
+    Image.new("RGB", (40, 20), (200, 30, 30)).save(buf, format="JPEG", exif=exif)
+    assert decode_image(buf.getvalue(), "photo").shape == (40, 20, 3)
+    buf = io.BytesIO()
+    Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(buf, format="PNG")
+    assert (decode_image(buf.getvalue(), "photo") == 255).all()   # transparent -> white, as uploads elsewhere
+    with pytest.raises(RigError, match="too large"):
+        decode_image(buf.getvalue(), max_side=4)
+    with pytest.raises(RigError, match="not an image"):
+        decode_image(b"not an image at all", "photo")
+    assert np.asarray(decode_image(buf.getvalue())).dtype == np.uint8
