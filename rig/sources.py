@@ -203,8 +203,9 @@ class FaceSource:
         """(T,H,W,3) uint8, one frame per Controls."""
         raise NotImplementedError
 
-    def overlay(self, image: np.ndarray, c: Controls) -> np.ndarray:
-        """The image with the 3DMM fitted to it drawn over it (landmarks, blended mesh)."""
+    def overlay(self, image: np.ndarray, c: Controls, live: bool = True) -> np.ndarray:
+        """The image with the 3DMM fitted to it drawn over it (landmarks, blended mesh); `live`: the image is
+        the preview (else render()'s), for sources whose two differ in frame."""
         return fit_overlay(self.model, image)
 
     def to_dict(self, c: Controls) -> dict:
@@ -353,7 +354,7 @@ class MorphSource(FaceSource):
     def frames(self, cs: list[Controls]) -> np.ndarray:
         return np.stack([self.image(self.target(c))[0] for c in cs])
 
-    def overlay(self, image: np.ndarray, c: Controls) -> np.ndarray:
+    def overlay(self, image: np.ndarray, c: Controls, live: bool = True) -> np.ndarray:
         """The render with its own 68 landmarks drawn on (the model is exact here, nothing is fitted)."""
         from PIL import Image
 
@@ -458,12 +459,12 @@ class PhotoSource(FaceSource):
         """The live image: the crop around the face at screen size (the whole photo when it is small)."""
         return self.preview_rig.render(self.target(c))
 
-    def overlay(self, image: np.ndarray, c: Controls) -> np.ndarray:
-        """The target's 3DMM rendered in the fit frame of the image given (the live crop or the photo) and
-        blended over it."""
+    def overlay(self, image: np.ndarray, c: Controls, live: bool = True) -> np.ndarray:
+        """The target's 3DMM rendered in the fit frame of the image given (the live crop, or the photo when
+        not `live`) and blended over it."""
         from morphable.fit.overlay import overlay_image
 
-        rig = self.preview_rig if image.shape[:2] == self.preview_rig.image.shape[:2] else self.photo_rig
+        rig = self.preview_rig if live else self.photo_rig
         diag = SimpleNamespace(frame=list(rig.frame), detected=None, fitted=None)
         return overlay_image(self.model, image, self.target(c), diag)
 

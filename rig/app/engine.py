@@ -155,7 +155,7 @@ class Engine:
             image, note = (src.preview(c) if live else src.render(c)), None
             if overlay:
                 try:
-                    image = src.overlay(image, c)
+                    image = src.overlay(image, c, live)
                 except USER_ERRORS as exc:
                     note = f"overlay: {exc}"
             page.note = note
