@@ -74,11 +74,13 @@ class Engine:
         #: server time (ms) of the latest slider updates, for the bench and the tests
         self.update_ms: deque[float] = deque(maxlen=1000)
         self._portrait: S.FaceSource | None = None
+        #: the portrait's one-time fit has a lock of its own: pages and slider moves keep going meanwhile
+        self._portrait_lock = threading.Lock()
 
     def portrait(self) -> S.FaceSource:
         """The shipped portrait through the photo engine, fitted once (~5 s) and shared by every page (a
         source keeps no per-page state: the controls live in the page)."""
-        with self._lock:
+        with self._portrait_lock:
             if self._portrait is None:
                 self._portrait = S.portrait_source(self.model, self.size)
             return self._portrait
