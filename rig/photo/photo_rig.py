@@ -46,7 +46,7 @@ FLOW_SIZE = 128
 
 
 def read_photo(photo: str | os.PathLike | np.ndarray) -> np.ndarray:
-    """An RGB uint8 (H,W,3) array from a path (rig.pipeline.read_photo) or an array; a non-image is a RigError."""
+    """An RGB uint8 (H,W,3) array from a path (rig.inputs.read_photo) or an array; a non-image is a RigError."""
     if isinstance(photo, np.ndarray):
         from morphable.landmarks import as_rgb_uint8
 
@@ -54,7 +54,7 @@ def read_photo(photo: str | os.PathLike | np.ndarray) -> np.ndarray:
             return as_rgb_uint8(photo)
         except MorphableError as exc:
             raise RigError(str(exc)) from None
-    from ..pipeline import read_photo as read_photo_file
+    from ..inputs import read_photo as read_photo_file
 
     return read_photo_file(photo)
 

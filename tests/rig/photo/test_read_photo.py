@@ -1,4 +1,4 @@
-"""rig.pipeline.read_photo on photos as people have them: EXIF-rotated, 16-bit, CMYK, palette, grey, alpha.
+"""rig.inputs.read_photo on photos as people have them: EXIF-rotated, 16-bit, CMYK, palette, grey, alpha.
 
 Each file is NASA's public-domain astronaut portrait (shipped in scikit-image's wheel) converted
 at test time; the decoded pixels are compared with the original's.
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from rig.errors import RigError
-from rig.pipeline import read_photo
+from rig.inputs import read_photo
 
 skdata = pytest.importorskip("skimage.data")
 
@@ -108,7 +108,7 @@ def test_transparency_is_laid_over_white(astronaut, tmp_path):
 
 
 def test_a_driver_folder_is_decoded_like_photos(astronaut, tmp_path):
-    from rig.pipeline import open_driver
+    from rig.inputs import open_driver
 
     im = Image.fromarray(np.ascontiguousarray(np.rot90(astronaut, 1)))
     exif = im.getexif()
