@@ -1,9 +1,9 @@
-"""The compiled rasterizer (rig.photo.raster) against pytorch3d's CPU rasterizer, and the app's 3DMM image.
+"""The compiled rasterizer (morphable.raster) against pytorch3d's CPU rasterizer, and the app's 3DMM image.
 
     python -m bench.bench_raster [--repeats 20] [--threads 1] --out docs/bench_raster.json
 
 For the default 3DMM's head (4.8k vertices, 9.4k triangles) at 128 / 256 / 512 px, batch 1, no
-gradients: rig.photo.raster.rasterize with and without back-face culling, morphable.render's
+gradients: morphable.raster.rasterize with and without back-face culling, morphable.render's
 Renderer.rasterize (pytorch3d, what the differentiable renderer uses), and the whole bare-3DMM
 image the app draws per slider step (rig.sources.MorphSource.image: vertices, SH shading,
 raster, interpolation). Medians of `repeats` calls after one warm-up, in one run, with the
@@ -24,7 +24,7 @@ def measure(repeats: int, sizes=(128, 256, 512)) -> dict:
     from morphable.formats import load_model
     from morphable.render import Renderer
     from rig import sources as S
-    from rig.photo.raster import rasterize
+    from morphable.raster import rasterize
 
     model = load_model("default")
     params = model.random_params(1, seed=1).with_pose(yaw=20, pitch=-5).with_expression({"jawOpen": 0.4})

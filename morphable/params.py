@@ -181,3 +181,23 @@ class FaceParams:
         if "light" in d:
             p.light[0] = torch.tensor(d["light"], dtype=torch.float32).reshape(9, 3)
         return p
+
+
+def set_pose_and_expression(p: FaceParams, yaw: float | None = None, pitch: float | None = None,
+                            roll: float | None = None, expression: Mapping[str, float] | None = None,
+                            relative: bool = False) -> FaceParams:
+    """Set (or offset, when relative) the named pose angles (degrees) and ARKit weights of `p` in place; returns p.
+
+    Unknown expression names are a MorphableError with close matches. Shared by the GAN rig's and the
+    photo engine's targets.
+    """
+    for i, value in enumerate((yaw, pitch, roll)):
+        if value is not None:
+            p.pose[:, i] = p.pose[:, i] + float(value) if relative else float(value)
+    for name, value in (expression or {}).items():
+        try:
+            j = expression_index(name)
+        except (ValueError, KeyError) as exc:
+            raise MorphableError(str(exc)) from None
+        p.expression[:, j] = (p.expression[:, j] if relative else 0.0) + float(value)
+    return p

@@ -14,10 +14,9 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from morphable.arkit import expression_index
 from morphable.errors import MorphableError
 from morphable.landmark_backends import RECORDED as RECORDED_LANDMARKS
-from morphable.params import FaceParams
+from morphable.params import FaceParams, set_pose_and_expression as set_params
 
 from .errors import RigError
 from .estimator import TrainedRange, trained_range_of
@@ -215,20 +214,11 @@ class FaceRig:
 def set_pose_and_expression(p: FaceParams, yaw: float | None = None, pitch: float | None = None,
                             roll: float | None = None, expression: Mapping[str, float] | None = None,
                             relative: bool = False) -> FaceParams:
-    """Set (or offset, when relative) the named pose angles (degrees) and ARKit weights of `p` in place; returns p.
-
-    Unknown expression names are a RigError with close matches. Shared by FaceRig.target and the photo engine.
-    """
-    for i, value in enumerate((yaw, pitch, roll)):
-        if value is not None:
-            p.pose[:, i] = p.pose[:, i] + float(value) if relative else float(value)
-    for name, value in (expression or {}).items():
-        try:
-            j = expression_index(name)
-        except (MorphableError, ValueError, KeyError) as exc:
-            raise RigError(str(exc)) from None
-        p.expression[:, j] = (p.expression[:, j] if relative else 0.0) + float(value)
-    return p
+    """morphable.params.set_pose_and_expression (in place on `p`), an unknown expression name as a RigError."""
+    try:
+        return set_params(p, yaw, pitch, roll, expression, relative)
+    except MorphableError as exc:
+        raise RigError(str(exc)) from None
 
 
 def manifest_landmarks(manifest: dict, folder: Path | str = "") -> str:

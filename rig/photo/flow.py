@@ -24,8 +24,7 @@ import torch
 from morphable.camera import Camera
 from morphable.model import MorphableModel
 from morphable.params import FaceParams
-
-from .raster import Raster, rasterize
+from morphable.raster import Raster, rasterize
 
 #: regions whose triangles give fixed flow values
 FLOW_REGIONS = ("face", "eyes", "mouth")

@@ -23,10 +23,9 @@ import torch
 from morphable.arkit import expression_index
 from morphable.errors import MorphableError
 from morphable.model import MorphableModel
-from morphable.params import FaceParams
+from morphable.params import FaceParams, set_pose_and_expression
 
 from ..errors import RigError
-from ..face_rig import set_pose_and_expression
 from .crop import Window, window_for
 from .extend import extend
 from .fill import mirror_layer, stretch_layer
@@ -145,7 +144,10 @@ class PhotoRig:
                expression: Mapping[str, float] | None = None, light: str | torch.Tensor | None = None,
                relative: bool = False) -> FaceParams:
         """The fitted params with the named blocks set (or offset when `relative`)."""
-        p = set_pose_and_expression(self.params.clone(), yaw, pitch, roll, expression, relative)
+        try:
+            p = set_pose_and_expression(self.params.clone(), yaw, pitch, roll, expression, relative)
+        except MorphableError as exc:
+            raise RigError(str(exc)) from None
         if light is not None:
             if isinstance(light, str):
                 try:

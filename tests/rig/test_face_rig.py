@@ -99,3 +99,18 @@ def test_bundle_missing_weights(rig, tmp_path):
     shutil.copy(default_bundle() / "manifest.json", tmp_path / "manifest.json")
     with pytest.raises(RigError, match="missing its estimator"):
         FaceRig.load(tmp_path / "manifest.json")
+
+
+def test_moved_parameter_helpers_keep_their_rig_names():
+    """set_pose_and_expression (morphable.params) and transfer / check_blocks (morphable.transfer) are still
+    importable from rig.face_rig and rig.reenact; the rig's name turns a bad expression into a RigError."""
+    import morphable.transfer
+    import rig.reenact
+    from rig.face_rig import set_pose_and_expression
+
+    assert rig.reenact.transfer is morphable.transfer.transfer
+    assert rig.reenact.check_blocks is morphable.transfer.check_blocks
+    p = set_pose_and_expression(FaceParams.neutral(1), yaw=10, expression={"jawOpen": 0.5})
+    assert float(p.pose[0, 0]) == 10.0 and float(p.expression[0, expression_index("jawOpen")]) == 0.5
+    with pytest.raises(RigError, match="did you mean jawOpen"):
+        set_pose_and_expression(FaceParams.neutral(1), expression={"jawOpne": 1.0})

@@ -1,12 +1,14 @@
-"""Relative transfer with translation: the source's head crosses the same share of the frame and
+"""morphable.transfer. Relative transfer with translation: the source's head crosses the same share of the frame and
 scales by the same factor as the driver's (the photo engine's head follows a moving driver)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from morphable.camera import Camera
-from morphable.params import FaceParams
-from rig.reenact import transfer
+from morphable.errors import MorphableError
+from morphable.params import FaceParams, set_pose_and_expression
+from morphable.transfer import check_blocks, transfer
 
 
 def _params(pose_rows):
@@ -41,3 +43,21 @@ def test_translation_follows_the_driver_on_screen():
     assert torch.equal(still.pose[:, 3:], src.pose[:, 3:].expand(3, -1))
     absolute = transfer(src, drv, ["pose"], relative=False, translation=True)
     assert torch.equal(absolute.pose, drv.pose)
+
+
+def test_check_blocks_takes_a_subset_of_the_transferable_blocks():
+    assert check_blocks(["pose", "light"]) == ["pose", "light"]
+    for bad in ([], ["pose", "identity"]):
+        with pytest.raises(MorphableError, match="subset of expression, pose, light"):
+            check_blocks(bad)
+
+
+def test_set_pose_and_expression_sets_or_offsets_in_place():
+    p = _params([[5.0, 1.0, 0.0, 0.0, 0.0, 0.0]])
+    assert set_pose_and_expression(p, yaw=10, expression={"jawOpen": 0.25}) is p
+    assert float(p.pose[0, 0]) == 10.0 and float(p.pose[0, 1]) == 1.0
+    set_pose_and_expression(p, pitch=2, expression={"jawOpen": 0.25}, relative=True)
+    assert float(p.pose[0, 1]) == 3.0 and float(p.expression_dict()["jawOpen"]) == 0.5
+    with pytest.raises(MorphableError, match="did you mean jawOpen"):
+        set_pose_and_expression(p, expression={"jawOpne": 1.0})
+
