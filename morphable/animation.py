@@ -26,7 +26,7 @@ import torch
 import yaml
 from scipy.interpolate import PchipInterpolator
 
-from . import lighting
+from . import controls, lighting
 from .arkit import ARKIT_NAMES, expression_index
 from .errors import MorphableError
 from .fileio import atomic_output
@@ -35,11 +35,7 @@ from .suggest import did_you_mean
 
 INTERPOLATIONS: tuple[str, ...] = ("linear", "smooth")
 BLOCKS: tuple[str, ...] = ("expression", "pose", "light")
-#: allowed value range per pose channel (degrees; metres for translation)
-POSE_RANGES: dict[str, tuple[float, float]] = {
-    "yaw": (-90.0, 90.0), "pitch": (-90.0, 90.0), "roll": (-180.0, 180.0),
-    "tx": (-10.0, 10.0), "ty": (-10.0, 10.0), "tz": (-10.0, 10.0)}
-EXPRESSION_RANGE = (0.0, 1.0)
+# every channel's allowed range (degrees, metres, weights) comes from morphable.controls
 LIGHT_CHANNEL = "light"
 #: CSV column names of the 27 SH light coefficients, light[k, c] -> light_<k>_<r|g|b>
 LIGHT_COLUMNS: tuple[str, ...] = tuple(f"light_{k}_{c}" for k in range(9) for c in "rgb")
@@ -147,7 +143,7 @@ def apply_values(base: FaceParams, values: Mapping[str, np.ndarray]) -> FacePara
         col = torch.as_tensor(np.asarray(v, dtype=np.float64), device=dev, dtype=dt)
         if name == LIGHT_CHANNEL:
             out.light[:] = col.reshape(t, 9, 3)
-        elif name in POSE_RANGES:
+        elif name in POSE_NAMES:
             out.pose[:, POSE_NAMES.index(name)] = col
         else:
             out.expression[:, _expression_index(name, "channel")] = col
@@ -173,7 +169,7 @@ def _expression_index(name: str, where: str) -> int:
 
 
 def _pose_name(name: str, where: str) -> str:
-    if name not in POSE_RANGES:
+    if name not in POSE_NAMES:
         hint = did_you_mean(name, POSE_NAMES, n=2)
         raise MorphableError(f"{where}: unknown pose channel {name!r}{hint} (choose {', '.join(POSE_NAMES)})")
     return name
@@ -259,9 +255,9 @@ def _parse_track(entry: Any, i: int, default_interp: str, source: str) -> Channe
         raise MorphableError(f"{where}: a {block} track needs a 'name'")
     if block == "expression":
         _expression_index(name, where)
-        lo, hi = EXPRESSION_RANGE
     else:
-        lo, hi = POSE_RANGES[_pose_name(name, where)]
+        _pose_name(name, where)
+    lo, hi = controls.limits(name)
     where = f"{where} ({block} {name})"
     keys = entry.get("keys")
     times = _key_times(keys, where)
@@ -327,7 +323,7 @@ def write_csv(path: str | os.PathLike, times: Sequence[float] | np.ndarray,
     """Per-frame CSV: header `time,<pose...>,<ARKit...>[,light_0_r..light_8_b]`, one row a frame."""
     t = np.asarray(times, dtype=np.float64).reshape(-1)
     for name in values:
-        if name != LIGHT_CHANNEL and name not in POSE_RANGES:
+        if name != LIGHT_CHANNEL and name not in POSE_NAMES:
             _expression_index(name, "write_csv")
     cols, header = [t[:, None]], ["time"]
     for name in _column_order(values):
@@ -354,7 +350,7 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, np.ndarray]
         raise MorphableError(f"{path}: the first CSV column must be 'time'")
     header = [h.strip() for h in rows[0]]
     for name in header[1:]:
-        if name not in LIGHT_COLUMNS and name not in POSE_RANGES:
+        if name not in LIGHT_COLUMNS and name not in POSE_NAMES:
             _expression_index(name, f"{path}: column")
     if len(set(header)) != len(header):
         raise MorphableError(f"{path}: repeated column names")
@@ -378,7 +374,7 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, np.ndarray]
     for j, name in enumerate(header[1:], start=1):
         if name in LIGHT_COLUMNS:
             continue
-        lo, hi = POSE_RANGES.get(name, EXPRESSION_RANGE)
+        lo, hi = controls.limits(name)
         bad = (table[:, j] < lo) | (table[:, j] > hi)
         if bad.any():
             i = int(np.argmax(bad))
@@ -400,7 +396,7 @@ def tracks_from_frames(times: Sequence[float] | np.ndarray, values: Mapping[str,
         if name == LIGHT_CHANNEL:
             tracks.append({"block": "light", "keys": [[ti, row.reshape(27).tolist()] for ti, row in zip(t, v)]})
         else:
-            block = "pose" if name in POSE_RANGES else "expression"
+            block = "pose" if name in POSE_NAMES else "expression"
             tracks.append({"block": block, "name": name, "keys": [[ti, float(x)] for ti, x in zip(t, v)]})
     if not tracks:
         raise MorphableError("no channels to convert into tracks")
@@ -443,7 +439,7 @@ def tracks_from_params(params: FaceParams, fps: float, times: Sequence[float] | 
     # fitted expression weights can sit a hair outside [0, 1] after smoothing: clamp to the format's range
     for n in ARKIT_NAMES:
         if n in values:
-            values[n] = np.clip(values[n], *EXPRESSION_RANGE)
+            values[n] = np.clip(values[n], *controls.limits(n))
     for n in ("tx", "ty", "tz"):
         if n in values:
             if translation == "none":

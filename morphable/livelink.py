@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 import torch
 
-from .animation import EXPRESSION_RANGE, POSE_RANGES, Tracks, params_to_values, tracks_from_frames
+from . import controls
+from .animation import Tracks, params_to_values, tracks_from_frames
 from .arkit import ARKIT_NAMES, expression_index
 from .errors import MorphableError
 from .fileio import atomic_output
@@ -65,6 +66,8 @@ _TIMECODE = re.compile(r"^(\d{2,}):(\d{2}):(\d{2}):(\d{2,3})(?:\.(\d{1,3}))?$")
 _NOMINAL = 2e-3
 
 assert sorted(SHAPE_INDEX) == list(range(len(ARKIT_NAMES)))
+#: (low, high) of each ARKit weight, in ARKit order (morphable.controls)
+_WEIGHT_BOUNDS = np.array([controls.limits(n) for n in ARKIT_NAMES])
 
 
 def timecode_rate(fps: float) -> int:
@@ -101,7 +104,8 @@ def livelink_rows(times: Sequence[float] | np.ndarray, values: Mapping[str, np.n
     for name, v in values.items():
         if name in ARKIT_NAMES:
             expr[:, expression_index(name)] = np.asarray(v, dtype=np.float64).reshape(n)
-    expr = np.round(np.clip(expr, *EXPRESSION_RANGE), DECIMALS)   # as written, so eye angles re-read identically
+    # rounded as written, so eye angles re-read identically
+    expr = np.round(np.clip(expr, _WEIGHT_BOUNDS[:, 0], _WEIGHT_BOUNDS[:, 1]), DECIMALS)
     pose = {k: np.asarray(values.get(k, np.zeros(n)), dtype=np.float64).reshape(n) for k in ("yaw", "pitch", "roll")}
     eyes = eye_angles(torch.from_numpy(expr)).numpy()   # (n, 2, 2): [left, right] x [yaw, pitch] degrees
     rot = np.radians(np.stack([pose["yaw"], -pose["pitch"], pose["roll"],
@@ -244,7 +248,7 @@ def read_livelink(path: str | os.PathLike, rate: int | None = None) -> LiveLinkT
         i, k = np.argwhere(~np.isfinite(table))[0]
         raise MorphableError(f"{path}: row {i + 2} column {HEADER[k + 2]}: non-finite value")
     for k, name in enumerate(HEADER[2:]):
-        lo, hi = EXPRESSION_RANGE if k < len(LIVELINK_SHAPES) else (-math.pi, math.pi)
+        lo, hi = _WEIGHT_BOUNDS[SHAPE_INDEX[k]] if k < len(LIVELINK_SHAPES) else (-math.pi, math.pi)
         bad = np.flatnonzero((table[:, k] < lo) | (table[:, k] > hi))
         if len(bad):
             unit = "weights" if k < len(LIVELINK_SHAPES) else "rotations are radians"
@@ -275,7 +279,7 @@ def tracks_from_livelink(path: str | os.PathLike, rate: int | None = None, inter
     take = read_livelink(path, rate)
     values = take.values()
     for column, name in zip(ROTATION_COLUMNS, ("yaw", "pitch", "roll")):
-        lo, hi = POSE_RANGES[name]
+        lo, hi = controls.limits(name)
         bad = np.flatnonzero((values[name] < lo) | (values[name] > hi))
         if len(bad):
             raise MorphableError(f"{path}: row {bad[0] + 2} column {column}: {values[name][bad[0]]:.1f} deg is outside "

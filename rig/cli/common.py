@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Mapping
 
+from morphable import controls
 from morphable.landmark_backends import NAMES
 
 from ..errors import RigError
@@ -35,23 +36,38 @@ def check_range(name: str, value: float | None, low: float, high: float) -> None
 LANDMARK_BACKENDS = NAMES
 #: mesh outputs (morphable.export.export_mesh picks the format by suffix)
 MESH_SUFFIXES = (".glb", ".obj", ".ply")
-#: accepted ARKit expression weights on the command line
-EXPRESSION_RANGE = (0.0, 1.0)
 
 
-def check_face_value(name: str, value: float | None, pose_limits: Mapping[str, tuple[float, float]]) -> None:
-    """Check one commanded value: a pose angle within pose_limits (degrees; each command has its own) or an
-    ARKit expression weight in EXPRESSION_RANGE; an unknown name raises RigError with close matches."""
-    if name in pose_limits:
-        check_range(f"--{name}", value, *pose_limits[name])
+def check_face_value(name: str, value: float | None,
+                     block: str | Mapping[str, tuple[float, float]] | None = None) -> None:
+    """Check one commanded value against morphable.controls (the one table of limits): a pose angle (degrees)
+    or an ARKit expression weight; RigError (one line) when out of range or, with close matches, unknown.
+
+    `block`: "pose" or "expression" when the flag says which (`--expression yaw=0.5` is an expression, and
+    refused); None: a pose name is a pose angle. A mapping (the old per-command limits, still passed by
+    rig/cli/edit.py until it reads the table) names the command's pose angles and may only narrow them."""
+    narrow = block if isinstance(block, Mapping) else {}
+    if isinstance(block, Mapping):
+        block = "pose" if name in block else "expression"
+    elif block is None:
+        block = "pose" if name in controls.names("pose") else "expression"
+    if block == "pose":
+        if name not in controls.names("pose"):
+            raise RigError(f"unknown pose angle {name!r}; choose {', '.join(controls.names('pose'))}")
+        low, high = controls.limits(name)
+        if name in narrow:
+            low, high = max(low, narrow[name][0]), min(high, narrow[name][1])
+        check_range(f"--{name}", value, low, high)
         return
+    if block != "expression":
+        raise ValueError(f"block must be 'pose' or 'expression', got {block!r}")
     from morphable.arkit import expression_index
 
     try:
         expression_index(name)
     except ValueError as exc:
         raise RigError(str(exc)) from None
-    check_range(f"expression {name}", value, *EXPRESSION_RANGE)
+    check_range(f"expression {name}", value, *controls.limits(name))
 
 
 def bounded_int(low: int, high: int):

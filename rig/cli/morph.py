@@ -4,12 +4,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from morphable import controls
+
 from ..errors import RigError
-from .common import EXPRESSION_RANGE, MESH_SUFFIXES, bounded_int, check_face_value, name_value_pairs, seed_arg
+from .common import MESH_SUFFIXES, bounded_int, check_face_value, name_value_pairs, seed_arg
 from .label_args import add_label_args, labeller
 
-#: limits for user-given pose angles (degrees): what the model renders sensibly
-POSE_LIMITS = {"yaw": (-90.0, 90.0), "pitch": (-60.0, 60.0), "roll": (-60.0, 60.0)}
+
+def _limits_help(name: str) -> str:
+    """'degrees, -90 .. 90; head turn; ...': a pose flag's help, from its morphable.controls row."""
+    c = controls.control(name)
+    unit = "degrees" if c.unit == "deg" else c.unit
+    return f"{unit}, {c.low:g} .. {c.high:g}; {c.help}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,11 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     render.add_argument("--model", default="default")
     render.add_argument("--identity-seed", type=seed_arg, default=None,
                         help="draw identity ~ N(0,1) with this seed (default: the mean face)")
+    low, high = controls.limits("jawOpen")
     render.add_argument("--expression", nargs="+", action="extend", metavar="NAME=V",
-                        help=f"ARKit weights in [{EXPRESSION_RANGE[0]:g}, {EXPRESSION_RANGE[1]:g}], e.g. jawOpen=0.6")
-    render.add_argument("--yaw", type=float, default=0.0, help=f"degrees, +-{POSE_LIMITS['yaw'][1]:g}; > 0 turns to image right")
-    render.add_argument("--pitch", type=float, default=0.0, help=f"degrees, +-{POSE_LIMITS['pitch'][1]:g}; > 0 chin up")
-    render.add_argument("--roll", type=float, default=0.0, help=f"degrees, +-{POSE_LIMITS['roll'][1]:g}")
+                        help=f"ARKit weights in [{low:g}, {high:g}], e.g. jawOpen=0.6")
+    for name in ("yaw", "pitch", "roll"):
+        render.add_argument(f"--{name}", type=float, default=0.0, help=_limits_help(name))
     render.add_argument("--light", default="front", help="light preset: ambient, front, left, right, top, bottom")
     render.add_argument("--size", type=bounded_int(16, 2048), default=256, help="image size in pixels")
     render.add_argument("-o", "--out", required=True, help="output PNG")
@@ -76,9 +82,9 @@ def build_params(model, identity_seed, expression: dict[str, float], yaw: float,
     from morphable import lighting
 
     for name, value in [("yaw", yaw), ("pitch", pitch), ("roll", roll)]:
-        check_face_value(name, value, POSE_LIMITS)
+        check_face_value(name, value, "pose")
     for name, value in expression.items():
-        check_face_value(name, value, {})  # an expression, even one named like a pose angle
+        check_face_value(name, value, "expression")  # an expression, even one named like a pose angle
     absent = [n for n in expression if n not in model.expression_names]
     if absent:
         raise RigError(f"model {model.name!r} has no shape for {', '.join(absent)} "

@@ -98,6 +98,9 @@ def test_file_roundtrip(tmp_path, suffix):
     (_doc(tracks=[{"block": "expression", "name": "jawOpen", "keys": [[0, 0], [1, 1.5]]}]),
      "key 1: value 1.5 out of range [0, 1]"),
     (_doc(tracks=[{"block": "pose", "name": "yaw", "keys": [[0, 120]]}]), "out of range [-90, 90]"),
+    # morphable.controls' pitch and roll: +-60 deg (the tracks reader accepted +-90 / +-180 before the one table)
+    (_doc(tracks=[{"block": "pose", "name": "pitch", "keys": [[0, 70]]}]), "out of range [-60, 60]"),
+    (_doc(tracks=[{"block": "pose", "name": "roll", "keys": [[0, -90]]}]), "out of range [-60, 60]"),
     (_doc(tracks=[{"block": "pose", "name": "yaw", "keys": [[1, 0], [0.5, 1]]}]), "strictly increasing"),
     (_doc(tracks=[{"block": "pose", "name": "yaw", "keys": [[0, "a"]]}]), "must be a finite number"),
     (_doc(tracks=[{"block": "pose", "name": "yaw", "keys": []}]), "non-empty list"),

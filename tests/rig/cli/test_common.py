@@ -1,28 +1,42 @@
-"""Shared CLI value checks: pose angles against each command's limits, ARKit names and weights."""
+"""Shared CLI value checks: pose angles and ARKit weights against morphable.controls, names with close matches."""
 from __future__ import annotations
 
 import pytest
 
+from morphable import controls
 from rig.cli.common import check_face_value
-from rig.cli.morph import POSE_LIMITS
-from rig.cli.edit import POSE_RANGE
 from rig.errors import RigError
 
 
-def test_pose_limits_are_the_commands_own():
-    check_face_value("yaw", 80.0, POSE_LIMITS)  # `morph render` draws a near-profile face
-    with pytest.raises(RigError, match=r"^--yaw 80 is out of range \[-60, 60\]$"):
-        check_face_value("yaw", 80.0, POSE_RANGE)  # `edit` stays where the estimator was trained
+def test_pose_limits_are_the_controls_table():
+    check_face_value("yaw", 80.0, "pose")  # `morph render` draws a near-profile face
+    with pytest.raises(RigError, match=r"^--yaw 95 is out of range \[-90, 90\]$"):
+        check_face_value("yaw", 95.0)
     with pytest.raises(RigError, match=r"^--pitch -61 is out of range \[-60, 60\]$"):
-        check_face_value("pitch", -61.0, POSE_LIMITS)
-    check_face_value("roll", None, POSE_RANGE)  # not given: nothing to check
+        check_face_value("pitch", -61.0, "pose")
+    assert controls.limits("pitch") == (-60.0, 60.0)
+    check_face_value("roll", None, "pose")  # not given: nothing to check
+    with pytest.raises(RigError, match="unknown pose angle 'yawn'"):
+        check_face_value("yawn", 1.0, "pose")
+
+
+def test_an_old_per_command_mapping_still_works_and_only_narrows():
+    """rig/cli/edit.py passes its own {name: (low, high)} until it reads the table: names the pose angles, narrows."""
+    edit_like = {"yaw": (-60.0, 60.0), "pitch": (-45.0, 45.0), "roll": (-45.0, 45.0)}
+    with pytest.raises(RigError, match=r"^--yaw 80 is out of range \[-60, 60\]$"):
+        check_face_value("yaw", 80.0, edit_like)
+    with pytest.raises(RigError, match=r"^--roll 61 is out of range \[-60, 60\]$"):
+        check_face_value("roll", 61.0, {"roll": (-180.0, 180.0)})  # never wider than the table
+    check_face_value("jawOpen", 1.0, edit_like)
+    with pytest.raises(RigError, match="unknown expression name 'yaw'"):
+        check_face_value("yaw", 0.5, {})  # --expression yaw=0.5 is not a pose angle
 
 
 def test_expressions_need_an_arkit_name_and_a_weight_in_0_1():
-    check_face_value("jawOpen", 1.0, POSE_RANGE)
+    check_face_value("jawOpen", 1.0)
     with pytest.raises(RigError, match=r"^expression jawOpen -0.1 is out of range \[0, 1\]$"):
-        check_face_value("jawOpen", -0.1, POSE_RANGE)
+        check_face_value("jawOpen", -0.1, "expression")
     with pytest.raises(RigError, match="unknown expression name 'jawOpn'; did you mean jawOpen"):
-        check_face_value("jawOpn", 0.5, POSE_RANGE)
+        check_face_value("jawOpn", 0.5)
     with pytest.raises(RigError, match="unknown expression name 'yaw'"):
-        check_face_value("yaw", 0.5, {})  # --expression yaw=0.5 is not a pose angle
+        check_face_value("yaw", 0.5, "expression")  # --expression yaw=0.5 is not a pose angle

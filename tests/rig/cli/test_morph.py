@@ -95,3 +95,13 @@ def test_convert_ict_to_npz_then_info(run_cli, tmp_path, ict_dir):
     code, info, err = run_cli("morph", "info", "--model", out)
     assert code == 0, err
     assert "14 of 52 ARKit shapes" in info and "jawOpen" in info
+
+
+def test_render_help_states_the_controls_table_limits(run_cli):
+    from morphable import controls
+
+    code, out, _ = run_cli("morph", "render", "--help")
+    assert code == 0
+    for name in ("yaw", "pitch", "roll"):
+        low, high = controls.limits(name)
+        assert f"{low:g} .. {high:g}" in out
