@@ -21,7 +21,7 @@ from morphable.arkit import ARKIT_NAMES
 from morphable.fileio import atomic_output
 from morphable.params import POSE_NAMES, FaceParams
 
-from .errors import RigError
+from rig.errors import RigError
 
 #: the quantities the rig benchmark commands
 CONTROLS: tuple[str, ...] = ("yaw", "pitch", "roll", "jawOpen", "mouthSmileLeft", "mouthSmileRight",

