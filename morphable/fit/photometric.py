@@ -22,6 +22,7 @@ from ..model import MorphableModel
 from ..params import FaceParams
 from ..pose import euler_to_matrix
 from ..render import Renderer, vertex_normals
+from .adam import Adam
 from .geometry import inter_ocular
 from .landmark_set import LandmarkSet
 
@@ -272,10 +273,9 @@ class PhotometricRefiner:
             var = {k: getattr(cur, k).detach().clone().requires_grad_(True)
                    for k in ("identity", "expression", "light", "albedo")}
             var["pose"] = torch.zeros_like(base_pose, requires_grad=True)
-            opt = torch.optim.Adam([
-                {"params": [var["pose"]], "lr": cfg.lr},
-                {"params": [var["identity"], var["expression"], var["albedo"]], "lr": cfg.lr * 2},
-                {"params": [var["light"]], "lr": cfg.lr * 0.5}])
+            opt = Adam([([var["pose"]], cfg.lr),
+                        ([var["identity"], var["expression"], var["albedo"]], cfg.lr * 2),
+                        ([var["light"]], cfg.lr * 0.5)])
 
             def current() -> FaceParams:
                 return FaceParams(var["identity"], var["expression"] * present,
