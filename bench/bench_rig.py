@@ -451,7 +451,7 @@ def identity_floor(rig: FaceRig, n: int, seed: int, landmarks: str | None = None
 def identity_floor_table(r: dict) -> str:
     """Markdown table of identity_floor's rows."""
     key = f"share_below_{SAME_PERSON}"
-    lines = ["| condition | latent step / \|ws\|, median | pairs dlib found | distance median / p90 | share < 0.45 |",
+    lines = ["| condition | latent step / \\|ws\\|, median | pairs dlib found | distance median / p90 | share < 0.45 |",
              "|---|---|---|---|---|"]
     for name, row in r["rows"].items():
         step = row.get("latent_step_rel")
