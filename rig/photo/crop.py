@@ -79,16 +79,23 @@ class Window:
         rx = ramp(w, self.x0 > 0, self.x1 < shape[1])
         return ry[:, None] * rx[None, :]
 
-    def paste(self, photo: np.ndarray, warped: np.ndarray, width: float | None = None) -> np.ndarray:
+    def seam_width(self) -> float:
+        """paste's default seam: half the margin, in photo px."""
+        return MARGIN * 0.5 * min(self.x1 - self.x0, self.y1 - self.y0)
+
+    def paste(self, photo: np.ndarray, warped: np.ndarray, width: float | None = None,
+              weight: np.ndarray | None = None, cut: np.ndarray | None = None) -> np.ndarray:
         """A copy of `photo` with `warped` (the window's pixels after an edit) blended in over a feathered seam.
 
         A reduced window (scale < 1) adds only the edit's change, scaled up, to the photo's own pixels:
-        what the edit left alone keeps the photo's full sharpness instead of an upscaled copy of it."""
+        what the edit left alone keeps the photo's full sharpness instead of an upscaled copy of it.
+        `weight` (feather(photo.shape, width)) and `cut` (cut(photo)): the same, computed once by a caller
+        that pastes many frames into one photo."""
         out = np.array(photo, copy=True)
         view = out[self.y0:self.y1, self.x0:self.x1]
-        if width is None:
-            width = MARGIN * 0.5 * min(self.x1 - self.x0, self.y1 - self.y0)
-        wgt = self.feather(photo.shape, width)
+        if weight is None:
+            weight = self.feather(photo.shape, self.seam_width() if width is None else width)
+        wgt = weight
         if self.scale == 1.0:
             full = wgt >= 1.0
             view[full] = warped[full]                    # inside the seam: the warped pixels as they are
@@ -99,7 +106,7 @@ class Window:
             return out
         from PIL import Image
 
-        change = warped.astype(np.float32) - self.cut(photo).astype(np.float32)
+        change = warped.astype(np.float32) - (self.cut(photo) if cut is None else cut).astype(np.float32)
         size = (self.x1 - self.x0, self.y1 - self.y0)
         for c in range(3):   # the change scaled up, weighted by the feather, added to the photo's own pixels
             up = np.asarray(Image.fromarray(change[..., c], "F").resize(size, Image.BICUBIC)) * wgt
@@ -110,11 +117,18 @@ class Window:
 def window_for(shape: Sequence[int], frame: Sequence[float], margin: float = MARGIN,
                work_max: int = WORK_MAX) -> Window:
     """The window around a fit frame [x0, y0, side] (photo px) in a photo of `shape` (H, W, ...)."""
-    h, w = int(shape[0]), int(shape[1])
     x0, y0, side = (float(v) for v in frame)
     pad = margin * side
-    wx0, wy0 = max(0, int(np.floor(x0 - pad))), max(0, int(np.floor(y0 - pad)))
-    wx1, wy1 = min(w, int(np.ceil(x0 + side + pad))), min(h, int(np.ceil(y0 + side + pad)))
+    return window_around(shape, x0 - pad, y0 - pad, x0 + side + pad, y0 + side + pad, work_max)
+
+
+def window_around(shape: Sequence[int], left: float, top: float, right: float, bottom: float,
+                  work_max: int = WORK_MAX) -> Window:
+    """The whole photo px covering the box (left, top, right, bottom), clipped to a photo of `shape`,
+    reduced to `work_max` on its longest side; the whole photo when the box barely touches it."""
+    h, w = int(shape[0]), int(shape[1])
+    wx0, wy0 = max(0, int(np.floor(left))), max(0, int(np.floor(top)))
+    wx1, wy1 = min(w, int(np.ceil(right))), min(h, int(np.ceil(bottom)))
     if wx1 - wx0 < 8 or wy1 - wy0 < 8:   # a frame off the photo: the whole photo
         wx0, wy0, wx1, wy1 = 0, 0, w, h
     scale = min(1.0, work_max / max(wx1 - wx0, wy1 - wy0))

@@ -13,10 +13,13 @@ photo's full resolution, per eye, in the eye's own axes (corner to corner, and u
   r * (sin target angle - sin photo angle), r the radius the tracker reads gaze with
   (morphable.fit.gaze_read), the pitch shared by both eyes, kept inside the opening; the sclera
   behind it is stretched from the sclera beside it, the one in front compressed.
-The photo's lids are MediaPipe's lid contours (found once per rig), carried into the output by the
+The photo's lids are MediaPipe's lid contours (found once per photo: Scene.eyes), carried into the output by the
 eye landmarks' affine motion; the fitted mesh's lids where MediaPipe finds no face.
 """
 from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +29,11 @@ from morphable.arkit import expression_index
 from morphable.fit.gaze_read import EYE_RADIUS
 from morphable.gaze import EYES, LOOK_NAMES, eye_angles
 from morphable.params import FaceParams
+
+from .flow import Flow
+
+if TYPE_CHECKING:
+    from .scene import Scene
 
 #: weights the eye stage draws (the flow gets the photo's own values of them); eyeSquint stays in the flow,
 #: which raises the cheek and lower lid with it (drawn by the stage, it closed the eyes less than dlib saw)
@@ -46,9 +54,15 @@ IRIS_RADIUS = 0.19
 MIN_SHIFT_PX = 0.3
 
 
-def flow_target(photo: FaceParams, target: FaceParams) -> FaceParams:
-    """`target` with the photo's lid and gaze weights: the 3DMM flow then moves the eyes only rigidly."""
-    names = LID_NAMES + LOOK_NAMES
+#: the weights the eye stage draws: the flow keeps the photo's values of them
+DRAWN: tuple[str, ...] = LID_NAMES + LOOK_NAMES
+
+
+def flow_target(photo: FaceParams, target: FaceParams, names: Sequence[str] = DRAWN) -> FaceParams:
+    """`target` with the photo's weights `names` (default: lids and gaze, so the 3DMM flow moves the eyes only
+    rigidly and eye_stage draws them); `target` itself when there are none."""
+    if not names:
+        return target
     idx = torch.tensor([expression_index(n) for n in names])
     expr = target.expression.clone()
     expr[:, idx] = photo.expression[:1, idx].to(expr.dtype)
@@ -181,36 +195,37 @@ def _eye_map(image: torch.Tensor, eye: EyeFrame, now: tuple[torch.Tensor, torch.
 #: MediaPipe mesh rows of each eye's lids, corner to corner (upper, lower), in EYES order
 MP_LIDS = {"Left": ((362, 398, 384, 385, 386, 387, 388, 466, 263), (362, 382, 381, 380, 374, 373, 390, 249, 263)),
            "Right": ((33, 246, 161, 160, 159, 158, 157, 173, 133), (33, 7, 163, 144, 145, 153, 154, 155, 133))}
-_BACKEND: list = []
 
 
-def photo_eyes(rig) -> dict | None:
-    """The photo's own lids and irises (MediaPipe, once per rig, in the warped window's px), or None."""
-    if "_photo_eyes" in rig.__dict__:
-        return rig.__dict__["_photo_eyes"]
-    found = None
+@lru_cache(maxsize=1)
+def _mediapipe():
+    """The one MediaPipe face mesh the eye stage reads photos with (made on first use)."""
+    from morphable.landmarks_mp import MediaPipeBackend
+
+    return MediaPipeBackend(max_faces=1)
+
+
+def photo_eyes(pixels: np.ndarray) -> dict | None:
+    """The photo's own lids and irises (MediaPipe) in the px of `pixels` (the warped window), or None
+    when MediaPipe is missing or finds no face. Slow: the rig's Scene.eyes asks once per photo."""
     try:
-        from morphable.landmarks_mp import MediaPipeBackend
-
-        if not _BACKEND:
-            _BACKEND.append(MediaPipeBackend(max_faces=1))
-        faces = _BACKEND[0].detect(rig.window.cut(rig.image))
-        if faces and faces[0].mesh is not None:
-            det = faces[0]
-            found = {}
-            for k, name in enumerate(EYES):
-                up, lo = MP_LIDS[name]
-                iris = None
-                if det.iris is not None:
-                    rim = det.iris[k, 1:] - det.iris[k, 0]
-                    iris = (torch.as_tensor(det.iris[k, 0], dtype=torch.float32),
-                            float(np.linalg.norm(rim, axis=1).mean()))
-                found[name] = (torch.as_tensor(det.mesh[list(up)], dtype=torch.float32),
-                               torch.as_tensor(det.mesh[list(lo)], dtype=torch.float32), iris)
+        faces = _mediapipe().detect(pixels)
+        if not faces or faces[0].mesh is None:
+            return None
+        det = faces[0]
+        found = {}
+        for k, name in enumerate(EYES):
+            up, lo = MP_LIDS[name]
+            iris = None
+            if det.iris is not None:
+                rim = det.iris[k, 1:] - det.iris[k, 0]
+                iris = (torch.as_tensor(det.iris[k, 0], dtype=torch.float32),
+                        float(np.linalg.norm(rim, axis=1).mean()))
+            found[name] = (torch.as_tensor(det.mesh[list(up)], dtype=torch.float32),
+                           torch.as_tensor(det.mesh[list(lo)], dtype=torch.float32), iris)
+        return found
     except Exception:  # noqa: BLE001 -- no MediaPipe or no face: the mesh's own lids are used
-        found = None
-    rig.__dict__["_photo_eyes"] = found
-    return found
+        return None
 
 
 def _affine(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
@@ -244,18 +259,18 @@ def _landmark_vertices(model, params: FaceParams, rows: torch.Tensor) -> torch.T
     return (shape @ rot.transpose(1, 2) + params.translation[:1, None, :])[0]
 
 
-def eye_stage(rig, image: torch.Tensor, target: FaceParams, flow) -> torch.Tensor:
+def eye_stage(scene: Scene, image: torch.Tensor, target: FaceParams, flow: Flow) -> torch.Tensor:
     """(3,H,W) window warped for `flow_target` (flow: its rig.photo.flow.Flow) -> with `target`'s lids and gaze."""
-    builder, photo = rig.builder, rig.params
+    builder, photo = scene.builder, scene.params
     model = builder.model
     s = builder.size
-    x0, y0, side = (float(v) for v in rig._frame)
+    x0, y0, side = (float(v) for v in scene.frame)
     lm = model.landmarks.long()
 
     def to_px(xy: torch.Tensor) -> torch.Tensor:
         return torch.stack([x0 + xy[:, 0] * side / s, y0 + xy[:, 1] * side / s], -1)
 
-    src_xy = to_px(rig._source.xy[lm])
+    src_xy = to_px(scene.source.xy[lm])
     now_xy = to_px(flow.target.xy[lm])
     p = target[0].to(dtype=torch.float32)
     want_xy = to_px(builder.camera.project(_landmark_vertices(model, p, lm)[None], s)[0])
@@ -268,7 +283,7 @@ def eye_stage(rig, image: torch.Tensor, target: FaceParams, flow) -> torch.Tenso
         moves = moves or float((lid_want - lid_now).norm(dim=1).max()) > 0.05
     if not moves and float(d_ang.abs().max()) < 1e-3:
         return image                                  # nothing to draw: no MediaPipe look at the photo
-    seen = photo_eyes(rig)
+    seen = scene.eyes
     out = image
     for k, name in enumerate(EYES):
         idx = list(EYE_POINTS[name])

@@ -17,7 +17,7 @@ from morphable.landmarks import Detection
 from morphable.params import FaceParams
 
 from ..errors import RigError
-from .crop import Window, whole
+from .crop import Window, whole, window_around
 
 #: side of the fitted crop relative to the found face box's larger side (the fit frame is 2.2x)
 COARSE_SCALE = 3.2
@@ -52,14 +52,9 @@ class _Centred:
 
 def coarse_window(shape, box, fit_side: int = FIT_SIDE) -> Window:
     """The square of COARSE_SCALE x the box's larger side around it, clipped to the photo, reduced to fit_side."""
-    h, w = int(shape[0]), int(shape[1])
     side = COARSE_SCALE * max(box[2] - box[0], box[3] - box[1])
     cx, cy = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
-    x0, y0 = max(0, int(np.floor(cx - side / 2))), max(0, int(np.floor(cy - side / 2)))
-    x1, y1 = min(w, int(np.ceil(cx + side / 2))), min(h, int(np.ceil(cy + side / 2)))
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        return whole(shape, fit_side)
-    return Window(x0, y0, x1, y1, min(1.0, fit_side / max(x1 - x0, y1 - y0)))
+    return window_around(shape, cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, fit_side)
 
 
 def locate_and_fit(image: np.ndarray, fitter, face: int = 1, photometric: bool = True) -> Located:

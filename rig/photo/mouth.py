@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from morphable.arkit import expression_index
 from morphable.params import FaceParams
 
 from ..errors import RigError
@@ -30,6 +31,18 @@ from .warp import frame_grid, to_photo
 
 #: the model's cavity albedo is a flat dark red; photos show it darker (teeth keep their level)
 CAVITY_GAIN = 0.55
+#: jawOpen increase over the photo's fit above which the mouth interior is painted
+MOUTH_OPENS = 0.05
+
+
+def opens_mouth(photo: FaceParams, target: FaceParams) -> bool:
+    """Whether `target` (first row) opens the jaw wider than the `photo`'s fit (then the mouth interior is painted).
+
+    Otherwise mouth pixels the fit's mouth hides are stretched from the photo's own: a smiling
+    photo's teeth often sit where the fitted lips meet, and painting the model's teeth there
+    on a turn drew a second set."""
+    j = expression_index("jawOpen")
+    return float(target.expression[0, j]) > float(photo.expression[0, j]) + MOUTH_OPENS
 
 
 def model_colour(builder: FlowBuilder, view: MeshView, source: FaceParams, gain: float = CAVITY_GAIN) -> torch.Tensor:
@@ -42,15 +55,21 @@ def model_colour(builder: FlowBuilder, view: MeshView, source: FaceParams, gain:
     return blur(colour, 0.5 * s / 128)   # a render is sharper than a photo's mouth
 
 
+def hole_alpha(flow: Flow) -> torch.Tensor:
+    """(1,S,S) both fillers' alpha: the mouth pixels the photo never showed, grown by a pixel and feathered,
+    on the target mesh only."""
+    s = flow.disp.shape[-1]
+    return feather(flow.mouth_fill, sigma=0.7 * s / 128, grow=1.0) * flow.target.raster.hit[None].float()
+
+
 def mouth_layer(builder: FlowBuilder, flow: Flow, source: FaceParams, height: int, width: int,
                 frame: Sequence[float], grid: torch.Tensor | None = None,
                 gain: float = CAVITY_GAIN) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(colour (3,H,W), alpha (1,H,W)) of the mouth fill, or None when the source shows it all."""
     if not bool(flow.mouth_fill.any()):
         return None
-    s = flow.disp.shape[-1]
     colour = model_colour(builder, flow.target, source, gain)
-    alpha = feather(flow.mouth_fill, sigma=0.7 * s / 128, grow=1.0) * flow.target.raster.hit[None].float()
+    alpha = hole_alpha(flow)
     return (to_photo(colour, height, width, frame, grid=grid).clamp(0.0, 1.0),
             to_photo(alpha, height, width, frame, grid=grid))
 
@@ -140,7 +159,6 @@ def gan_layer(net, image: torch.Tensor, flow: Flow, lips: torch.Tensor, corners:
         return None
     _, h, w = image.shape
     g = frame_grid(h, w, frame) if grid is None else grid
-    s = flow.disp.shape[-1]
     x0f, y0f, sidef = (float(v) for v in frame)
     box = crop_box(lips, corners)
     bx, by, bs = box
@@ -167,8 +185,7 @@ def gan_layer(net, image: torch.Tensor, flow: Flow, lips: torch.Tensor, corners:
     pg = torch.stack(torch.meshgrid(py, px, indexing="ij")[::-1], -1)[None]
     colour[:, ys0:ys1, xs0:xs1] = F.grid_sample(filled, pg, mode="bilinear", padding_mode="border",
                                                 align_corners=False)[0]
-    soft = feather(flow.mouth_fill, sigma=0.7 * s / 128, grow=1.0) * flow.target.raster.hit[None].float()
-    alpha[:, ys0:ys1, xs0:xs1] = F.grid_sample(soft[None], g[:, ys0:ys1, xs0:xs1], mode="bilinear",
+    alpha[:, ys0:ys1, xs0:xs1] = F.grid_sample(hole_alpha(flow)[None], g[:, ys0:ys1, xs0:xs1], mode="bilinear",
                                                padding_mode="zeros", align_corners=False)[0]
     return colour, alpha
 

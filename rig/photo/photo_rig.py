@@ -5,9 +5,11 @@
     out = rig.edit(yaw=20, expression={"jawOpen": 0.4}, light="left")   # (H,W,3) uint8, photo size
     video = rig.frames(targets)                    # (T,H,W,3) for T target FaceParams rows
 
-Each output: flow (rig.photo.flow) -> smooth extension (extend) -> full-resolution warp (warp)
--> smooth skin over strongly stretched eyelid pixels and mirror fill of disoccluded ones (fill)
--> mouth interior (mouth) -> relighting (relight).
+Each output runs the rig's stages (rig.photo.stages, handed in; default_stages()): flow
+(rig.photo.flow) -> smooth extension (extend) -> full-resolution warp (warp) -> smooth skin over
+strongly stretched eyelid pixels and mirror fill of disoccluded ones (fill) -> mouth interior
+(mouth) -> lids and gaze (eyes) -> relighting (relight). The rig holds the photo, its fit and
+window, and what every render reads (rig.photo.scene.Scene).
 Identity and resolution are the photo's by construction; the GAN is not involved.
 """
 from __future__ import annotations
@@ -20,26 +22,22 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from morphable.arkit import expression_index
 from morphable.errors import MorphableError
 from morphable.model import MorphableModel
 from morphable.params import FaceParams, set_pose_and_expression
 
 from ..errors import RigError
 from .crop import Window, window_for
-from .extend import extend
-from .fill import mirror_layer, stretch_layer
 from .flow import Flow, FlowBuilder, MeshView
-from .mouth import mouth_stage
-from .relight import preset_like, ratio_map, relight
-from .warp import frame_grid, warp
+from .mouth import MOUTH_OPENS, opens_mouth  # noqa: F401 -- MOUTH_OPENS: its old home
+from .relight import preset_like
+from .scene import Scene
+from .stages import RenderState, Stage, default_stages, drawn_by, step_of
 
 #: beyond this |yaw| (degrees, absolute or as a change from the photo) the warp stretches and mirrors
 YAW_LIMIT = 35.0
 #: the same for pitch
 PITCH_LIMIT = 25.0
-#: jawOpen increase over the photo's fit above which the mouth interior is painted
-MOUTH_OPENS = 0.05
 #: working size of the flow grid over the fit frame
 FLOW_SIZE = 128
 
@@ -88,19 +86,37 @@ class PhotoRig:
     #: the part of the photo that is warped (rig.photo.crop; None: the frame plus a margin)
     window: Window | None = None
     #: the mouth interior's filler: "gan" (the trained inpainter), "model" (the 3DMM's render) or None
-    #: for rig.photo.mouth.DEFAULT_FILLER
+    #: for rig.photo.mouth.DEFAULT_FILLER; the default mouth stage's (a MouthStage given a filler keeps its own)
     mouth: str | None = None
+    #: the render's parts in order (rig.photo.stages): hand another tuple to add, drop or replace one
+    stages: tuple[Stage, ...] = field(default_factory=default_stages)
 
     def __post_init__(self) -> None:
         if self.window is None:
             self.window = window_for(self.image.shape, self.frame)
         self._whole = self.window.covers(self.image.shape)
-        self._frame = self.window.to_local(self.frame)   # the fit frame in the warped pixels
-        work = self.window.cut(self.image)
-        h, w = work.shape[:2]
-        self._photo = torch.from_numpy(np.array(work, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0
-        self._grid = frame_grid(h, w, self._frame)
-        self._source: MeshView = self.builder.view(self.params)
+        self.stages = tuple(self.stages)
+        #: what every render reads: the window's pixels, the fit frame in them, its grid, the source view
+        self.scene = Scene.build(self.window.cut(self.image), self.window.to_local(self.frame), self.params,
+                                 self.builder)
+        self._seam: np.ndarray | None = None   # the paste's feather over the photo, made on the first paste
+
+    # the scene's parts under their old names (benches and tests read them)
+    @property
+    def _photo(self) -> torch.Tensor:
+        return self.scene.photo
+
+    @property
+    def _frame(self) -> list[float]:
+        return self.scene.frame
+
+    @property
+    def _grid(self) -> torch.Tensor:
+        return self.scene.grid
+
+    @property
+    def _source(self) -> MeshView:
+        return self.scene.source
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -185,44 +201,27 @@ class PhotoRig:
         warped window around the face (`paste=False`: the window's pixels, a preview needs no more)."""
         import time
 
-        from .eyes import eye_stage, flow_target
-
-        h, w = self._photo.shape[1:]
-        t0 = time.perf_counter()
-        fl = self.builder.flow(self._source, flow_target(self.params, target))   # the eyes: eye_stage
-        t1 = time.perf_counter()
-        disp = extend(fl.disp, fl.known, guide_disp=fl.guide_disp if self.head_guide else None,
-                      guide=fl.guide if self.head_guide else None)
-        t2 = time.perf_counter()
-        out = warp(self._photo, disp, self._frame, self._grid)
-        t3 = time.perf_counter()
-        layers = [stretch_layer(out, fl, disp, self._frame, self._grid),
-                  mirror_layer(self._photo, fl, self._frame, self._grid)]
-        if self.opens_mouth(target):
-            layers.append(mouth_stage(self.mouth, out, self.builder, fl, self.params, self._frame, self._grid))
-        for layer in layers:
-            if layer is not None:
-                colour, alpha = layer
-                out = out * (1.0 - alpha) + colour * alpha
-        out = eye_stage(self, out, target, fl)
-        src_light, tgt_light = self.params.light[0], target.light[0].float()
-        relit = not torch.allclose(src_light, tgt_light)
-        if self.shading == "full" or (self.shading == "light" and relit):
-            out = relight(out, ratio_map(self.builder, fl, src_light, tgt_light, pose=self.shading == "full"),
-                          self._frame, self._grid)
-        t4 = time.perf_counter()
-        self.timing = Timing(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
-        warped = (out.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
-        return self.window.paste(self.image, warped) if paste and not self._whole else warped
+        state = RenderState(self.scene, target, mouth=self.mouth, shading=self.shading, head_guide=self.head_guide,
+                            drawn=drawn_by(self.stages))
+        seconds = dict.fromkeys(("flow", "extend", "warp", "layers"), 0.0)
+        for stage in self.stages:
+            t0 = time.perf_counter()
+            stage(state)
+            seconds[step_of(stage)] += time.perf_counter() - t0
+        self.timing = Timing(**seconds)
+        if state.image is None:
+            raise RigError("the photo rig's stages made no image (a warp stage is missing)")
+        warped = (state.image.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+        if not paste or self._whole:
+            return warped
+        if self._seam is None:
+            self._seam = self.window.feather(self.image.shape, self.window.seam_width())
+        return self.window.paste(self.image, warped, weight=self._seam, cut=self.scene.pixels)
 
     def opens_mouth(self, target: FaceParams) -> bool:
-        """Whether `target` opens the jaw wider than the photo (then the mouth interior is painted).
-
-        Otherwise mouth pixels the fit's mouth hides are stretched from the photo's own: a smiling
-        photo's teeth often sit where the fitted lips meet, and painting the model's teeth there
-        on a turn drew a second set."""
-        j = expression_index("jawOpen")
-        return float(target.expression[0, j]) > float(self.params.expression[0, j]) + MOUTH_OPENS
+        """Whether `target` opens the jaw wider than the photo (then the mouth interior is painted;
+        rig.photo.mouth.opens_mouth)."""
+        return opens_mouth(self.params, target)
 
     def edit(self, yaw: float | None = None, pitch: float | None = None, roll: float | None = None,
              expression: Mapping[str, float] | None = None, light: str | torch.Tensor | None = None,

@@ -111,3 +111,18 @@ def test_face_n_picks_faces_by_size_and_says_how_many(obama):
     assert second.window.x0 > 700                               # only the astronaut's window is warped
     with pytest.raises(RigError, match="face 3 asked for, but the photo has 2 faces"):
         _rig(canvas, face=3)
+
+
+def test_paste_with_the_feather_and_cut_made_once_is_the_same():
+    """PhotoRig pastes every frame with the window's feather and cut made once: the same pixels."""
+    from rig.photo.crop import window_around
+    from rig.photo.locate import coarse_window
+
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    for w in (Window(50, 40, 250, 240), Window(50, 40, 250, 240, scale=0.37)):
+        warped = rng.integers(0, 256, (*w.size[::-1], 3), dtype=np.uint8)
+        once = w.paste(photo, warped, weight=w.feather(photo.shape, w.seam_width()), cut=w.cut(photo))
+        assert np.array_equal(once, w.paste(photo, warped))
+    # the fit's coarse window is a window_around its square, as window_for is around the fit frame
+    assert coarse_window((300, 400), (100, 100, 140, 150)) == window_around((300, 400), 40, 45, 200, 205, 1024)
