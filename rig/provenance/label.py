@@ -80,7 +80,10 @@ def watermark_frames(frames, info: LabelInfo) -> np.ndarray:
     if not info.watermark:
         return frames
     psnr = mark_strength(*frames.shape[1:3])
-    return np.stack([watermark.embed(f, WATERMARK_VERSION, psnr) for f in frames])
+    out = np.empty(frames.shape, np.uint8)   # written in place: no second copy of a 48 MP photo from a stack
+    for frame, marked in zip(frames, out):
+        watermark.embed(frame, WATERMARK_VERSION, psnr, out=marked)
+    return out
 
 
 def label_file_bytes(data: bytes, info: LabelInfo) -> bytes:

@@ -12,8 +12,10 @@ standard deviations of the other shifts; Z_THRESHOLD was set on real photos (doc
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import cv2
 import numpy as np
@@ -108,15 +110,22 @@ def _texture_mask(luma: np.ndarray) -> np.ndarray:
     weak (no halo), and the mask is blurred so the strength has no seams of its own. Flat areas get
     MASK_FLAT of the textured strength, where a structured pattern of even one grey level shows.
     """
-    lum = luma.astype(np.float32)
-    detail = lum - cv2.GaussianBlur(lum, (0, 0), TEXTURE_SIGMA)
-    activity = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), 2.0 * TEXTURE_SIGMA))
+    lum = np.asarray(luma, dtype=np.float32)
+    # the same operations as written out plainly, done in place (a 48 MP photo's strips make 100s of MB of temps)
+    detail = cv2.GaussianBlur(lum, (0, 0), TEXTURE_SIGMA)
+    np.subtract(lum, detail, out=detail)
+    np.multiply(detail, detail, out=detail)
+    activity = np.sqrt(cv2.GaussianBlur(detail, (0, 0), 2.0 * TEXTURE_SIGMA))
     activity = cv2.erode(activity, np.ones((5, 5), np.uint8))
-    mask = np.clip(activity / TEXTURE_REF, MASK_FLAT, MASK_HI)
-    mask = cv2.GaussianBlur(mask, (0, 0), 2.0)
+    np.divide(activity, TEXTURE_REF, out=activity)
+    np.clip(activity, MASK_FLAT, MASK_HI, out=activity)
+    mask = cv2.GaussianBlur(activity, (0, 0), 2.0)
     # no room to add in saturated areas: fade the mark out near 0 and 255
-    room = np.clip(np.minimum(lum, 255.0 - lum) / 8.0, 0.0, 1.0)
-    return (mask * room).astype(np.float32)
+    room = np.subtract(255.0, lum, dtype=np.float32)
+    np.minimum(lum, room, out=room)
+    np.divide(room, 8.0, out=room)
+    np.clip(room, 0.0, 1.0, out=room)
+    return np.multiply(mask, room, out=mask)
 
 
 #: rows of the picture embedded at a time: big photos cost strips, not whole-frame float64 copies
@@ -159,32 +168,58 @@ def _strips(h: int):
         yield r0, r1, max(0, r0 - STRIP_MARGIN), min(h, r1 + STRIP_MARGIN)
 
 
-def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR, scale: int | None = None) -> np.ndarray:
-    """Watermarked copy of an (H,W,3) uint8 RGB image; the mark alone costs about `psnr` dB, or less on a
-    mostly flat picture (its strength follows the perceptual mask, capped at MAX_GAIN).
+def _marked_rows(img: np.ndarray, h: int, w: int, version: int, scale: int, strip: tuple[int, int, int, int],
+                 store: np.ndarray) -> float:
+    """Store one strip's unscaled mark (the tiled pattern times the perceptual mask) in `store`; its energy."""
+    r0, r1, a, b = strip
+    delta = store[r0:r1]
+    np.multiply(_field_rows(h, w, version, scale, r0, r1), _texture_mask(_luma32(img[a:b]))[r0 - a:r1 - a], out=delta)
+    return float(np.einsum("ij,ij->", delta, delta, dtype=np.float64))
 
-    Worked in strips of rows (the mask is stored as float32, the rest per strip), so a 48 MP photo
-    costs a few hundred MB rather than several GB."""
+
+def _threads(h: int, w: int) -> int:
+    """Worker threads for the strips: two for a big picture when there are two cores (numpy and OpenCV
+    release the GIL), else one."""
+    return 2 if h * w > 4 * STRIP_ROWS * w and (os.cpu_count() or 1) > 1 else 1
+
+
+def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR, scale: int | None = None,
+          out: np.ndarray | None = None) -> np.ndarray:
+    """Watermarked copy of an (H,W,3) uint8 RGB image (written into `out` when given); the mark alone costs
+    about `psnr` dB, or less on a mostly flat picture (its strength follows the perceptual mask, capped at
+    MAX_GAIN).
+
+    Worked in strips of rows (one float32 frame of the unscaled mark is kept between the two passes, the
+    rest per strip), so a 48 MP photo costs a few hundred MB rather than several GB."""
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"watermark needs an (H,W,3) uint8 image, got {img.shape} {img.dtype}")
+    img = np.ascontiguousarray(img)   # OpenCV works on rows of contiguous pixels (a copy only for a view)
+    out = np.empty_like(img) if out is None else out
+    if out.shape != img.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise ValueError(f"watermark out= must be a contiguous {img.shape} uint8 array")
     h, w = img.shape[:2]
     scale = pattern_scale(h, w) if scale is None else int(scale)
-    mask = np.empty((h, w), np.float32)      # _texture_mask is float32 inside: stored without loss
+    marks = np.empty((h, w), np.float32)     # the pattern times the mask, before the gain
+    strips = list(_strips(h))
+    work = partial(_marked_rows, img, h, w, int(version), scale, store=marks)
+    if _threads(h, w) > 1:
+        with ThreadPoolExecutor(_threads(h, w)) as pool:
+            energies = list(pool.map(work, strips))
+    else:
+        energies = [work(strip) for strip in strips]
     energy = 0.0
-    for r0, r1, a, b in _strips(h):
-        mask[r0:r1] = _texture_mask(_luma32(img[a:b]))[r0 - a:r1 - a]
-        delta = _field_rows(h, w, int(version), scale, r0, r1) * mask[r0:r1]
-        energy += float(np.einsum("ij,ij->", delta, delta, dtype=np.float64))
+    for e in energies:   # summed in strip order, as one pass would
+        energy += e
     rms = float(np.sqrt(energy / (h * w))) + 1e-12
     target = 255.0 * 10.0 ** (-psnr / 20.0)
     # the PSNR is the cost where the picture has texture to hide the mark in; a mostly flat picture
     # does not get its flat areas turned up to reach it (it costs less: a higher PSNR)
-    gain = min(target / rms, MAX_GAIN * target)
-    out = np.empty_like(img)
-    for r0, r1, _, _ in _strips(h):
-        delta = (_field_rows(h, w, int(version), scale, r0, r1) * mask[r0:r1]) * np.float32(gain)
-        out[r0:r1] = np.clip(np.rint(img[r0:r1] + delta[..., None]), 0, 255).astype(np.uint8)
+    gain = np.float32(min(target / rms, MAX_GAIN * target))
+    for r0, r1, _, _ in strips:
+        delta = np.multiply(marks[r0:r1], gain, out=marks[r0:r1])
+        # img + delta in float32, rounded half to even and saturated to 0..255 (np.clip(np.rint(...)) exactly)
+        cv2.add(img[r0:r1], cv2.cvtColor(delta, cv2.COLOR_GRAY2RGB), dst=out[r0:r1], dtype=cv2.CV_8U)
     return out
 
 
