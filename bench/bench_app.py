@@ -3,7 +3,7 @@
     nice -n 10 python -m bench.bench_app [--repeats 15] [--threads 1] [--no-browser] --out docs/bench_app.json
 
 Server time: what the page's update handler does for one slider change (render the face at the
-new controls with rig.sources, and the parameters JSON), timed in-process, with the yaw stepping
+new controls with rig.engine, and the parameters JSON), timed in-process, with the yaw stepping
 so every update is a real change. Sources: the bare 3DMM at 256 px; the default DCGAN rig
 bundle (64 px, shown at 256); and, because no trained 128 px StyleGAN2 rig bundle exists, a stand-in
 for a 128 px StyleGAN2 bundle: the DCGAN rig's own overhead (estimator + RigNet for the target)
@@ -75,7 +75,7 @@ def _page_updates(src, repeats: int, draw=None) -> list[float]:
 
 
 def standin_sources(gen) -> dict:
-    """What a 128 px StyleGAN2 rig bundle's page update would do, as FaceSources ('fp32', 'bf16'): the
+    """What a 128 px StyleGAN2 rig bundle's page update would do, as engines ('fp32', 'bf16'): the
     DCGAN rig's own work for the target (estimator + RigNet), then a randomly initialised
     default-architecture 128 px StyleGAN2 synthesis (speed does not depend on the weights) in that
     dtype, the upscale to 256; controls, JSON and status are the DCGAN source's."""
@@ -106,24 +106,24 @@ def server_times(repeats: int) -> dict[str, list[float]]:
     """ms per update of each source (render + JSON), yaw stepping by 0.5 deg per update."""
     from morphable.formats import load_model
 
-    from rig import sources as S
+    from rig.engine import open_engine
     from rig.pipeline import load_rig
 
     rig = load_rig()
     out = {}
-    srcs = {"morphable-256": S.morph_source(load_model("default"), 0, 256),
-            "dcgan-rig-256": S.generated_source(rig, 3, 0.7, 256)}
+    srcs = {"morphable-256": open_engine(engine="morph", model=load_model("default"), identity_seed=0, size=256),
+            "dcgan-rig-256": open_engine(rig, seed=3, truncation=0.7, engine="gan", size=256)}
     for name, src in srcs.items():
         out[name] = _page_updates(src, repeats)
     photo = _utkface_photo()
     if photo is not None:  # the photo engine (no goal in the issue; reported for what the page feels like)
         t0 = time.perf_counter()
-        src = S.photo_source(photo, rig, size=256)
+        src = open_engine(rig, photo=photo, size=256)
         out["photo-load-s"] = [time.perf_counter() - t0]
         out["photo-engine-128"] = _page_updates(src, repeats)
     utk = Path(__file__).resolve().parents[1] / "assets" / "rig" / "utkface64"
     if (utk / "manifest.json").exists():  # the real 64 px StyleGAN2 bundle: the page's preview (bf16) and render (fp32)
-        src = S.generated_source(load_rig(utk), 3, 0.7, 256, preview_dtype=torch.bfloat16)
+        src = open_engine(load_rig(utk), seed=3, truncation=0.7, engine="gan", size=256, preview_dtype=torch.bfloat16)
         for label, draw in (("fp32", src.render), ("bf16-preview", src.preview)):
             out[f"stylegan2-64-utkface64-bundle-{label}"] = _page_updates(src, repeats, draw)
     # stand-in: the rig's own work for a target + a 128 px StyleGAN2 synthesis + upscale + JSON

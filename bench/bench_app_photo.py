@@ -6,7 +6,7 @@ Photos of 0.26 MP (NASA's astronaut portrait as shipped, 512 px), 2.1 MP (1448 p
 (3464 px): the portrait Lanczos-enlarged, with its fit's frame scaled the same way (the fit itself
 is not timed: it runs once per upload). Each slider step is one GET of the live route (rig.app.live,
 FastAPI's test client: parse, move, draw, PNG encode) alternating yaw and smile values, as a drag
-sends them; timed with the preview cropped around the face (rig.sources.preview_rig, the app) and
+sends them; timed with the preview cropped around the face (rig.engine.photo.preview_rig, the app) and
 with the whole photo warped (the app before issue 25), fewer steps where that is slow.
 """
 from __future__ import annotations
@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     from fastapi.testclient import TestClient
     from PIL import Image
 
-    from rig import sources as S
     from rig.app import live
     from rig.app.engine import Engine
+    from rig.engine.photo import PhotoEngine
     from rig.photo.photo_rig import PhotoRig
 
     torch.set_num_threads(1)   # the app draws one face at a time
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         rig = PhotoRig(image, base.params, [v * scale for v in base.frame], base.builder)
         row = {"photo_px": [side, side], "megapixels": round(side * side / 1e6, 2)}
         for mode in ("crop", "full"):
-            src = S.PhotoSource(rig)
+            src = PhotoEngine(rig)
             if mode == "full":
                 src.preview_rig = rig
             key = engine.add_source(src, "photo")

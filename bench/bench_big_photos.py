@@ -4,7 +4,7 @@
 1. Pose consistency: ../shared/data/real-faces/face_recognition_obama-1080p.jpg (1920x1080, face 268 px wide)
    fitted as it is, as a 640 px crop around the face (the reference), pasted 450 and 300 px wide into a
    1920x1080 frame, and 720 px wide (9% of the width) into an 8000x6000 frame. Each goes through the photo
-   engine's fit (rig.photo.flows.fit_photo: face finder, crop, fit); yaw/pitch/roll and their difference
+   engine's fit (rig.engine.photo.fit_photo: face finder, crop, fit); yaw/pitch/roll and their difference
    from the reference. "before" says whether MediaPipe's face mesh alone (the old path) found the face.
 2. The 8000x6000 edit end to end: `facerig edit --photo big.jpg --yaw 15 --expression ... -o out.png` in a
    fresh process (imports and model loads included): wall and CPU seconds and peak RSS (getrusage in the
@@ -57,7 +57,7 @@ def paste_face(photo: np.ndarray, face_px: int, size: tuple[int, int]) -> np.nda
 
 def pose_cases(photo: np.ndarray) -> dict:
     from morphable.landmarks_mp import MediaPipeBackend
-    from rig.photo.flows import fit_photo
+    from rig.engine.photo import fit_photo
 
     x0, y0, s = HEAD
     cases = {
@@ -138,7 +138,7 @@ def _reset_peak() -> None:
 def phases(big: Path, out: Path) -> dict:
     """The edit's phases in this process (models already loaded by the pose cases): seconds and memory after each."""
     from rig.outputs import encode_image
-    from rig.photo.flows import fit_photo
+    from rig.engine.photo import fit_photo
     from rig.pipeline import read_photo
 
     t: dict = {"before": _rss_mb()}

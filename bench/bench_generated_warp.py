@@ -1,9 +1,9 @@
 """Generated faces, two engines: the rig network (RigNet moves the latent) vs the photo engine (the generated
-face upscaled, fitted and warped: rig.photo.generated), on the same seeds and commands.
+face upscaled, fitted and warped: rig.engine.generated), on the same seeds and commands.
 
 Control and identity are graded as bench_rig grades them (its Measure: a landmark-stage 3DMM fit of every
 output with the bundle's landmark backend; dlib descriptors for identity), on what `facerig edit` writes:
-both engines' outputs at rig.photo.generated.MIN_SIDE px, scaled to GRADE_SIDE for the grader. Also: does
+both engines' outputs at rig.engine.generated.MIN_SIDE px, scaled to GRADE_SIDE for the grader. Also: does
 the watermark survive a 75% resize + JPEG q75 at 64 px and at the upscaled sizes. Writes docs/generated_warp.json.
 Usage: nice -n 10 python -m bench.bench_generated_warp --n 20
 """
@@ -26,7 +26,7 @@ from bench.bench_rig import (ANGLES, FAMILIES, SAME_PERSON, WEIGHTS, Measure, ed
                              family_value, identity_distances, shown, slope)
 from bench.common import stats, write_result  # noqa: E402
 from rig.face_rig import FaceRig, default_bundle  # noqa: E402
-from rig.photo.generated import MIN_SIDE, at_least, generated_photo_rig  # noqa: E402
+from rig.engine.generated import MIN_SIDE, at_least, generated_photo_rig  # noqa: E402
 
 #: the grader's input size: the outputs (MIN_SIDE px) scaled down to this before the fit and descriptors (dlib's
 #: detector scales with the pixel count; both engines are graded at the same size)

@@ -1,7 +1,7 @@
 """Self-reenactment benchmark on real talking-head clips: frame 0 is the source photo, the clip drives it.
 
 Each clip in ../shared/data/real-faces is reenacted exactly as `facerig reenact --photo` does it
-(rig.photo.flows.fit_photo on frame 0, then reenact_photo with relative expression+pose blocks,
+(rig.engine.photo.fit_photo on frame 0, then rig.engine.flows.reenact with relative expression+pose blocks,
 MediaPipe tracking), and every output frame is compared with the true frame. The grader is
 independent of the tracker: dlib's HOG detector and 68-point predictor for landmarks, mouth and
 eye shapes; head pose from a 3DMM landmark fit to those dlib points (morphable.fit.Fitter on the
@@ -304,7 +304,8 @@ def set_mouth(rig, mouth: str | None) -> str | None:
 
 def run_clip(name: str, n_frames: int, grader: Grader, mouth: str | None, data: Path = DATA) -> tuple[dict, dict]:
     """Reenact one clip from its frame 0 and grade it; (summary row, per-frame arrays for pooling and pictures)."""
-    from rig.photo.flows import fit_photo, reenact_photo
+    from rig.engine.flows import reenact as reenact_photo
+    from rig.engine.photo import PhotoEngine, fit_photo
     from rig.pipeline import open_driver
 
     frames, fps = open_driver(data / f"{name}.mp4", max_frames=n_frames)
@@ -313,7 +314,7 @@ def run_clip(name: str, n_frames: int, grader: Grader, mouth: str | None, data: 
     t_fit = time.perf_counter() - t0
     mouth_used = set_mouth(rig, mouth)
     t0, c0 = time.perf_counter(), time.process_time()
-    res = reenact_photo(rig, (frames, fps), BLOCKS, relative=True, name=name)
+    res = reenact_photo(PhotoEngine(rig), (frames, fps), BLOCKS, relative=True, name=name)
     t_run, c_run = time.perf_counter() - t0, time.process_time() - c0
     outputs = list(res.frames)
     gt, got = grader(frames), grader(outputs)

@@ -55,11 +55,11 @@ def _label(expr: dict[str, float]) -> str:
 
 def render_controls(model, size: int = 160) -> tuple:
     """Rows of renders: poses, expressions, lights, identities. Returns (rows, row_labels, col_labels)."""
-    # rig.sources.MorphSource draws the Renderer's image with the photo engine's vectorised z-buffer
-    # (tests/rig/test_sources.py compares them), several times faster than pytorch3d's CPU kernel
-    from .sources import MorphSource
+    # rig.engine.morph.MorphEngine draws the Renderer's image with a vectorised z-buffer
+    # (tests/rig/engine/test_engines.py compares them), several times faster than pytorch3d's CPU kernel
+    from .engine.morph import MorphEngine
 
-    draw = MorphSource(model, size=size)
+    draw = MorphEngine(model, size=size)
     have = set(model.expression_names)
     exprs = [e for e in EXPRESSIONS if set(e) <= have]  # a model without a shape skips it
     front = lighting.preset("front")
@@ -98,12 +98,12 @@ def edit_grid(rig, seeds: list[int], size: int) -> np.ndarray:
 
 
 def run_rig_demo(out: Path, model, outputs: Outputs) -> None:
-    """Edits, reenactment and animation through the best available rig bundle (rig.pipeline's flows)."""
+    """Edits, reenactment and animation through the best available rig bundle (rig.engine's flows)."""
     from morphable.clip import demo_tracks, render_clip
     from morphable.gltf import export_gltf
 
-    from .pipeline import animate, load_rig, track_driver
-    from .reenact import reenact
+    from .engine import flows, open_engine
+    from .pipeline import load_rig
 
     found = find_bundle()
     if found is None:
@@ -118,15 +118,15 @@ def run_rig_demo(out: Path, model, outputs: Outputs) -> None:
     driver_frames, _ = render_clip(model, tracks, size=128, identity_seed=2)
     with outputs.labelled_by(labeller_for("demo", "morphable")):  # the driver is a 3DMM render
         outputs.video(out / "driver.mp4", upscale(driver_frames, 256), tracks.fps)
-    driver = track_driver(model, list(driver_frames), tracks.fps, "auto", name="the demo clip")
-    result = reenact(rig, rig.sample(7), driver.params, ["expression", "pose"], relative=True, progress=False)
+    result = flows.reenact(open_engine(rig, seed=7, engine="gan", size=None), (list(driver_frames), tracks.fps),
+                           ["expression", "pose"], relative=True, landmarks="auto", name="the demo clip")
     side = np.concatenate([upscale(driver_frames, 256), upscale(result.frames, 256)], axis=2)
     outputs.video(out / "reenact.mp4", side, tracks.fps)
 
-    ws = rig.sample(3)
-    frames, _ = animate(rig, ws, tracks)
+    face = open_engine(rig, seed=3, engine="gan", size=None)
+    frames, _ = flows.animate(face, tracks)
     outputs.video(out / "animation.mp4", upscale(frames, 256), tracks.fps)
-    outputs.file(out / "animation.glb", lambda tmp: export_gltf(rig.model, tmp, params=rig.params(ws), animation=tracks))
+    outputs.file(out / "animation.glb", lambda tmp: export_gltf(rig.model, tmp, params=face.params(), animation=tracks))
     outputs.file(out / "tracks.json", tracks.save)
     outputs.file(out / "tracks.csv", tracks.to_csv)
 

@@ -1,12 +1,11 @@
-"""The end-to-end flows, written once for the CLI, the demo, the benches and the app.
+"""The steps under the engines' flows (rig.engine.flows writes edit / sweep / reenact / animate once over them):
 
-    photo  -> read_photo -> align_photo -> invert_photo            (a real face as a latent)
-    driver -> open_driver -> track_driver -> rig.reenact.reenact    (a face performs a clip: reenact_clip)
-    seed / latent -> source_latents -> edit_image / sweep_grid      (edits through the rig)
-    tracks -> animate                                               (a face performs keyframes)
+    bundle -> load_rig; seed / latent -> source_latents                 (a generated face's latent)
+    photo  -> read_photo -> align_photo -> invert_photo                 (a real face as a latent)
+    driver -> open_driver -> track_driver                               (a driving clip as 3DMM params)
 
 Each step takes and returns plain values (arrays, tensors, dataclasses); none writes files
-(rig.outputs does) and none parses arguments (rig.cli does).
+(rig.outputs does) and none parses arguments (rig.cli does). The input readers live in rig.inputs.
 """
 from __future__ import annotations
 
@@ -136,7 +135,7 @@ def invert_photo(G, aligned: AlignedPhoto, steps: int = 500, w_plus: bool = True
     return out
 
 
-# ---- driver -> track -> reenact -------------------------------------------------------------
+# ---- driver -> track -------------------------------------------------------------------------
 @dataclass
 class TrackedDriver:
     """A driving clip tracked with the 3DMM."""
@@ -163,63 +162,3 @@ def track_driver(model, frames: list[np.ndarray], fps: float, landmarks: str = "
     if found == 0:
         raise RigError(f"no face found in any frame of {name}")
     return TrackedDriver(frames, fps, FaceParams.cat([f.params for f in track.frames]), found, landmarks)
-
-
-def reenact_clip(rig: FaceRig, driver: str | os.PathLike, photo: str | os.PathLike | None = None,
-                 latent: str | os.PathLike | None = None, seed: int | None = None,
-                 blocks: tuple[str, ...] | list[str] = ("expression", "pose"), relative: bool = True, clamp: bool = True,
-                 landmarks: str | None = None, steps: int = 300, fps: float | None = None,
-                 max_frames: int | None = None, progress: bool = False):
-    """The whole reenactment: the source (photo, latent file or seed) performs the driving clip at `driver`.
-
-    The source photo is read and its face found before the driver is tracked, so a bad photo fails in
-    seconds. Tracks with `landmarks` (default: the backend that labelled the bundle's estimator).
-    Returns (TrackedDriver, rig.reenact.Reenactment).
-    """
-    from .reenact import check_blocks, reenact
-
-    blocks = check_blocks(list(blocks))
-    aligned = None
-    if photo is not None:
-        aligned = align_photo(read_photo(photo), rig.G.img_resolution, name=str(photo))
-    frames, rate = open_driver(driver, fps=fps, max_frames=max_frames)
-    tracked = track_driver(rig.model, frames, rate, landmarks or rig.landmarks, progress=progress, name=str(driver))
-    if aligned is None:
-        ws = source_latents(rig, latent, seed)
-    else:
-        ws = invert_photo(rig.G, aligned, steps=steps, progress=progress, measure=False).ws.to(rig.device)
-    return tracked, reenact(rig, ws, tracked.params, blocks, relative=relative, clamp=clamp, progress=progress)
-
-
-# ---- seed / latent -> edits, tracks -> animation --------------------------------------------
-def edit_image(rig: FaceRig, ws: torch.Tensor, **edit: object) -> np.ndarray:
-    """(H,W,3) uint8 of one face edited by FaceRig.edit keywords (yaw=, expression={...}, light=, ...)."""
-    return rig.to_uint8(rig.image(rig.edit(ws, **edit)))[0]
-
-
-def sweep_edit(edit: dict | None, name: str, value: float) -> dict:
-    """Edit keywords `edit` with the pose angle or ARKit expression `name` set to `value` (one step of a sweep)."""
-    kw = dict(edit or {})
-    if name in ("yaw", "pitch", "roll"):
-        kw[name] = value
-    else:
-        kw["expression"] = {**kw.get("expression", {}), name: value}
-    return kw
-
-
-def sweep_grid(rig: FaceRig, ws: torch.Tensor, name: str, values: list[float], edit: dict | None = None) -> np.ndarray:
-    """A labelled row: the original, then one edit per value of the pose angle or ARKit expression `name`."""
-    from .frames import labelled_grid
-
-    edits = [rig.edit(ws, **sweep_edit(edit, name, value)) for value in values]
-    images = rig.to_uint8(rig.image(torch.cat([ws] + edits)))
-    return labelled_grid([list(images)], col_labels=[["original"] + [f"{name}={v:g}" for v in values]])
-
-
-@torch.no_grad()
-def animate(rig: FaceRig, ws: torch.Tensor, tracks, batch: int = 16, progress: bool = False,
-            ) -> tuple[np.ndarray, FaceParams]:
-    """Frames (T,H,W,3) uint8 of `ws` performing keyframed `tracks` (morphable.animation.Tracks), and the targets."""
-    check_frame_count(tracks.num_frames, "the tracks")
-    targets = tracks.sample(base=rig.params(ws[:1]))
-    return rig.frames(ws, targets, batch=batch, progress=progress, desc="animate"), targets

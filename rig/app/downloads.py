@@ -10,7 +10,7 @@ import torch
 
 from morphable.params import FaceParams
 
-from .. import sources as S
+from ..engine import Controls, Engine, sweep as sweep_controls
 from ..errors import RigError
 from ..outputs import Outputs
 
@@ -19,9 +19,12 @@ SWEEP_FRAMES = 25
 FPS = 25.0
 
 
-def expression_clip(src: S.FaceSource, c: S.Controls, frames: int = SWEEP_FRAMES) -> FaceParams:
+def expression_clip(src: Engine, c: Controls, frames: int = SWEEP_FRAMES) -> FaceParams:
     """(frames) FaceParams easing from the face's own expression to the controls' (pose and light held)."""
-    start, end = src.target(src.controls().with_values(yaw=c.yaw, pitch=c.pitch, roll=c.roll)), src.target(c)
+    from morphable.controls import names
+
+    pose = {n: c.value(n) for n in names("pose")}
+    start, end = src.target(src.controls().with_values(**pose)), src.target(c)
     t = (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, int(frames)))).astype(np.float32)
     rows = []
     for a in t:
@@ -29,7 +32,7 @@ def expression_clip(src: S.FaceSource, c: S.Controls, frames: int = SWEEP_FRAMES
     return FaceParams.cat(rows)
 
 
-def write(kind: str, src: S.FaceSource, c: S.Controls, folder: str | Path, image: np.ndarray | None = None,
+def write(kind: str, src: Engine, c: Controls, folder: str | Path, image: np.ndarray | None = None,
           sweep: tuple[str, float, float] | None = None, provenance=None) -> Path:
     """Write one download into a new subfolder of `folder`; returns its path."""
     if kind not in KINDS:
@@ -47,7 +50,7 @@ def write(kind: str, src: S.FaceSource, c: S.Controls, folder: str | Path, image
             if sweep is None:
                 raise RigError("choose a control to sweep")
             control, start, stop = sweep
-            frames = src.frames(S.sweep(c, control, float(start), float(stop), SWEEP_FRAMES))
+            frames = src.frames(sweep_controls(c, control, float(start), float(stop), SWEEP_FRAMES))
             path = out.video(out_dir / f"{name}_sweep_{control}.mp4", frames, FPS)
         elif kind == "glb":
             from morphable.gltf import export_gltf

@@ -1,4 +1,5 @@
-"""What the app keeps between requests: the loaded rig and 3DMM, and each page's current face source."""
+"""What the app keeps between requests: the loaded rig and 3DMM, and each page's current face (a rig.engine
+Engine: the same engines the CLI and live mode open, through rig.engine.open_engine)."""
 from __future__ import annotations
 
 import os
@@ -14,8 +15,9 @@ import torch
 
 from basics.errors import UserError
 
+from ..engine import Controls, Engine as FaceEngine, checked_values, open_engine
+from ..engine.controls import LIGHT_KEEP
 from ..errors import RigError
-from .. import sources as S
 
 #: the page's source choices; the app opens on the first: the shipped portrait through the photo engine
 SOURCE_KINDS = ("portrait", "photo", "generated", "morphable")
@@ -36,8 +38,8 @@ class Page:
     """One open page's face: its source, the controls as last moved, the status line last sent and
     the last drawing's note (why the overlay could not be drawn), for the next status line."""
 
-    source: S.FaceSource
-    controls: S.Controls
+    source: FaceEngine
+    controls: Controls
     status: str = ""
     note: str | None = None
     #: the live route moved a control since the last status line was recorded (so its sync may replace
@@ -73,39 +75,39 @@ class Engine:
         self.draw_lock = threading.Lock()
         #: server time (ms) of the latest slider updates, for the bench and the tests
         self.update_ms: deque[float] = deque(maxlen=1000)
-        self._portrait: S.FaceSource | None = None
+        self._portrait: FaceEngine | None = None
         #: the portrait's one-time fit has a lock of its own: pages and slider moves keep going meanwhile
         self._portrait_lock = threading.Lock()
 
-    def portrait(self) -> S.FaceSource:
+    def portrait(self) -> FaceEngine:
         """The shipped portrait through the photo engine, fitted once (~5 s) and shared by every page (a
         source keeps no per-page state: the controls live in the page)."""
         with self._portrait_lock:
             if self._portrait is None:
-                self._portrait = S.portrait_source(self.model, self.size)
+                self._portrait = portrait_engine(self.model, self.size)
             return self._portrait
 
     def new_source(self, kind: str, seed: int = 0, truncation: float = 1.0, identity_seed: int = 0,
-                   photo: np.ndarray | None = None) -> tuple[str, S.FaceSource]:
-        """Build a source and store it; returns (key, source)."""
+                   photo: np.ndarray | None = None) -> tuple[str, FaceEngine]:
+        """Open a face (rig.engine.open_engine) and store it; returns (key, engine)."""
         if kind == "portrait":
             src = self.portrait()
         elif kind == "generated":
-            src = S.generated_source(self.rig, int(seed), float(truncation), self.size, self.compute_dtype,
-                                     self.preview_dtype)
+            src = open_engine(self.rig, seed=int(seed), truncation=float(truncation), engine="gan", size=self.size,
+                              compute_dtype=self.compute_dtype, preview_dtype=self.preview_dtype)
         elif kind == "morphable":
-            src = S.morph_source(self.model, int(identity_seed), self.size)
+            src = open_engine(engine="morph", model=self.model, identity_seed=int(identity_seed), size=self.size)
         elif kind == "photo":
             if photo is None:
                 raise RigError("upload a photo first")
-            src = S.photo_source(photo, self.rig, self.model, self.size, self.inversion_steps,
-                                 self.compute_dtype, self.preview_dtype)
+            src = open_engine(self.rig, photo=photo, size=self.size, inversion_steps=self.inversion_steps,
+                              compute_dtype=self.compute_dtype, preview_dtype=self.preview_dtype)
         else:
             raise RigError(f"unknown source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}")
         return self.add_source(src, kind), src
 
-    def add_source(self, src: S.FaceSource, kind: str = "") -> str:
-        """Store a face source (any rig.sources.FaceSource) for a new page; returns its key."""
+    def add_source(self, src: FaceEngine, kind: str = "") -> str:
+        """Store a face (any rig.engine Engine) for a new page; returns its key."""
         key = uuid.uuid4().hex
         with self._lock:
             self._pages[key] = Page(src, src.controls(), kind=kind)
@@ -136,16 +138,12 @@ class Engine:
         page = self.page(key)
         own = page.source.controls()
         with self._lock:
-            c = page.controls
-            if block == "pose":
-                c = c.with_values(yaw=own.yaw, pitch=own.pitch, roll=own.roll)
-            elif block == "expression":
-                c = c.with_values(**own.expression)
-            elif block == "light":
-                c = c.with_values(light=S.LIGHT_KEEP, azimuth=0.0, elevation=0.0)
-            else:
+            if block not in ("pose", "expression", "light"):
                 raise RigError(f"unknown block {block!r}; choose pose, expression or light")
-            page.controls = c
+            values = {n: own.value(n) for n in control_names(block)}
+            if block == "light":
+                values["light"] = LIGHT_KEEP
+            page.controls = page.controls.with_values(**values)
         return page
 
     def draw(self, page: Page, overlay: bool = False, live: bool = True) -> tuple[np.ndarray, str | None]:
@@ -167,12 +165,31 @@ class Engine:
         """Move a page's numeric controls (untrusted values: parsed, clamped to the source's slider ranges as
         the widgets clamp them; none: draw it as it is) and draw its live image; the time is kept in update_ms."""
         t0 = time.perf_counter()
-        limits = self.page(key).source.control_limits
-        page = self.move(key, **S.checked_values(values, clamp=True, limits=limits))
+        page = self.page(key)
+        checked = checked_values(values, clamp=True, limits=page.source.control_limits)
+        with self._lock:
+            page.controls = page.controls.with_values(**checked)
         page.moved = page.moved or bool(values)
         image = self.draw(page, overlay)[0]
         self.update_ms.append(1000 * (time.perf_counter() - t0))
         return image
+
+
+def control_names(block: str) -> tuple[str, ...]:
+    """The table's controls of one block (morphable.controls)."""
+    from morphable.controls import names
+
+    return names(block)
+
+
+def portrait_engine(model=None, size: int = 256) -> FaceEngine:
+    """The shipped portrait (rig.photo.demo.portrait: NASA's public-domain astronaut photo) through the photo
+    engine: the app's opening face. RigError when scikit-image, which carries it, is missing."""
+    from ..engine.photo import PhotoEngine
+    from ..photo.demo import PORTRAIT_CREDIT, portrait_rig
+
+    return PhotoEngine(portrait_rig(model), size, f"{PORTRAIT_CREDIT}, through the photo engine (rig.photo.PhotoRig: "
+                       "the photo's own pixels, warped)")
 
 
 def preview_dtype(choice: str, compute_dtype: torch.dtype = torch.float32) -> torch.dtype:

@@ -1,4 +1,5 @@
-"""The page: Gradio widgets wired to rig.sources calls (no editing logic of its own)."""
+"""The page: Gradio widgets wired to rig.engine calls (no editing logic of its own). Its sliders are the
+controls table's (morphable.controls.sliders()): a row there is a slider here."""
 from __future__ import annotations
 
 import itertools
@@ -9,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from morphable.arkit import ARKIT_NAMES
+from morphable import controls as table
 from morphable.lighting import LIGHT_PRESETS
 
-from .. import sources as S
+from ..engine import Controls, Engine as FaceEngine
+from ..engine.controls import LIGHT_DIRECTION, LIGHT_KEEP
 from . import downloads, live
 from .engine import SOURCE_KINDS, USER_ERRORS, Engine, public_message, read_upload
 
@@ -20,15 +22,20 @@ from .engine import SOURCE_KINDS, USER_ERRORS, Engine, public_message, read_uplo
 MAIN_EXPRESSIONS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight",
                     "browInnerUp", "browDownLeft", "browDownRight", "mouthPucker", "mouthFunnel",
                     "mouthFrownLeft", "mouthFrownRight")
-OTHER_EXPRESSIONS = tuple(n for n in ARKIT_NAMES if n not in MAIN_EXPRESSIONS)
-LIGHT_CHOICES = (S.LIGHT_KEEP, *LIGHT_PRESETS, S.LIGHT_DIRECTION)
+LIGHT_CHOICES = (LIGHT_KEEP, *LIGHT_PRESETS, LIGHT_DIRECTION)
+#: a slider's step by the control's unit
+STEPS = {"deg": 0.5, "m": 0.01, "weight": 0.01}
+#: labels of sliders whose name alone does not say enough
+LABELS = {"azimuth": "azimuth (deg, + = from the right)", "elevation": "elevation (deg, + = from above)"}
+#: the light direction's sliders step by whole degrees
+LIGHT_STEP = 1
 SOURCE_LABELS = {"portrait": "portrait (NASA, public domain)", "photo": "your photo", "generated": "generated face (rig bundle)",
                  "morphable": "bare 3DMM"}
 #: sources a seed picks: only these need the 'load' button (a portrait, an upload, loads at once)
 SEEDED = ("generated", "morphable")
 
 
-def _range_info(src: S.FaceSource, name: str) -> str:
+def _range_info(src: FaceEngine, name: str) -> str:
     """The slider's note: the range the rig was trained on, or that it was not trained on this control."""
     rng = src.trained_range(name)
     if rng is None:
@@ -38,7 +45,7 @@ def _range_info(src: S.FaceSource, name: str) -> str:
     return f"trained {rng[0]:.3g} .. {rng[1]:.3g}"
 
 
-def _status(src: S.FaceSource, c: S.Controls, extra: str | None = None, ms: float | None = None) -> str:
+def _status(src: FaceEngine, c: Controls, extra: str | None = None, ms: float | None = None) -> str:
     lines = [f"**source:** {src.description}"]
     note = src.range_note(c)
     if note:
@@ -64,11 +71,12 @@ def _distinct(image: np.ndarray):
     return pil
 
 
-def _live_slider(gr, name: str, step: float, label: str | None = None):
+def _live_slider(gr, control: table.Control, step: float | None = None):
     """A control's slider, elem_id s-<name> for the live script (rig.app.live); interactive by hand, as
     no Gradio event takes it as an input. No per-slider reset button: it sets the value without an input
     event, so the face would not follow (each block has its own reset)."""
-    return gr.Slider(*S.control_limits(name), 0.0, step=step, label=label or name, elem_id=f"s-{name}",
+    return gr.Slider(control.low, control.high, 0.0, step=step or STEPS.get(control.unit, 0.01),
+                     label=LABELS.get(control.name, control.name), elem_id=f"s-{control.name}",
                      interactive=True, buttons=[])
 
 
@@ -77,6 +85,12 @@ def build(engine: Engine, download_dir: str | Path | None = None):
     import gradio as gr
 
     download_dir = Path(download_dir or tempfile.mkdtemp(prefix="facerig-app-"))
+    # the sliders, from the controls table: pose, the expression (the most used first), the light direction
+    pose_rows, light_rows = table.sliders("pose"), table.sliders("light")
+    expression_rows = table.sliders("expression")
+    main_rows = tuple(c for c in expression_rows if c.name in MAIN_EXPRESSIONS)
+    other_rows = tuple(c for c in expression_rows if c.name not in MAIN_EXPRESSIONS)
+    sweepable = [c.name for c in (*pose_rows, *expression_rows)]
     download_dir.mkdir(parents=True, exist_ok=True)
 
     with gr.Blocks(title="facerig", analytics_enabled=False) as app:
@@ -109,40 +123,38 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                         dl_glb = gr.Button(".glb (expression)", size="sm", elem_id="dl-glb")
                         dl_json = gr.Button("parameters", size="sm", elem_id="dl-json")
                     with gr.Row():
-                        sweep_name = gr.Dropdown(["yaw", "pitch", "roll", *ARKIT_NAMES], value="yaw",
-                                                 label="sweep", scale=2)
+                        sweep_name = gr.Dropdown(list(sweepable), value="yaw", label="sweep", scale=2)
                         sweep_from = gr.Number(-30, label="from", scale=1)
                         sweep_to = gr.Number(30, label="to", scale=1)
                     dl_mp4 = gr.Button("MP4 sweep", size="sm", elem_id="dl-mp4")
                     file = gr.File(label="download", interactive=False, elem_id="download")
             with gr.Column(scale=1, min_width=300):
                 with gr.Accordion("pose (degrees)", open=True):
-                    pose = [_live_slider(gr, n, 0.5) for n in S.POSE_NAMES]
+                    pose = [_live_slider(gr, c) for c in pose_rows]
                     reset_pose = gr.Button("reset pose", size="sm")
                 with gr.Accordion("expression (ARKit)", open=True):
-                    main = [_live_slider(gr, n, 0.01) for n in MAIN_EXPRESSIONS]
+                    main = [_live_slider(gr, c) for c in main_rows]
                     with gr.Accordion("all 52 ARKit blendshapes", open=False):
-                        other = [_live_slider(gr, n, 0.01) for n in OTHER_EXPRESSIONS]
+                        other = [_live_slider(gr, c) for c in other_rows]
                     reset_expr = gr.Button("reset expression", size="sm")
                 with gr.Accordion("light", open=True):
-                    light = gr.Dropdown(list(LIGHT_CHOICES), value=S.LIGHT_KEEP, label="light",
+                    light = gr.Dropdown(list(LIGHT_CHOICES), value=LIGHT_KEEP, label="light",
                                         info="'keep' is the face's own; 'direction' uses the two sliders")
-                    azimuth = _live_slider(gr, "azimuth", 1, "azimuth (deg, + = from the right)")
-                    elevation = _live_slider(gr, "elevation", 1, "elevation (deg, + = from above)")
+                    light_sliders = [_live_slider(gr, c, LIGHT_STEP) for c in light_rows]
                     reset_light = gr.Button("reset light", size="sm")
                 with gr.Accordion("parameters (JSON)", open=False) as params_box:
                     params_json = gr.Code("", language="json", label="parameters", elem_id="params", max_lines=30)
 
         expr = main + other
         sliders = [*pose, *expr]
-        slider_names = [*S.POSE_NAMES, *MAIN_EXPRESSIONS, *OTHER_EXPRESSIONS]
-        light_widgets = [light, azimuth, elevation]
+        slider_names = [c.name for c in (*pose_rows, *main_rows, *other_rows)]
+        light_widgets = [light, *light_sliders]
         json_open = gr.State(False)
 
-        def control_updates(src: S.FaceSource, c: S.Controls, info: bool = False) -> list:
+        def control_updates(src: FaceEngine, c: Controls, info: bool = False) -> list:
             """Widget updates for the controls; with `info` (a new face) also each slider's range, from the
             source in use (the photo engine's pose sliders stop where its warp holds), and its note."""
-            out = [gr.update(value=c.light), gr.update(value=c.azimuth), gr.update(value=c.elevation)]
+            out = [gr.update(value=c.light), *[gr.update(value=c.value(row.name)) for row in light_rows]]
             for name, widget in zip(slider_names, sliders):
                 kw = {"value": round(c.value(name), 3)}
                 if info:
@@ -151,7 +163,7 @@ def build(engine: Engine, download_dir: str | Path | None = None):
                 out.append(gr.update(**kw))
             return out
 
-        def params_text(src: S.FaceSource, c: S.Controls) -> str:
+        def params_text(src: FaceEngine, c: Controls) -> str:
             return json.dumps(src.to_dict(c), indent=1)
 
         def error_line(k, exc: Exception | str) -> str:

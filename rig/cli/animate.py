@@ -36,9 +36,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
     from morphable.gltf import export_gltf
     from morphable.livelink import tracks_to_livelink
 
-    from ..frames import upscale
+    from ..engine import flows, open_engine
+    from ..inputs import read_tracks
     from ..outputs import VIDEO_SUFFIXES, Outputs
-    from ..pipeline import animate, read_tracks, source_latents
 
     with Outputs(provenance=labeller(args, "animate")) as outputs:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
@@ -47,12 +47,12 @@ def cmd_animate(args: argparse.Namespace) -> int:
         if args.fps is not None and args.fps < 1:
             raise RigError(f"--fps must be a positive whole number, got {args.fps}")
         tracks = read_tracks(args.tracks, rate=args.fps)
-        rig = load_bundle(args)
-        ws = source_latents(rig, args.latent, args.seed, args.truncation)
-        frames, _ = animate(rig, ws, tracks, progress=True)
-        outputs.video(out, upscale(frames, args.size), tracks.fps)
+        face = open_engine(load_bundle(args), seed=args.seed, latent=args.latent, truncation=args.truncation,
+                           engine="gan", size=None)
+        frames, _ = flows.animate(face, tracks, progress=True)
+        outputs.video(out, face.video(frames, args.size), tracks.fps)
         if gltf is not None:
-            outputs.file(gltf, lambda tmp: export_gltf(rig.model, tmp, params=rig.params(ws), animation=tracks,
+            outputs.file(gltf, lambda tmp: export_gltf(face.model, tmp, params=face.params(), animation=tracks,
                                                        fps=tracks.fps))
         if csv is not None:
             outputs.file(csv, lambda tmp: tracks_to_livelink(tracks, tmp))

@@ -1,21 +1,24 @@
-"""`facerig edit`: edit a generated or inverted face through a rig bundle (pose, expression, light, sweeps)."""
+"""`facerig edit`: edit a face (a photo, a generated face or an inverted one): pose, expression, light, sweeps."""
 from __future__ import annotations
 
 import argparse
 import re
 import sys
 
-import numpy as np
-
 from ..errors import RigError
 from .common import (add_bf16_arg, add_face_arg, check_face_value, face_of, load_bundle, name_value_pairs,
                      photo_engine_bf16_note, seed_arg)
 from .label_args import PHOTO_ENGINE, add_label_args, labeller
 
-#: accepted pose angles of edits, degrees (the estimator's training data rarely leaves them)
-POSE_RANGE = {"yaw": (-60.0, 60.0), "pitch": (-45.0, 45.0), "roll": (-45.0, 45.0)}
 MAX_SWEEP = 16
 _SWEEP = re.compile(r"^([A-Za-z]+)=([-+0-9.eE]+):([-+0-9.eE]+):(\d+)$")
+
+
+def pose_limits() -> dict[str, tuple[float, float]]:
+    """The pose controls' limits of the one table (morphable.controls); the engine says where it holds less."""
+    from morphable.controls import limits, names
+
+    return {n: limits(n) for n in names("pose")}
 
 
 def parse_sweep(spec: str) -> tuple[str, list[float]]:
@@ -31,8 +34,8 @@ def parse_sweep(spec: str) -> tuple[str, list[float]]:
     if not 2 <= count <= MAX_SWEEP:
         raise RigError(f"bad --sweep {spec!r}: COUNT must be in [2, {MAX_SWEEP}]")
     values = [start + (stop - start) * i / (count - 1) for i in range(count)]
-    check_face_value(name, start, POSE_RANGE)
-    check_face_value(name, stop, POSE_RANGE)
+    check_face_value(name, start, pose_limits())
+    check_face_value(name, stop, pose_limits())
     return name, values
 
 
@@ -44,7 +47,7 @@ def edit_kwargs(args: argparse.Namespace) -> dict:
     for name in ("yaw", "pitch", "roll"):
         value = getattr(args, name)
         if value is not None:
-            check_face_value(name, value, POSE_RANGE)
+            check_face_value(name, value, pose_limits())
             kw[name] = value
     expr = name_value_pairs(args.expression)
     for name, value in expr.items():
@@ -56,6 +59,13 @@ def edit_kwargs(args: argparse.Namespace) -> dict:
             raise RigError(f"unknown light preset {args.light!r}; choose one of {', '.join(LIGHT_PRESETS)}")
         kw["light"] = args.light
     return kw
+
+
+def control_values(kw: dict) -> dict:
+    """edit_kwargs as control values by name (the engine's Controls)."""
+    values = {k: v for k, v in kw.items() if k != "expression"}
+    values.update(kw.get("expression", {}))
+    return values
 
 
 def check_sweep_alone(sweep: tuple[str, list[float]] | None, kw: dict) -> None:
@@ -71,6 +81,7 @@ def check_sweep_alone(sweep: tuple[str, list[float]] | None, kw: dict) -> None:
 
 def cmd_edit(args: argparse.Namespace) -> int:
     """Edit one face; with --sweep write a labelled grid: original, then one image per sweep value."""
+    from ..engine import flows, open_engine
     from ..outputs import Outputs
 
     photo = bool(getattr(args, "photo", None))
@@ -85,29 +96,28 @@ def cmd_edit(args: argparse.Namespace) -> int:
         face = face_of(args)
         if not kw and sweep is None:
             raise RigError("nothing to edit: give --yaw/--pitch/--roll, --expression, --light or --sweep")
-        if getattr(args, "photo", None):   # a real photo: the photo engine (3DMM flow warp, photo's resolution)
-            from ..photo.flows import edit_photo, fit_photo, sweep_photo
-
+        if photo:
             photo_engine_bf16_note(args)
-            photo_rig, notes = fit_photo(args.photo, face=face)
-            image, more = edit_photo(photo_rig, **kw) if sweep is None else sweep_photo(photo_rig, *sweep, kw)
-            for line in notes + more:
-                print(line, file=sys.stderr)
-            outputs.image(out, image)
-        else:
-            image, note = (_edit_generated_warp if engine == "warp" else _edit_generated)(args, kw, sweep)
+        face_engine = open_engine(lambda: load_bundle(args), photo=getattr(args, "photo", None), seed=args.seed,
+                                  latent=args.latent, truncation=args.truncation, engine=engine, face=face, size=None)
+        values = control_values(kw)
+        image, note, lines = (flows.edit(face_engine, values) if sweep is None
+                              else flows.sweep(face_engine, values, *sweep))
+        for line in lines:
+            print(line, file=sys.stderr)
+        if not photo:
             label.info.parameters["engine"] = engine
             if note:
                 label.info.parameters["upscaled"] = note   # said in the output's metadata
-            outputs.image(out, image)
+        outputs.image(out, image)
     print(f"wrote {out}" + ("" if sweep is None else f" (original + {len(sweep[1])} edits of {sweep[0]})"))
     return 0
 
 
 def check_engine(args: argparse.Namespace) -> str:
-    """The engine of this edit: --engine for seeds and latents (default rig.photo.generated.DEFAULT_ENGINE);
+    """The engine of this edit: --engine for seeds and latents (default rig.engine.generated.DEFAULT_ENGINE);
     RigError for --engine with --photo (a photo always goes through the photo engine)."""
-    from ..photo.generated import DEFAULT_ENGINE
+    from ..engine.generated import DEFAULT_ENGINE
 
     engine = getattr(args, "engine", None)
     if getattr(args, "photo", None):
@@ -115,50 +125,6 @@ def check_engine(args: argparse.Namespace) -> str:
             raise RigError("--engine is for --seed/--latent faces; a --photo is always edited by the photo engine")
         return "warp"
     return engine or DEFAULT_ENGINE
-
-
-def _edit_generated(args: argparse.Namespace, kw: dict, sweep) -> tuple[np.ndarray, str | None]:
-    """The seed / latent branch through the rig network (RigNet moves the latent): the image (faces at least
-    rig.photo.generated.MIN_SIDE px) and the upscale note for the metadata."""
-    import torch
-
-    from ..frames import labelled_grid
-    from ..photo.generated import at_least
-    from ..pipeline import edit_image, source_latents, sweep_edit
-
-    rig = load_bundle(args)
-    warning = rig.range_warning(kw.get("yaw"), kw.get("pitch"), kw.get("roll"), kw.get("expression"), sweep=sweep)
-    if warning:
-        print(warning, file=sys.stderr)
-    ws = source_latents(rig, args.latent, args.seed, args.truncation)
-    if sweep is None:
-        return at_least(edit_image(rig, ws, **kw))
-    name, values = sweep
-    edits = [rig.edit(ws, **sweep_edit(kw, name, v)) for v in values]
-    tiles = [at_least(t) for t in rig.to_uint8(rig.image(torch.cat([ws] + edits)))]
-    grid = labelled_grid([[t for t, _ in tiles]], col_labels=[["original"] + [f"{name}={v:g}" for v in values]])
-    return grid, None if tiles[0][1] is None else f"each image {tiles[0][1]}"
-
-
-def _edit_generated_warp(args: argparse.Namespace, kw: dict, sweep) -> tuple[np.ndarray, str | None]:
-    """The seed / latent branch through the photo engine: the generated face, upscaled, fitted and warped
-    (exact pose and expression, the drawn person kept); the image and the upscale note for the metadata."""
-    from ..photo.flows import edit_photo, sweep_photo
-    from ..photo.generated import generated_photo_rig
-    from ..pipeline import source_latents
-
-    rig = load_bundle(args)
-    ws = source_latents(rig, args.latent, args.seed, args.truncation)
-    try:
-        photo_rig, notes, note = generated_photo_rig(rig, ws)
-    except RigError as exc:
-        face = "the latent's face" if args.latent else f"seed {args.seed}'s face"
-        raise RigError(f"--engine warp: {exc} ({face} as the generator drew it); try another seed or "
-                       "--engine gan") from None
-    image, more = edit_photo(photo_rig, **kw) if sweep is None else sweep_photo(photo_rig, *sweep, kw)
-    for line in notes + more:
-        print(line, file=sys.stderr)
-    return image, None if note is None else f"the generated face {note} before the photo engine's fit and warp"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

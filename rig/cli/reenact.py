@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
 from .common import (FPS_RANGE, LANDMARK_BACKENDS, add_bf16_arg, add_face_arg, bounded_int, face_of, load_bundle,
                      photo_engine_bf16_note, positive_float, seed_arg)
 from .label_args import PHOTO_ENGINE, add_label_args, labeller
@@ -50,41 +48,56 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_reenact(args: argparse.Namespace) -> int:
-    if engine_of(args) == "warp":
-        return cmd_reenact_warp(args)
-    from ..frames import square, upscale
+    """The source face (rig.engine.open_engine: a photo warped or inverted, a seed, a latent) performs the driver."""
+    from ..engine import flows, open_engine
+    from ..errors import RigError
+    from ..inputs import open_driver, read_photo
     from ..outputs import VIDEO_SUFFIXES, Outputs
-    from ..pipeline import reenact_clip
     from ..reenact import check_blocks
 
-    if args.face is not None:
-        from ..errors import RigError
-
+    engine = args.engine or ("warp" if args.photo else "gan")
+    if engine == "warp" and not args.photo:
+        raise RigError("--engine warp needs --photo (a seed or latent has no photo to warp; use --engine gan)")
+    if engine == "gan" and args.face is not None:
         raise RigError("--face picks a face for the photo engine; the gan engine aligns the photo's largest face")
-    with Outputs(provenance=labeller(args, "reenact", source=_label_source(args)),
+    warp = engine == "warp"
+    with Outputs(provenance=labeller(args, "reenact", source=_label_source(args), bundle=PHOTO_ENGINE if warp else None),
                  inputs=[args.photo, args.latent, args.driver]) as outputs:
         out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
+        face = face_of(args) if warp else 1
         tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
         blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
-        rig = load_bundle(args)
-        driver, result = reenact_clip(rig, args.driver, photo=args.photo, latent=args.latent, seed=args.seed,
-                                      blocks=blocks, relative=args.relative, clamp=args.clamp,
-                                      landmarks=args.landmarks, steps=args.steps, fps=args.fps,
-                                      max_frames=args.max_frames, progress=True)
-        size = args.size or 256
-        frames = upscale(result.frames, size)
+        if warp:
+            photo_engine_bf16_note(args)
+        rig = None if warp else load_bundle(args)
+        photo = read_photo(args.photo) if args.photo else None         # both inputs checked before any fit
+        clip = open_driver(args.driver, fps=args.fps, max_frames=args.max_frames)
+        face_engine = open_engine(rig, photo=photo, seed=args.seed, latent=args.latent, engine=engine, face=face,
+                                  landmarks=args.landmarks, inversion_steps=args.steps, size=None, name=args.photo,
+                                  progress=True)
+        result = flows.reenact(face_engine, clip, blocks, relative=args.relative, clamp=args.clamp,
+                               landmarks=args.landmarks, progress=True, name=str(args.driver))
+        for line in face_engine.notes + result.notes:
+            print(line, file=sys.stderr)
+        frames = face_engine.video(result.frames, args.size)
         if args.side_by_side:
-            frames = np.concatenate([square(driver.frames, size), frames], axis=2)
-        outputs.video(out, frames, driver.fps)
+            frames = face_engine.beside(result.driver.frames, frames, args.size)
+        outputs.video(out, frames, result.driver.fps)
         if tracks_out is not None:
             from morphable.animation import tracks_from_params
 
-            # the transferred performance before the rig's clamp: a 3DMM (glTF, `facerig animate`) can play it all
-            played = tracks_from_params(result.transferred, driver.fps, blocks=tuple(b for b in blocks if b != "light"))
+            # the transferred performance before any clamp: a 3DMM (glTF, `facerig animate`) can play it all
+            played = tracks_from_params(result.transferred, result.driver.fps,
+                                        blocks=tuple(b for b in blocks if b != "light"))
             outputs.file(tracks_out, played.save)
-    print(f"wrote {out}: {len(frames)} frames at {driver.fps:g} fps; driver face found in {driver.found}/{len(frames)} "
-          f"frames ({driver.landmarks}); {'relative' if args.relative else 'absolute'} {', '.join(blocks)}; "
-          f"{clamp_note(rig, args.clamp, result)}")
+    d = result.driver
+    mode = f"{'relative' if args.relative else 'absolute'} {', '.join(blocks)}"
+    if warp:
+        print(f"wrote {out}: {len(frames)} frames of {frames.shape[2]}x{frames.shape[1]} at {d.fps:g} fps (photo "
+              f"engine); driver face found in {d.found}/{len(frames)} frames ({d.landmarks}); {mode}")
+    else:
+        print(f"wrote {out}: {len(frames)} frames at {d.fps:g} fps; driver face found in {d.found}/{len(frames)} "
+              f"frames ({d.landmarks}); {mode}; {clamp_note(rig, args.clamp, result)}")
     if tracks_out is not None:
         print(f"wrote {tracks_out}")
     return 0
@@ -97,58 +110,6 @@ def clamp_note(rig, clamp: bool, result) -> str:
     if rig.trained_range is None:
         return "not clamped (the bundle stores no trained range)"
     return f"clamped to the trained range in {100 * result.clamped:.0f}% of frames"
-
-
-def engine_of(args: argparse.Namespace) -> str:
-    """'warp' (the photo engine, default for --photo) or 'gan' (the rig's generator)."""
-    from ..errors import RigError
-
-    engine = args.engine or ("warp" if args.photo else "gan")
-    if engine == "warp" and not args.photo:
-        raise RigError("--engine warp needs --photo (a seed or latent has no photo to warp; use --engine gan)")
-    return engine
-
-
-def cmd_reenact_warp(args: argparse.Namespace) -> int:
-    """The photo engine: the photo (fitted once, before the driver is read) follows the tracked driver."""
-    from ..frames import fit_into, to_height
-    from ..outputs import VIDEO_SUFFIXES, Outputs
-    from ..photo.flows import fit_photo, reenact_photo
-    from ..pipeline import open_driver, read_photo
-    from ..reenact import check_blocks
-
-    with Outputs(provenance=labeller(args, "reenact", source=_label_source(args), bundle=PHOTO_ENGINE),
-                 inputs=[args.photo, args.driver]) as outputs:
-        out = outputs.expect(args.out, VIDEO_SUFFIXES, folder_ok=True)
-        face = face_of(args)
-        tracks_out = outputs.expect(args.tracks_out, (".json", ".yaml", ".yml"))
-        blocks = check_blocks([b.strip() for b in args.blocks.split(",") if b.strip()])
-        photo_engine_bf16_note(args)
-        photo = read_photo(args.photo)                                 # both inputs checked before any fit
-        clip = open_driver(args.driver, fps=args.fps, max_frames=args.max_frames)
-        rig, notes = fit_photo(photo, args.landmarks, face=face)
-        result = reenact_photo(rig, clip, blocks, relative=args.relative, landmarks=args.landmarks,
-                               progress=True, name=str(args.driver))
-        for line in notes + result.warnings:
-            print(line, file=sys.stderr)
-        frames = result.frames
-        if args.size is not None:   # to this height, the photo's aspect kept
-            frames = to_height(frames, args.size)
-        if args.side_by_side:
-            frames = np.concatenate([fit_into(result.driver.frames, frames.shape[1]), frames], axis=2)
-        outputs.video(out, frames, result.driver.fps)
-        if tracks_out is not None:
-            from morphable.animation import tracks_from_params
-
-            played = tracks_from_params(result.targets, result.driver.fps, blocks=tuple(b for b in blocks if b != "light"))
-            outputs.file(tracks_out, played.save)
-    d = result.driver
-    print(f"wrote {out}: {len(frames)} frames of {frames.shape[2]}x{frames.shape[1]} at {d.fps:g} fps (photo engine); "
-          f"driver face found in {d.found}/{len(frames)} frames ({d.landmarks}); "
-          f"{'relative' if args.relative else 'absolute'} {', '.join(blocks)}")
-    if tracks_out is not None:
-        print(f"wrote {tracks_out}")
-    return 0
 
 
 def _label_source(args: argparse.Namespace) -> str:

@@ -46,25 +46,25 @@ class LiveFrame:
 
 
 def scaled_rig(rig: PhotoRig, height: int) -> PhotoRig:
-    """The same fit on the photo scaled to `height` px (aspect kept): the warp's cost follows the output size."""
+    """The same fit on the photo scaled to `height` px (aspect kept; rig.engine.photo.moved_to keeps the builder,
+    shading, head guide and mouth filler): the warp's cost follows the output size."""
     from PIL import Image
+
+    from ..engine.photo import moved_to
 
     h, w = rig.image.shape[:2]
     if h == height:
         return rig
     s = height / h
     small = np.asarray(Image.fromarray(rig.image).resize((max(1, round(w * s)), int(height)), Image.LANCZOS))
-    out = PhotoRig.from_fit(small, rig.params, [v * s for v in rig.frame], rig.model, rig.builder.size,
-                            rig.fit_warnings)
-    out.mouth = rig.mouth
-    return out
+    return moved_to(rig, small, [v * s for v in rig.frame])
 
 
 def live_rig(rig: PhotoRig, height: int) -> PhotoRig:
-    """The rig a live session renders: a head-and-shoulders crop around the face (rig.sources.preview_rig, as the
-    app's live image) when the photo is larger, scaled to `height` px: a face in a big photo fills the view, and
-    the warp costs the same for any photo."""
-    from ..sources import preview_rig
+    """The rig a live session renders: a head-and-shoulders crop around the face (rig.engine.photo.preview_rig, as
+    the app's live image) when the photo is larger, scaled to `height` px: a face in a big photo fills the view,
+    and the warp costs the same for any photo."""
+    from ..engine.photo import preview_rig
 
     return scaled_rig(preview_rig(rig, side=height), height)
 
@@ -95,15 +95,16 @@ class LiveSession:
     def from_photo(cls, photo: str | os.PathLike | np.ndarray, size: int = 256, fps: float = 25.0,
                    landmarks: str | None = None, face: int = 1, mouth: str | None = None,
                    ) -> tuple["LiveSession", list[str]]:
-        """Fit the photo's face (rig.photo.flows.fit_photo, full resolution) and render around it at `size` px high;
-        `mouth` picks the mouth filler ('gan', 'model'; rig.photo.mouth)."""
-        from ..photo.flows import fit_photo
+        """Open the photo's face (rig.engine.open_engine: the photo engine, fitted at full resolution) and render
+        around it at `size` px high; `mouth` picks the mouth filler ('gan', 'model'; rig.photo.mouth)."""
+        from ..engine import open_engine
 
         if not SIZE_RANGE[0] <= size <= SIZE_RANGE[1]:
             raise RigError(f"size must be {SIZE_RANGE[0]}-{SIZE_RANGE[1]} px, got {size}")
-        rig, notes = fit_photo(photo, landmarks, face=face)
+        engine = open_engine(photo=photo, engine="warp", landmarks=landmarks, face=face)
+        rig = engine.photo_rig
         rig.mouth = mouth   # the mouth interior's filler (PhotoRig.mouth; None: the engine's default)
-        return cls(live_rig(rig, size), fps), notes
+        return cls(live_rig(rig, size), fps), engine.notes
 
     @property
     def size(self) -> tuple[int, int]:

@@ -136,11 +136,10 @@ def run_photo_demo(out: Path, photo: str | os.PathLike | None = None, reenact: b
     from ..outputs import Outputs
     from ..pipeline import read_photo
     from ..provenance.label import labeller_for
-    from .flows import fit_photo, reenact_photo
+    from ..engine import flows
+    from ..engine.photo import PhotoEngine, fit_photo, preview_rig
 
     import time
-
-    from ..sources import preview_rig
 
     t0 = time.perf_counter()
     if photo is None:
@@ -156,7 +155,7 @@ def run_photo_demo(out: Path, photo: str | os.PathLike | None = None, reenact: b
         print(line)
     p = rig.params.to_dict()["pose"]
     print(f"  fitted yaw {p['yaw']:+.1f}, pitch {p['pitch']:+.1f} deg ({time.perf_counter() - t0:.1f} s)")
-    # the grid and videos warp a crop around the face (rig.sources.preview_rig): the face fills the frame
+    # the grid and videos warp a crop around the face (rig.engine.photo.preview_rig): the face fills the frame
     face = preview_rig(rig, MAX_SIDE, CROP_MARGIN)
     tiles = [face.image if kw is None else face.render(face.target(**kw)) for _, kw in GRID]
     h = min(MAX_SIDE, face.image.shape[0])
@@ -174,7 +173,7 @@ def run_photo_demo(out: Path, photo: str | os.PathLike | None = None, reenact: b
         if reenact:
             tracks = demo_tracks()
             driver, _ = render_clip(face.model, tracks, size=128, identity_seed=2)
-            result = reenact_photo(face, (list(driver), tracks.fps), name="the demo clip")
+            result = flows.reenact(PhotoEngine(face), (list(driver), tracks.fps), name="the demo clip")
             side = np.concatenate([to_height(driver, h), to_height(result.frames, h)], axis=2)
             outputs.video(out / "photo_reenact.mp4", side, tracks.fps)
             print(f"  reenactment by a rendered 3DMM clip ({time.perf_counter() - t0:.1f} s)")

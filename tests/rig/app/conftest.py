@@ -1,37 +1,15 @@
-"""The app on a free local port, and a real headless Chromium (Debian's package) driven by Playwright."""
+"""The app on a free local port (tests/rig/conftest.py), and a real headless Chromium (Debian's package) driven by Playwright."""
 from __future__ import annotations
-
-import shutil
-from pathlib import Path
 
 import pytest
 
 from rig.app.browser import CHROMIUM, CHROMIUM_FLAGS
-
-
-def _need_browser() -> None:
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        pytest.skip("needs a browser: apt-get install chromium")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        pytest.skip("needs Playwright for Python: pip install playwright (it drives the system chromium)")
+from tests.rig.conftest import need_browser as _need_browser
 
 
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread(single_thread):
     """Batch-1 work on one thread, as the app runs it (two threads crawl on a shared machine)."""
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """A running app (default DCGAN rig bundle) on a free port; closed after the module."""
-    _need_browser()
-    from rig.app import free_port, start
-
-    running = start(port=free_port(), download_dir=tmp_path_factory.mktemp("downloads"))
-    yield running
-    running.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rig import sources as S
+from morphable.arkit import ARKIT_NAMES
+from rig.engine import open_engine
 from rig.app import downloads
 from rig.errors import RigError
 from tests.morphable.glb_chunks import glb_json
@@ -18,14 +19,14 @@ from tests.morphable.glb_chunks import glb_json
 def morph():
     from morphable.formats import load_model
 
-    return S.morph_source(load_model("default"), identity_seed=1, size=128)
+    return open_engine(engine="morph", model=load_model("default"), identity_seed=1, size=128)
 
 
 @pytest.fixture(scope="module")
 def gen():
     from rig.pipeline import load_rig
 
-    return S.generated_source(load_rig(), seed=5, size=128)
+    return open_engine(load_rig(), seed=5, engine="gan", size=128)
 
 
 def test_png_json_and_glb_of_the_current_edit(gen, tmp_path):
@@ -62,7 +63,7 @@ def test_mp4_sweep_of_one_control(gen, morph, tmp_path):
 def test_glb_expression_clip_eases_from_the_face_to_the_edit(morph):
     c = morph.controls().with_values(mouthSmileLeft=0.8, yaw=10)
     clip = downloads.expression_clip(morph, c, frames=5)
-    smile = clip.expression[:, S.ARKIT_NAMES.index("mouthSmileLeft")].tolist()
+    smile = clip.expression[:, ARKIT_NAMES.index("mouthSmileLeft")].tolist()
     assert smile[0] == pytest.approx(0.0) and smile[-1] == pytest.approx(0.8) and smile == sorted(smile)
     assert clip.pose[:, 0].tolist() == pytest.approx([10.0] * 5)
 

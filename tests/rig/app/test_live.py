@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rig import sources as S
+from rig import engine as S
+from rig.engine.controls import POSE_NAMES
 from rig.app.live import ROUTE
 from rig.errors import RigError
 
@@ -68,7 +69,7 @@ def test_values_beyond_a_slider_are_clamped_as_the_slider_clamps_them(served):
     key, src = engine.new_source("morphable", identity_seed=1)
     shown = _png(client.get(ROUTE, params={"key": key, "yaw": 400, "eyeBlinkLeft": -2}))
     stored = engine.page(key).controls
-    assert stored.yaw == 60.0 and stored.expression["eyeBlinkLeft"] == 0.0
+    assert stored.yaw == 90.0 and stored.expression["eyeBlinkLeft"] == 0.0   # the controls table: yaw +-90
     assert np.array_equal(shown, src.preview(stored))
 
 
@@ -88,7 +89,7 @@ def test_checked_values_parse_and_bound_every_numeric_control():
     for bad in ("inf", "nan"):
         with pytest.raises(RigError, match="not a finite number"):
             S.checked_values({"roll": bad}, clamp=True)
-    assert S.checked_values({"roll": -99, "mouthClose": 3}, clamp=True) == {"roll": -40.0, "mouthClose": 1.0}
+    assert S.checked_values({"roll": -99, "mouthClose": 3}, clamp=True) == {"roll": -60.0, "mouthClose": 1.0}
 
 
 def test_photo_engine_sliders_clamp_where_its_warp_holds(served):
@@ -124,7 +125,7 @@ def test_no_slider_note_claims_a_zero_width_trained_range(served):
 
     engine, _ = served
     src = engine.new_source("generated", seed=3)[1]
-    names = [*S.POSE_NAMES, *ARKIT_NAMES]
+    names = [*POSE_NAMES, *ARKIT_NAMES]
     notes = {n: _range_info(src, n) for n in names}
     assert not any(" 0 .. 0" in text and text.endswith(" 0") for text in notes.values()), notes
     single = [n for n in names if (r := src.trained_range(n)) is not None and r[1] - r[0] < 1e-3]

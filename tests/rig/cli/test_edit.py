@@ -19,7 +19,7 @@ def test_edit_writes_the_edited_face(run_cli, tmp_path):
     code, stdout, err = run_cli("edit", "--seed", "3", "--yaw", "20", "--expression", "jawOpen=0.8", "-o", out)
     assert code == 0, err
     img = np.asarray(Image.open(out))
-    assert img.shape == (512, 512, 3) and img.std() > 5   # the 64 px face upscaled (rig.photo.generated.MIN_SIDE)
+    assert img.shape == (512, 512, 3) and img.std() > 5   # the 64 px face upscaled (rig.engine.generated.MIN_SIDE)
     code, _, _ = run_cli("edit", "--seed", "3", "--yaw", "20", "--expression", "jawOpen=0.8", "-o", tmp_path / "f.png")
     assert np.array_equal(img, np.asarray(Image.open(tmp_path / "f.png")))   # deterministic
 
@@ -62,7 +62,7 @@ def test_edit_from_a_latent_file(run_cli, tmp_path):
     (["--expression", "yaw=0.5"], "unknown expression name 'yaw'"),
     (["--sweep", "yaw=-30:30"], "bad --sweep"),
     (["--sweep", "yaw=-30:30:40"], "COUNT"),
-    (["--sweep", "yaw=-90:30:4"], "out of range"),
+    (["--sweep", "yaw=-95:30:4"], "out of range"),   # the controls table: yaw within +-90
     (["--light", "disco"], "unknown light preset"),
     (["--bundle", "/nonexistent/bundle", "--yaw", "3"], "not found"),
     ([], "nothing to edit"),

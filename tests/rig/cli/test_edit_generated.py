@@ -43,7 +43,7 @@ def _yaw(image: np.ndarray) -> float:
 
 def test_warp_engine_turns_the_generated_face_and_labels_the_upscale(run_cli, tmp_path):
     from rig.face_rig import FaceRig
-    from rig.photo.generated import MIN_SIDE, generated_photo
+    from rig.engine.generated import MIN_SIDE, generated_photo
     from rig.provenance.watermark import detect
 
     out = tmp_path / "out.png"
@@ -66,14 +66,13 @@ def test_warp_engine_turns_the_generated_face_and_labels_the_upscale(run_cli, tm
 def test_a_64px_edit_loses_the_mark_where_the_upscaled_one_keeps_it():
     """The reason outputs are upscaled: the same marked edit at 64 px is not found after the re-share."""
     from rig.face_rig import FaceRig
-    from rig.photo.generated import MIN_SIDE, at_least
-    from rig.pipeline import edit_image
+    from rig.engine.generated import MIN_SIDE, at_least
     from rig.provenance.label import LabelInfo, Labeller
     from rig.provenance.watermark import detect
 
     rig = FaceRig.load(default_bundle())
     mark = Labeller(LabelInfo(command="edit")).mark
-    small = edit_image(rig, rig.sample(3), yaw=20)
+    small = rig.to_uint8(rig.image(rig.edit(rig.sample(3), yaw=20)))[0]
     big, note = at_least(small)
     assert big.shape[:2] == (MIN_SIDE, MIN_SIDE) and "64x64" in note
     assert not detect(_resized_jpeg(mark(small[None])[0])).detected

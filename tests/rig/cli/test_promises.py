@@ -114,12 +114,12 @@ def test_reenact_checks_the_photo_before_tracking_the_driver(run_cli, tmp_path, 
 
 def test_a_driver_longer_than_the_cap_is_refused_after_reading_one_frame_past_it(run_cli, tmp_path, clip_mp4,
                                                                                   monkeypatch):
-    import rig.pipeline as pipeline
+    import rig.inputs as inputs
 
-    monkeypatch.setattr(pipeline, "MAX_FRAMES", 12)          # the 31-frame clip stands in for a 10,001-frame one
-    with pytest.raises(pipeline.RigError, match="more than 12 frames"):
-        pipeline.open_driver(clip_mp4)
-    frames, _ = pipeline.open_driver(clip_mp4, max_frames=12)  # a cap inside the limit reads as usual
+    monkeypatch.setattr(inputs, "MAX_FRAMES", 12)          # the 31-frame clip stands in for a 10,001-frame one
+    with pytest.raises(inputs.RigError, match="more than 12 frames"):
+        inputs.open_driver(clip_mp4)
+    frames, _ = inputs.open_driver(clip_mp4, max_frames=12)  # a cap inside the limit reads as usual
     assert len(frames) == 12
     code, _, err = run_cli("reenact", "--seed", "1", "--driver", clip_mp4, "-o", tmp_path / "r.mp4")
     assert code == 2 and "more than 12 frames" in one_line(err) and not (tmp_path / "r.mp4").exists()

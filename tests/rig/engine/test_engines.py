@@ -1,11 +1,14 @@
-"""rig.sources on the real default rig bundle and the default 3DMM: controls, renders, ranges, sweeps."""
+"""rig.engine on the real default rig bundle and the default 3DMM: controls, renders, ranges, sweeps."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from rig import sources as S
+from rig import engine as S
+from rig.engine import open_engine
+from rig.engine.controls import LIGHT_DIRECTION
+from rig.engine.photo import PREVIEW_MIN, PhotoEngine, face_crop
 from rig.frames import upscale
 from rig.errors import RigError
 
@@ -23,14 +26,14 @@ def rig():
 
 @pytest.fixture(scope="module")
 def gen(rig):
-    return S.generated_source(rig, seed=3, truncation=0.7, size=128)
+    return open_engine(rig, seed=3, truncation=0.7, engine="gan", size=128)
 
 
 @pytest.fixture(scope="module")
 def morph():
     from morphable.formats import load_model
 
-    return S.morph_source(load_model("default"), identity_seed=2, size=96)
+    return open_engine(engine="morph", model=load_model("default"), identity_seed=2, size=96)
 
 
 def test_generated_source_starts_as_the_face_and_edits_through_the_rig(rig, gen):
@@ -72,7 +75,7 @@ def test_morph_source_expression_pose_and_light(morph):
     left = morph.render(c.with_values(light="left")).astype(float)
     right = morph.render(c.with_values(light="right")).astype(float)
     assert left[:, :48].mean() > right[:, :48].mean() and right[:, 48:].mean() > left[:, 48:].mean()
-    from_right = morph.render(c.with_values(light=S.LIGHT_DIRECTION, azimuth=60)).astype(float)
+    from_right = morph.render(c.with_values(light=LIGHT_DIRECTION, azimuth=60)).astype(float)
     assert from_right[:, 48:].mean() > from_right[:, :48].mean()
     assert morph.range_note(c.with_values(yaw=50)) is None  # the bare model has no trained range
     marked = morph.overlay(morph.render(c), c)
@@ -110,9 +113,9 @@ def test_sweep_and_frames(morph):
 def test_photo_without_a_face_is_one_clear_error(rig):
     blank = np.full((128, 128, 3), 180, np.uint8)
     with pytest.raises(RigError, match="no face"):
-        S.photo_source(blank, rig, size=128)
+        open_engine(rig, photo=blank, size=128)
     with pytest.raises(RigError, match="not a usable photo"):
-        S.photo_source(np.zeros((4, 4, 3), np.uint8), rig)
+        open_engine(rig, photo=np.zeros((4, 4, 3), np.uint8))
 
 
 def test_to_dict_records_source_controls_and_params(gen):
@@ -134,8 +137,8 @@ def stylegan_rig():
 
 
 def test_bf16_only_applies_to_stylegan2_generators(rig, stylegan_rig):
-    src = S.generated_source(rig, seed=3, size=64, compute_dtype=torch.bfloat16,
-                             preview_dtype=torch.bfloat16)  # the DCGAN bundle
+    src = open_engine(rig, seed=3, engine="gan", size=64, compute_dtype=torch.bfloat16,
+                      preview_dtype=torch.bfloat16)  # the DCGAN bundle
     assert src.compute_dtype == src.preview_dtype == torch.float32 and "bf16" not in src.description
     assert not rig.takes_bf16 and stylegan_rig.takes_bf16
     assert not rig.set_compute_dtype(True) and rig.compute_dtype == torch.float32
@@ -144,7 +147,7 @@ def test_bf16_only_applies_to_stylegan2_generators(rig, stylegan_rig):
 def test_stylegan2_preview_is_bf16_and_downloads_stay_fp32(stylegan_rig):
     from rig.app.engine import preview_dtype
 
-    src = S.generated_source(stylegan_rig, seed=1, size=64, preview_dtype=torch.bfloat16)
+    src = open_engine(stylegan_rig, seed=1, engine="gan", size=64, preview_dtype=torch.bfloat16)
     assert src.preview_dtype == torch.bfloat16 and src.compute_dtype == torch.float32
     assert "bf16 preview, fp32 downloads" in src.description
     c = src.controls().with_values(jawOpen=0.4)
@@ -166,7 +169,9 @@ def test_stylegan2_preview_is_bf16_and_downloads_stay_fp32(stylegan_rig):
 def portrait():
     """The shipped portrait (NASA's astronaut, scikit-image) through the photo engine."""
     pytest.importorskip("skimage")
-    return S.portrait_source(size=128)
+    from rig.app.engine import portrait_engine
+
+    return portrait_engine(size=128)
 
 
 def test_photo_sliders_stop_where_the_photo_engine_holds(portrait):
@@ -195,9 +200,9 @@ def test_big_photo_preview_is_a_crop_around_the_face_and_downloads_stay_full_siz
 
     small = portrait.photo_rig
     big_image = cv2.resize(small.image, (1536, 1536), interpolation=cv2.INTER_CUBIC)
-    big = S.PhotoSource(PhotoRig(big_image, small.params, [3 * v for v in small.frame], small.builder))
+    big = PhotoEngine(PhotoRig(big_image, small.params, [3 * v for v in small.frame], small.builder))
     assert big.preview_rig.image.shape == (512, 512, 3) and "downloads full size" in big.description
-    x0, y0, x1, y1 = S.face_crop(1536, 1536, big.photo_rig.frame)
+    x0, y0, x1, y1 = face_crop(1536, 1536, big.photo_rig.frame)
     fx, fy, fs = big.photo_rig.frame
     assert x0 <= fx and fx + fs <= x1 and y1 - y0 == x1 - x0 == round(2 * fs)   # the face, with room around it
     c = big.controls().with_values(yaw=big.controls().yaw + 15, mouthSmileLeft=0.6, mouthSmileRight=0.6)
@@ -225,13 +230,13 @@ def test_a_small_face_in_a_small_photo_is_zoomed_in_for_the_live_view(portrait):
     canvas[300:492, 40:232] = cv2.resize(small.image, (192, 192), interpolation=cv2.INTER_AREA)
     k = 192 / 512
     fx, fy, fs = small.frame
-    src = S.PhotoSource(PhotoRig(canvas, small.params, [40 + fx * k, 300 + fy * k, fs * k], small.builder))
-    assert src.preview_rig.image.shape == (S.PREVIEW_MIN, S.PREVIEW_MIN, 3)
-    x0, y0, x1, y1 = S.face_crop(512, 512, src.photo_rig.frame)
+    src = PhotoEngine(PhotoRig(canvas, small.params, [40 + fx * k, 300 + fy * k, fs * k], small.builder))
+    assert src.preview_rig.image.shape == (PREVIEW_MIN, PREVIEW_MIN, 3)
+    x0, y0, x1, y1 = face_crop(512, 512, src.photo_rig.frame)
     c = src.controls().with_values(yaw=src.controls().yaw - 15, mouthSmileLeft=0.6, mouthSmileRight=0.6)
     full = src.render(c)
     assert full.shape == canvas.shape
-    size = (S.PREVIEW_MIN, S.PREVIEW_MIN)
+    size = (PREVIEW_MIN, PREVIEW_MIN)
     expected = cv2.resize(full[y0:y1, x0:x1], size, interpolation=cv2.INTER_CUBIC).astype(np.int16)
     still = cv2.resize(canvas[y0:y1, x0:x1], size, interpolation=cv2.INTER_CUBIC).astype(np.int16)
     err = np.abs(src.preview(c).astype(np.int16) - expected).mean()

@@ -81,7 +81,7 @@ def test_bad_input_is_one_line_and_the_server_keeps_serving(served, real_faces):
         assert r.status_code == 422 and words in r.text and "\n" not in r.text.strip(), r.text
     r = client.post(f"{ROUTE}/frame", params={"session": "gone"}, content=b"x")
     assert r.status_code == 404 and "no longer open" in r.text
-    key = engine.add_source(__import__("rig.sources", fromlist=["morph_source"]).morph_source(engine.model, 1, 64))
+    key = engine.add_source(__import__("rig.engine", fromlist=["open_engine"]).open_engine(engine="morph", model=engine.model, identity_seed=1, size=64))
     r = client.post(f"{ROUTE}/photo", params={"key": key})
     assert r.status_code == 422 and "not a photo" in r.text
     assert client.get(ROUTE).status_code == 200

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import io
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,18 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.rig.conftest import need_browser
+
 TIMEOUT = 180_000
-
-
-def _need_browser() -> None:
-    from rig.app.browser import CHROMIUM
-
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        pytest.skip("needs a browser: apt-get install chromium")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        pytest.skip("needs Playwright for Python: pip install playwright (it drives the system chromium)")
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +32,8 @@ def camera_clip(real_faces, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    _need_browser()
-    import torch
-
-    from rig.app import free_port, start
-
-    torch.set_num_threads(1)
-    running = start(port=free_port(), download_dir=tmp_path_factory.mktemp("downloads"))
-    yield running
-    running.close()
-
-
-@pytest.fixture(scope="module")
 def browser(camera_clip):
-    _need_browser()
+    need_browser()
     from playwright.sync_api import sync_playwright
 
     from rig.app.browser import CHROMIUM, CHROMIUM_FLAGS
