@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 import threading
+import types
 
 import numpy as np
 
@@ -61,10 +63,33 @@ IBUG68_FROM_MESH: tuple[tuple[int, int, float], ...] = (
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+class _PyplotOnUse(types.ModuleType):
+    """Stands in for matplotlib.pyplot until one of its attributes is read, then loads it and hands that over.
+
+    MediaPipe's drawing helpers import pyplot at module level (about 0.5 s of a cold command: fonts, backends)
+    and the face mesh never draws with them; whoever does use pyplot later gets the real module."""
+
+    def __getattr__(self, name: str):
+        if sys.modules.get("matplotlib.pyplot") is self:
+            del sys.modules["matplotlib.pyplot"]
+        return getattr(importlib.import_module("matplotlib.pyplot"), name)
+
+
+def _import_mediapipe() -> None:
+    """Import mediapipe with matplotlib.pyplot standing in (_PyplotOnUse) unless pyplot is already loaded."""
+    if "matplotlib.pyplot" not in sys.modules and importlib.util.find_spec("matplotlib") is not None:
+        sys.modules["matplotlib.pyplot"] = _PyplotOnUse("matplotlib.pyplot")
+    try:
+        importlib.import_module("mediapipe")
+    finally:
+        if type(sys.modules.get("matplotlib.pyplot")) is _PyplotOnUse and "mediapipe" not in sys.modules:
+            del sys.modules["matplotlib.pyplot"]   # mediapipe failed: leave no stand-in behind
+
+
 def mediapipe_importable() -> bool:
     """True when MediaPipe's face-mesh solution can be imported (checked on every call)."""
     try:
-        importlib.import_module("mediapipe")
+        _import_mediapipe()
         importlib.import_module("mediapipe.python.solutions.face_mesh")
     except Exception:  # ImportError, or a broken install (missing cv2, protobuf mismatch, ...)
         return False
