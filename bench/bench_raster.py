@@ -5,7 +5,7 @@
 For the default 3DMM's head (4.8k vertices, 9.4k triangles) at 128 / 256 / 512 px, batch 1, no
 gradients: morphable.raster.rasterize with and without back-face culling, morphable.render's
 Renderer.rasterize (pytorch3d, what the differentiable renderer uses), and the whole bare-3DMM
-image the app draws per slider step (rig.sources.MorphSource.image: vertices, SH shading,
+image the app draws per slider step (rig.engine.morph.MorphEngine.image: vertices, SH shading,
 raster, interpolation). Medians of `repeats` calls after one warm-up, in one run, with the
 ratios to pytorch3d computed from that run. Also checks that both rasterizers pick the same
 triangle per pixel (the agreement fraction is recorded).
@@ -23,7 +23,7 @@ from .common import machine_info, time_call, write_result
 def measure(repeats: int, sizes=(128, 256, 512)) -> dict:
     from morphable.formats import load_model
     from morphable.render import Renderer
-    from rig import sources as S
+    from rig.engine.morph import MorphEngine
     from morphable.raster import rasterize
 
     model = load_model("default")
@@ -35,7 +35,7 @@ def measure(repeats: int, sizes=(128, 256, 512)) -> dict:
         for size in sizes:
             renderer = Renderer(model, size)
             xy, depth = renderer.camera.project(verts, size)[0], renderer.camera.depth(verts)[0]
-            src = S.morph_source(model, 1, size)
+            src = MorphEngine(model, 1, size)
             target = src.target(src.controls().with_values(yaw=20, jawOpen=0.4))
             ref = renderer.rasterize(verts)[0][0, ..., 0]
             mine = rasterize(xy, depth, faces, size, cull_backfaces=False).face
