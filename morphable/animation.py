@@ -436,16 +436,17 @@ def tracks_from_params(params: FaceParams, fps: float, times: Sequence[float] | 
         raise MorphableError(f"fps must be positive, got {fps}")
     t = np.arange(params.batch_size) / fps if times is None else np.asarray(times, dtype=np.float64)
     values = params_to_values(params, blocks)
-    # fitted expression weights can sit a hair outside [0, 1] after smoothing: clamp to the format's range
-    for n in ARKIT_NAMES:
-        if n in values:
-            values[n] = np.clip(values[n], *controls.limits(n))
     for n in ("tx", "ty", "tz"):
         if n in values:
             if translation == "none":
                 del values[n]
             elif translation == "relative":
                 values[n] = values[n] - values[n][0]
+    # fitted values can sit outside morphable.controls' ranges (weights a hair outside [0, 1] after smoothing,
+    # a tracked head pitched or rolled past 60 deg): clamp to them, so the tracks load anywhere
+    for n in (*ARKIT_NAMES, *POSE_NAMES):
+        if n in values:
+            values[n] = np.clip(values[n], *controls.limits(n))
     return tracks_from_frames(t, values, fps, interpolation)
 
 

@@ -201,6 +201,15 @@ def test_tracked_jsonl_replays_on_another_face(tmp_path):
     assert "tx" not in {c.name for c in rot_only.channels}
 
 
+def test_tracked_values_past_the_controls_ranges_are_clamped_to_them():
+    """A tracked head rolled 75 deg (or a weight at 1.02 after smoothing) still makes tracks that load anywhere."""
+    params = FaceParams.neutral(3)
+    params.pose[:, 2] = torch.tensor([0.0, 75.0, -80.0])
+    params.expression[1, expression_index("jawOpen")] = 1.02
+    values = tracks_from_params(params, 25.0).sample()
+    assert np.allclose(values["roll"], [0.0, 60.0, -60.0]) and values["jawOpen"].max() == 1.0
+
+
 def test_jsonl_errors(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_text('{"type": "header", "fps": 25}\n')
