@@ -1,6 +1,6 @@
 """The bare 3DMM as an engine: a random identity (by seed), rendered like morphable.render.Renderer.
 
-The rasterization is the vectorised z-buffer of rig.photo.raster (no gradients needed here), which draws
+The rasterization is morphable.raster's vectorised z-buffer (no gradients needed here), which draws
 the Renderer's image (same camera, pixel centres, SH shading, perspective-correct interpolation;
 tests/rig/engine/test_engines.py compares them) several times faster than pytorch3d's CPU kernel at 256 px.
 """
@@ -37,7 +37,7 @@ class MorphEngine(Engine):
         from morphable.lighting import shade
         from morphable.render import to_uint8, vertex_normals
 
-        from ..photo.raster import interpolate, rasterize
+        from morphable.raster import interpolate, rasterize
 
         m, size = self.model, self.size
         params = params.to(m.device, m.template.dtype)
