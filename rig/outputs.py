@@ -82,22 +82,20 @@ def encode_image(path: Path, image: np.ndarray) -> None:
     from PIL import Image
 
     arr = np.ascontiguousarray(image, dtype=np.uint8)
-    if arr.ndim == 3 and arr.shape[2] == 3:   # PIL reads the array's own memory: no copy of a 48 MP photo
-        img = Image.frombuffer("RGB", (arr.shape[1], arr.shape[0]), arr, "raw", "RGB", 0, 1)
-    else:
-        img = Image.fromarray(arr)
     suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise RigError(f"image output {path.name} must end in {' or '.join(IMAGE_SUFFIXES)}")
     try:
         if suffix == ".png" and arr.shape[0] * arr.shape[1] > BIG_IMAGE_PX and (arr.ndim == 2 or arr.shape[2] == 3):
-            write_big_png(path, arr)
-        elif suffix == ".png":
+            write_big_png(path, arr)   # from the array itself: Pillow would copy an RGB photo to 4 bytes a pixel
+            return
+        img = Image.fromarray(arr)
+        if suffix == ".png":
             img.save(path, format="PNG", compress_level=6)
         elif suffix in (".jpg", ".jpeg"):
             img.save(path, format="JPEG", quality=95)
-        elif suffix == ".webp":
-            img.save(path, format="WEBP", lossless=True)
         else:
-            raise RigError(f"image output {path.name} must end in {' or '.join(IMAGE_SUFFIXES)}")
+            img.save(path, format="WEBP", lossless=True)
     except OSError as exc:
         raise RigError(f"cannot write image {path}: {exc}") from None
 

@@ -12,6 +12,7 @@ standard deviations of the other shifts; Z_THRESHOLD was set on real photos (doc
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -97,9 +98,17 @@ def luminance(image: np.ndarray) -> np.ndarray:
     return img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
 
 
+#: rows converted to float at a time by _luma32 (a (rows, W, 3) float32 temp, not a whole strip's)
+LUMA_ROWS = 64
+_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def _luma32(image: np.ndarray) -> np.ndarray:
     """(H,W,3) uint8 RGB -> (H,W) float32 BT.601 luma (the embedder's: float32 is all its mask uses)."""
-    return np.dot(image.astype(np.float32), np.array([0.299, 0.587, 0.114], np.float32))
+    out = np.empty(image.shape[:2], np.float32)
+    for r in range(0, image.shape[0], LUMA_ROWS):
+        np.dot(image[r:r + LUMA_ROWS].astype(np.float32), _LUMA_WEIGHTS, out=out[r:r + LUMA_ROWS])
+    return out
 
 
 def _texture_mask(luma: np.ndarray) -> np.ndarray:
@@ -189,8 +198,8 @@ def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR, scale
     about `psnr` dB, or less on a mostly flat picture (its strength follows the perceptual mask, capped at
     MAX_GAIN).
 
-    Worked in strips of rows (one float32 frame of the unscaled mark is kept between the two passes, the
-    rest per strip), so a 48 MP photo costs a few hundred MB rather than several GB."""
+    Worked in strips of rows (the unscaled float32 mark is kept between the two passes and let go as the
+    output is written), so a 48 MP photo costs about 250 MB over its input and output."""
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"watermark needs an (H,W,3) uint8 image, got {img.shape} {img.dtype}")
@@ -200,7 +209,10 @@ def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR, scale
         raise ValueError(f"watermark out= must be a contiguous {img.shape} uint8 array")
     h, w = img.shape[:2]
     scale = pattern_scale(h, w) if scale is None else int(scale)
-    marks = np.empty((h, w), np.float32)     # the pattern times the mask, before the gain
+    # the unscaled mark of every row, kept between the passes in anonymous memory whose pages are handed
+    # back to the system as the output is written (freed numpy strips would stay in the heap)
+    buf = mmap.mmap(-1, h * w * 4)
+    marks = np.frombuffer(buf, np.float32).reshape(h, w)
     strips = list(_strips(h))
     work = partial(_marked_rows, img, h, w, int(version), scale, store=marks)
     if _threads(h, w) > 1:
@@ -216,10 +228,17 @@ def embed(image: np.ndarray, version: int = 1, psnr: float = DEFAULT_PSNR, scale
     # the PSNR is the cost where the picture has texture to hide the mark in; a mostly flat picture
     # does not get its flat areas turned up to reach it (it costs less: a higher PSNR)
     gain = np.float32(min(target / rms, MAX_GAIN * target))
+    done = 0   # bytes of `buf` handed back
     for r0, r1, _, _ in strips:
         delta = np.multiply(marks[r0:r1], gain, out=marks[r0:r1])
-        # img + delta in float32, rounded half to even and saturated to 0..255 (np.clip(np.rint(...)) exactly)
-        cv2.add(img[r0:r1], cv2.cvtColor(delta, cv2.COLOR_GRAY2RGB), dst=out[r0:r1], dtype=cv2.CV_8U)
+        for q in range(0, r1 - r0, LUMA_ROWS):   # img + delta in float32, rounded half to even, saturated:
+            rows = slice(r0 + q, min(r1, r0 + q + LUMA_ROWS))   # np.clip(np.rint(img + delta), 0, 255) exactly
+            cv2.add(img[rows], cv2.cvtColor(delta[q:q + LUMA_ROWS], cv2.COLOR_GRAY2RGB), dst=out[rows],
+                    dtype=cv2.CV_8U)
+        used = r1 * w * 4 // mmap.PAGESIZE * mmap.PAGESIZE
+        if used > done and hasattr(buf, "madvise"):
+            buf.madvise(mmap.MADV_DONTNEED, done, used - done)
+            done = used
     return out
 
 
