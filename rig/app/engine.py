@@ -84,7 +84,7 @@ class Engine:
         source keeps no per-page state: the controls live in the page)."""
         with self._portrait_lock:
             if self._portrait is None:
-                self._portrait = portrait_engine(self.model, self.size)
+                self._portrait = open_engine(portrait=True, model=self.model, size=self.size)
             return self._portrait
 
     def new_source(self, kind: str, seed: int = 0, truncation: float = 1.0, identity_seed: int = 0,
@@ -180,16 +180,6 @@ def control_names(block: str) -> tuple[str, ...]:
     from morphable.controls import names
 
     return names(block)
-
-
-def portrait_engine(model=None, size: int = 256) -> FaceEngine:
-    """The shipped portrait (rig.photo.demo.portrait: NASA's public-domain astronaut photo) through the photo
-    engine: the app's opening face. RigError when scikit-image, which carries it, is missing."""
-    from ..engine.photo import PhotoEngine
-    from ..photo.demo import PORTRAIT_CREDIT, portrait_rig
-
-    return PhotoEngine(portrait_rig(model), size, f"{PORTRAIT_CREDIT}, through the photo engine (rig.photo.PhotoRig: "
-                       "the photo's own pixels, warped)")
 
 
 def preview_dtype(choice: str, compute_dtype: torch.dtype = torch.float32) -> torch.dtype:

@@ -115,16 +115,14 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def check_engine(args: argparse.Namespace) -> str:
-    """The engine of this edit: --engine for seeds and latents (default rig.engine.generated.DEFAULT_ENGINE);
+    """The engine of this edit: --engine for seeds and latents (default: rig.engine.choose.default_engine);
     RigError for --engine with --photo (a photo always goes through the photo engine)."""
-    from ..engine.generated import DEFAULT_ENGINE
+    from ..engine.choose import default_engine
 
-    engine = getattr(args, "engine", None)
-    if getattr(args, "photo", None):
-        if engine is not None:
-            raise RigError("--engine is for --seed/--latent faces; a --photo is always edited by the photo engine")
-        return "warp"
-    return engine or DEFAULT_ENGINE
+    engine, photo = getattr(args, "engine", None), bool(getattr(args, "photo", None))
+    if photo and engine is not None:
+        raise RigError("--engine is for --seed/--latent faces; a --photo is always edited by the photo engine")
+    return engine or default_engine(photo)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

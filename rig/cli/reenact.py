@@ -50,12 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_reenact(args: argparse.Namespace) -> int:
     """The source face (rig.engine.open_engine: a photo warped or inverted, a seed, a latent) performs the driver."""
     from ..engine import flows, open_engine
+    from ..engine.choose import default_engine
     from ..errors import RigError
     from ..inputs import open_driver, read_photo
     from ..outputs import VIDEO_SUFFIXES, Outputs
     from ..reenact import check_blocks
 
-    engine = args.engine or ("warp" if args.photo else "gan")
+    engine = args.engine or default_engine(bool(args.photo))
     if engine == "warp" and not args.photo:
         raise RigError("--engine warp needs --photo (a seed or latent has no photo to warp; use --engine gan)")
     if engine == "gan" and args.face is not None:

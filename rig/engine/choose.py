@@ -6,6 +6,7 @@ the demos open their face here.
     open_engine(seed=3, rig=rig)                        # a generated face through the rig network
     open_engine(seed=3, rig=rig, engine="warp")         # the generated face handed to the photo engine
     open_engine(engine="morph", identity_seed=2)        # the bare 3DMM
+    open_engine(portrait=True)                          # the shipped portrait through the photo engine
 
 `rig` may be a FaceRig or a function that loads one (called only when the engine needs the generator).
 """
@@ -35,18 +36,25 @@ def photo_engine_available() -> bool:
     return True
 
 
+def default_engine(photo: bool) -> str:
+    """The engine of a face when none is named: 'warp' for a photo, generated.DEFAULT_ENGINE for a seed or latent."""
+    from .generated import DEFAULT_ENGINE
+
+    return "warp" if photo else DEFAULT_ENGINE
+
+
 def open_engine(rig: FaceRig | Callable[[], FaceRig] | None = None, *, photo: str | os.PathLike | np.ndarray | None = None,
                 seed: int | None = None, latent: str | os.PathLike | None = None, engine: str | None = None,
                 truncation: float = 1.0, face: int = 1, landmarks: str | None = None,
                 inversion_steps: int = INVERSION_STEPS, size: int | None = 256, model=None, identity_seed: int = 0,
                 compute_dtype: torch.dtype | None = None, preview_dtype: torch.dtype | None = None,
-                description: str = "", name: str | None = None, progress: bool = False) -> Engine:
+                description: str = "", name: str | None = None, progress: bool = False,
+                portrait: bool = False) -> Engine:
     """The engine of a face: a photo (path or RGB array; the photo engine by default, 'gan' inverts it), a seed
     or latent file of the rig ('gan' by default, 'warp' hands the drawn face to the photo engine), or the bare
-    3DMM ('morph'). `size`: the app's square frames (None: each engine's own resolution, as commands write).
-    One-line errors (RigError / MorphableError) for a photo without a usable face."""
-    from .generated import DEFAULT_ENGINE
-
+    3DMM ('morph'), or the shipped `portrait` (NASA's public-domain astronaut, scikit-image's; RigError when
+    scikit-image is missing). `size`: the app's square frames (None: each engine's own resolution, as
+    commands write). One-line errors (RigError / MorphableError) for a photo without a usable face."""
     if engine is not None and engine not in ENGINE_NAMES:
         raise RigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINE_NAMES)}")
     if engine == "morph":
@@ -57,6 +65,12 @@ def open_engine(rig: FaceRig | Callable[[], FaceRig] | None = None, *, photo: st
 
             model = load_model("default")
         return MorphEngine(model, identity_seed, size or 256)
+    if portrait:
+        from ..photo.demo import PORTRAIT_CREDIT, portrait_rig
+        from .photo import PhotoEngine
+
+        return PhotoEngine(portrait_rig(model), size or 256, description or f"{PORTRAIT_CREDIT}, through the photo "
+                           "engine (rig.photo.PhotoRig: the photo's own pixels, warped)")
     get_rig = rig if callable(rig) and not isinstance(rig, FaceRig) else (lambda: rig)
     if photo is not None:
         if isinstance(photo, np.ndarray):
@@ -74,7 +88,7 @@ def open_engine(rig: FaceRig | Callable[[], FaceRig] | None = None, *, photo: st
     from ..pipeline import source_latents
 
     ws = source_latents(the_rig, latent, seed, truncation)
-    if (engine or DEFAULT_ENGINE) == "warp":
+    if (engine or default_engine(False)) == "warp":
         return _generated_photo(the_rig, ws, latent is not None, seed, size)
     from .generated import GeneratedEngine
 

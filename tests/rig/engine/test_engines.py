@@ -169,9 +169,7 @@ def test_stylegan2_preview_is_bf16_and_downloads_stay_fp32(stylegan_rig):
 def portrait():
     """The shipped portrait (NASA's astronaut, scikit-image) through the photo engine."""
     pytest.importorskip("skimage")
-    from rig.app.engine import portrait_engine
-
-    return portrait_engine(size=128)
+    return open_engine(portrait=True, size=128)
 
 
 def test_photo_sliders_stop_where_the_photo_engine_holds(portrait):
