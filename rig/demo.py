@@ -3,7 +3,7 @@
 Writes into out/demo/: first a real portrait (NASA's public-domain astronaut photo, shipped in
 scikit-image's wheel; or PHOTO=...) through the photo engine: an edit grid, one full-size edit, a
 keyframed performance (a smile, a blink, a head turn) and, with --reenact, a reenactment by a
-rendered 3DMM clip (rig.photo.demo); then the 3D morphable model's controls. With --generated
+rendered 3DMM clip (rig.photo_demo); then the 3D morphable model's controls. With --generated
 (`make demo FULL=1` passes both), the generated faces of the best rig bundle too: an edit grid (seeds x controls), a reenactment MP4 driven by a clip the
 demo renders itself from known 3DMM parameters, an animation MP4 from keyframed tracks, the
 animated .glb (3DMM head with 52 ARKit morph targets) and the tracks as JSON and CSV.
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     t0 = time.time()
     out = Path(args.out)
-    from .photo.demo import run_photo_demo
+    from .photo_demo import run_photo_demo
 
     # its own output block: an edited photo is labelled as one
     written = run_photo_demo(out, args.photo, reenact=args.reenact)

@@ -67,8 +67,6 @@ def test_basics_imports_nothing_of_the_project(graph):
     assert not found, _lines(found)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23: rig/photo/demo.py still imports rig.pipeline and the engines "
-                                      "(inside its demo functions) until the photo package's reshape lands")
 def test_rig_photo_imports_nothing_of_the_gan_rig_or_the_engines(graph):
     found = ig.imports_of(graph, "rig.photo", ABOVE_PHOTO)
     assert not found, "rig/photo imports modules above it:\n" + _lines(found)

@@ -66,7 +66,7 @@ def open_engine(rig: FaceRig | Callable[[], FaceRig] | None = None, *, photo: st
             model = load_model("default")
         return MorphEngine(model, identity_seed, size or 256)
     if portrait:
-        from ..photo.demo import PORTRAIT_CREDIT, portrait_rig
+        from ..photo.portrait import PORTRAIT_CREDIT, portrait_rig
         from .photo import PhotoEngine
 
         return PhotoEngine(portrait_rig(model), size or 256, description or f"{PORTRAIT_CREDIT}, through the photo "

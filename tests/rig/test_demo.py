@@ -31,7 +31,7 @@ def test_the_first_look_is_the_portrait_edited_and_performing(demo_out):
     import imageio.v2 as imageio
     from PIL import Image
 
-    from rig.photo.demo import CAPTIONS, portrait
+    from rig.photo_demo import CAPTIONS, portrait
 
     kinds = _kinds(demo_out)
     # a real photo, edited: composite media; the 3DMM's own renders: algorithmic; no generated face by default
