@@ -93,7 +93,7 @@ def test_edit_photo_tiny_and_several_faces(run_cli, photo_path, tmp_path):
     out = tmp_path / "two_out.png"
     code, _, err = run_cli("edit", "--photo", two_path, "--yaw", "10", "--no-label", "-o", out)
     assert code == 0, err
-    assert "2 faces found; fitted the largest" in err
+    assert "2 faces in the photo; edited face 1 (the largest)" in err
     assert Image.open(out).size == (480, 300)
 
 
