@@ -58,3 +58,9 @@ def test_embed_into_out_and_on_two_threads_is_the_same(monkeypatch):
     assert np.array_equal(one, into)
     with pytest.raises(ValueError):
         watermark.embed(photo, out=np.zeros((10, 10, 3), np.uint8))
+
+
+def test_compiled_luma_equals_numpys_for_every_colour():
+    v = np.arange(256 ** 3, dtype=np.uint32)
+    every = np.stack([(v >> 16) & 255, (v >> 8) & 255, v & 255], -1).astype(np.uint8).reshape(4096, 4096, 3)
+    assert np.array_equal(watermark._luma32(every, compiled=True), watermark._luma32(every))
