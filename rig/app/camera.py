@@ -59,7 +59,7 @@ class CameraSession:
 
 
 def decode_image(body: bytes, what: str = "camera frame", max_side: int | None = None) -> np.ndarray:
-    """RGB uint8 of an uploaded image's bytes, decoded as every photo is (rig.pipeline.image_to_rgb: EXIF,
+    """RGB uint8 of an uploaded image's bytes, decoded as every photo is (rig.inputs.image_to_rgb: EXIF,
     alpha, 16-bit, CMYK); RigError (one line) for anything that is not one or is larger than `max_side`."""
     from PIL import Image, UnidentifiedImageError
 

@@ -59,7 +59,7 @@ def sweep(engine: Engine, values: dict[str, float | str], name: str, points: Seq
 def reenact(engine: Engine, clip: tuple[list[np.ndarray], float], blocks: Sequence[str] = ("expression", "pose"),
             relative: bool = True, clamp: bool = True, landmarks: str | None = None, progress: bool = False,
             name: str = "the driver") -> Reenacted:
-    """The face performs the driving clip (pipeline.open_driver's (frames, fps)): tracked with `landmarks`
+    """The face performs the driving clip (rig.inputs.open_driver's (frames, fps)): tracked with `landmarks`
     (default the engine's backend), its blocks transferred by the engine, the frames drawn."""
     from ..pipeline import track_driver
     from ..reenact import check_blocks

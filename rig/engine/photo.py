@@ -158,7 +158,7 @@ class PhotoEngine(Engine):
         return overlay_image(self.model, image, self.target(c), diag)
 
     def transfer(self, driver: FaceParams, blocks: list[str], relative: bool = True) -> FaceParams:
-        """The driver's blocks on the photo's fitted params (rig.reenact.transfer, with the head's translation)."""
+        """The driver's blocks on the photo's fitted params (morphable.transfer, with the head's translation)."""
         from ..reenact import transfer
 
         return transfer(self.photo_rig.params, driver.to(dtype=torch.float32), blocks, relative=relative,

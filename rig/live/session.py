@@ -5,7 +5,7 @@
         out = session.step(frame, t)          # out.image: the photo following the face, size px high
 
 Each frame: morphable.fit.online.OnlineTracker reads it (identity, neutral and reference settled from
-the first frames; until then the photo is shown as it is), rig.reenact.transfer puts the driver's
+the first frames; until then the photo is shown as it is), morphable.transfer.transfer puts the driver's
 motion since its reference on the photo's fitted params (as `facerig reenact --photo` does relative to
 frame 0), and PhotoRig.render warps the photo. Per-frame seconds are kept for the bench and the page.
 """
@@ -112,7 +112,7 @@ class LiveSession:
         return self._still.shape[:2]
 
     def target(self, driver: FaceParams) -> FaceParams:
-        """The photo's params with the driver's motion since its reference (rig.reenact.transfer, relative)."""
+        """The photo's params with the driver's motion since its reference (morphable.transfer.transfer, relative)."""
         from ..reenact import transfer
 
         both = FaceParams.cat([self.tracker.reference, driver]).to(dtype=torch.float32)

@@ -138,7 +138,7 @@ def label_video(frames, fps: float, info: LabelInfo) -> bytes:
     return label_file_bytes(encode_mp4(watermark_frames(frames, info), fps), info)
 
 
-#: face-source kinds (rig.sources) -> LabelInfo.source
+#: face kinds (rig.engine: Engine.kind) -> LabelInfo.source
 SOURCE_OF_KIND = {"generated": "generated", "face": "generated", "morphable": "rendered", "photo": "edited-photo"}
 
 
