@@ -171,7 +171,7 @@ class Cameras:
         video = [session.images[np.searchsorted(slots, k, side="right") - 1] for k in range(int(slots[-1]) + 1)]
         rows = [(t, p) for t, p in zip(times, session.targets) if p is not None]
         folder = Path(tempfile.mkdtemp(dir=self.folder, prefix="live-"))
-        provenance = labeller_for("app live recording", "edited-photo",
+        provenance = labeller_for("app live recording", "photo",
                                   {"source": "camera-driven photo (rig.live)", "frames": len(session.images)})
         names = {"video": "facerig_live.mp4"}
         with Outputs(provenance=provenance) as out:

@@ -34,7 +34,7 @@ def served(real_faces, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_frames_come_back_as_the_photo_following_the_camera_and_a_recording_is_written(served, real_faces,
+def test_frames_come_back_as_the_photo_following_the_camera_and_a_recording_is_written(served, real_faces, tmp_path,
                                                                                       driver_frames):
     engine, cams, client = served
     page = client.get(ROUTE)
@@ -61,6 +61,13 @@ def test_frames_come_back_as_the_photo_following_the_camera_and_a_recording_is_w
     assert done["frames"] == 24 and done["tracked"] >= 1
     video = client.get(done["files"]["video"])
     assert video.status_code == 200 and len(video.content) > 1000
+    # a warped real photo is labelled a composite, not a generated face
+    from rig.provenance.metadata import COMPOSITE
+    from rig.provenance.verify import verify
+
+    clip = tmp_path / "recording.mp4"
+    clip.write_bytes(video.content)
+    assert verify(clip, check_watermark=False).metadata.digital_source_type == COMPOSITE
     tracks = json.loads(client.get(done["files"]["tracks"]).content)
     assert tracks["fps"] == 25.0
     assert client.get(done["files"]["csv"]).text.startswith("Timecode,")
