@@ -9,6 +9,7 @@ finer levels of a pyramid, with the fixed pixels re-imposed at each level.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
@@ -59,16 +60,35 @@ def solve_laplace(values: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 
 def _jacobi(field: torch.Tensor, fixed_vals: torch.Tensor, fixed: torch.Tensor, sweeps: int) -> torch.Tensor:
-    """Relax (C,n,n) `field` toward harmonic on free pixels, zero border, fixed pixels held."""
+    """Relax (C,n,n) `field` toward harmonic on free pixels, zero border, fixed pixels held.
+
+    One compiled loop (_jacobi_loop), the same float32 sums in the same order as the torch
+    version it replaces (at ec60584): 40 sweeps at 128 px took ~7 ms of small tensor ops."""
     c, n, _ = field.shape
-    buf = field.new_zeros(c, n + 2, n + 2)           # zero ring = the still border
-    inner = buf[:, 1:-1, 1:-1]
-    inner.copy_(torch.where(fixed, fixed_vals, field))
-    free = ~fixed
+    buf = np.zeros((c, n + 2, n + 2), np.float32)           # zero ring = the still border
+    buf[:, 1:-1, 1:-1] = torch.where(fixed, fixed_vals, field).numpy()
+    free = np.ascontiguousarray((~fixed).numpy())
+    out = _jacobi_loop(buf, buf.copy(), free, int(sweeps))
+    return torch.from_numpy(np.ascontiguousarray(out[:, 1:-1, 1:-1]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _jacobi_loop(buf, nxt, free, sweeps):
+    """`sweeps` Jacobi sweeps over the free pixels of (C,n+2,n+2) float32 `buf` (ring and fixed pixels held);
+    returns the buffer holding the last sweep (`buf` or `nxt`)."""
+    c, n = buf.shape[0], buf.shape[1] - 2
+    quarter = np.float32(0.25)
     for _ in range(sweeps):
-        avg = 0.25 * (buf[:, :-2, 1:-1] + buf[:, 2:, 1:-1] + buf[:, 1:-1, :-2] + buf[:, 1:-1, 2:])
-        inner.copy_(torch.where(free, avg, inner))
-    return inner.clone()
+        for ch in range(c):
+            for i in range(1, n + 1):
+                for j in range(1, n + 1):
+                    if free[i - 1, j - 1]:
+                        nxt[ch, i, j] = quarter * (buf[ch, i - 1, j] + buf[ch, i + 1, j] + buf[ch, i, j - 1]
+                                                   + buf[ch, i, j + 1])
+                    else:
+                        nxt[ch, i, j] = buf[ch, i, j]
+        buf, nxt = nxt, buf
+    return buf
 
 
 def extend(disp: torch.Tensor, known: torch.Tensor, coarse: int = COARSE, sweeps: int = SWEEPS,

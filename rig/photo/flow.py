@@ -26,6 +26,8 @@ from morphable.model import MorphableModel
 from morphable.params import FaceParams
 from morphable.raster import Raster, rasterize
 
+from .soft import box_max, erode
+
 #: regions whose triangles give fixed flow values
 FLOW_REGIONS = ("face", "eyes", "mouth")
 #: fixed values stop this many px (at S = 128, scaled with S) inside the face region's outline:
@@ -132,10 +134,9 @@ class FlowBuilder:
         depth = self.camera.depth(verts)
         r = rasterize(xy, depth, self.faces, self.size)
         zb = torch.where(r.hit, r.depth, torch.full_like(r.depth, float("inf")))
-        far = torch.nn.functional.max_pool2d(zb[None, None], 3, stride=1, padding=1)[0, 0]
+        far = box_max(zb, 3)
         inner = r.hit & self.flow_tri[r.face.clamp_min(0)]
-        k = 2 * int(round(2 * OUTLINE_MARGIN_PX * self.size / 128)) + 1
-        inner = torch.nn.functional.max_pool2d((~inner).float()[None, None], k, 1, k // 2)[0, 0] == 0
+        inner = erode(inner, 2 * int(round(2 * OUTLINE_MARGIN_PX * self.size / 128)) + 1)
         return MeshView(verts, xy, depth, r, far, vertex_normals(verts, self.faces), inner)
 
     def surface_points(self, view: MeshView, face: torch.Tensor, bary: torch.Tensor,
@@ -174,9 +175,7 @@ class FlowBuilder:
         fixed = hit & self.flow_tri[face]
         margin = int(round(OUTLINE_MARGIN_PX * s / 128))
         if margin > 0:   # erode the fixed region (its outline only; holes inside stay)
-            k = 2 * margin + 1
-            outside = (~fixed).float()[None, None]
-            fixed = fixed & (torch.nn.functional.max_pool2d(outside, k, stride=1, padding=margin)[0, 0] == 0)
+            fixed = fixed & erode(fixed, 2 * margin + 1)
         rows, cols = torch.nonzero(fixed, as_tuple=True)
         f, b = face[rows, cols], r.bary[rows, cols]
         uv, vis = self.visible(source, self.surface_points(source, f, b))

@@ -26,7 +26,7 @@ from morphable.params import FaceParams
 
 from ..errors import RigError
 from .flow import Flow, FlowBuilder, MeshView
-from .soft import blur, feather, spread
+from .soft import blur, box_max, feather, spread
 from .warp import frame_grid, to_photo
 
 #: the model's cavity albedo is a flat dark red; photos show it darker (teeth keep their level)
@@ -173,7 +173,7 @@ def gan_layer(net, image: torch.Tensor, flow: Flow, lips: torch.Tensor, corners:
     hole = F.grid_sample(flow.mouth_fill.float()[None, None], cg, mode="bilinear", align_corners=False)
     hole = (hole > 0.25).float()
     if HOLE_GROW:
-        hole = F.max_pool2d(hole, 2 * HOLE_GROW + 1, 1, HOLE_GROW)
+        hole = box_max(hole, 2 * HOLE_GROW + 1)
     local = (lips - torch.tensor([bx, by], dtype=torch.float32)) * (CROP / bs)
     guide = torch.from_numpy(polygon_mask(local.numpy(), CROP))[None, None]
     filled = ((net(crop[None] * 2 - 1, hole, guide) + 1) / 2).clamp(0.0, 1.0)

@@ -18,7 +18,7 @@ import torch
 from morphable.lighting import irradiance_basis, preset
 
 from .flow import Flow, FlowBuilder
-from .soft import feather
+from .soft import erode, feather
 from .warp import to_photo
 
 RATIO_MIN, RATIO_MAX = 0.5, 1.8
@@ -45,7 +45,7 @@ def ratio_map(builder: FlowBuilder, flow: Flow, source_light: torch.Tensor, targ
     # the face skin and the rest of the head above the chin (a seam at the hairline otherwise),
     # fading in over a few px inside that outline, none outside it
     region = flow.skin | flow.guide
-    inner = ~torch.nn.functional.max_pool2d((~region).float()[None, None], 5, 1, 2)[0, 0].bool()
+    inner = erode(region, 5)
     alpha = feather(inner, sigma=2.0 * s / 128) * region[None].float()
     return 1.0 + (ratio - 1.0) * alpha
 
