@@ -103,17 +103,17 @@ LUMA_ROWS = 64
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-#: pictures over this many pixels get their luma from the compiled loop (rig.provenance.luma_loop; same bits):
-#: ~1 s less at 48 MP; below, numba's start-up (~0.5 s when nothing compiled has run yet) could cost more
-COMPILED_LUMA_PX = 12_000_000
+#: pictures over this many pixels are embedded by the compiled loops (rig.provenance.embed_loops; same bits):
+#: ~1.5 s less at 48 MP; below, numba's start-up (~0.5 s when nothing compiled has run yet) could cost more
+COMPILED_PX = 12_000_000
 
 
 def _luma32(image: np.ndarray, compiled: bool = False) -> np.ndarray:
     """(H,W,3) uint8 RGB -> (H,W) float32 BT.601 luma (the embedder's: float32 is all its mask uses);
-    `compiled`: through rig.provenance.luma_loop (numba), the same numbers ~10x faster."""
+    `compiled`: through rig.provenance.embed_loops (numba), the same numbers ~8x faster."""
     out = np.empty(image.shape[:2], np.float32)
     if compiled:
-        from .luma_loop import luma_into
+        from .embed_loops import luma_into
 
         return luma_into(image, _LUMA_WEIGHTS, out)
     for r in range(0, image.shape[0], LUMA_ROWS):
@@ -130,21 +130,42 @@ def _texture_mask(luma: np.ndarray) -> np.ndarray:
     MASK_FLAT of the textured strength, where a structured pattern of even one grey level shows.
     """
     lum = np.asarray(luma, dtype=np.float32)
+    mask = _blurred_strength(lum)
+    return np.multiply(mask, _room(lum), out=mask)
+
+
+def _blurred_strength(lum: np.ndarray, compiled: bool = False) -> np.ndarray:
+    """The mask before the saturation fade (float32 luma in; `compiled`: embed_loops' steps, same numbers)."""
     # the same operations as written out plainly, done in place (a 48 MP photo's strips make 100s of MB of temps)
     detail = cv2.GaussianBlur(lum, (0, 0), TEXTURE_SIGMA)
-    np.subtract(lum, detail, out=detail)
-    np.multiply(detail, detail, out=detail)
-    activity = np.sqrt(cv2.GaussianBlur(detail, (0, 0), 2.0 * TEXTURE_SIGMA))
+    if compiled:
+        from .embed_loops import squared_detail, strength
+
+        squared_detail(lum, detail)
+    else:
+        np.subtract(lum, detail, out=detail)
+        np.multiply(detail, detail, out=detail)
+    activity = cv2.GaussianBlur(detail, (0, 0), 2.0 * TEXTURE_SIGMA)
+    np.sqrt(activity, out=activity)
     activity = cv2.erode(activity, np.ones((5, 5), np.uint8))
-    np.divide(activity, TEXTURE_REF, out=activity)
-    np.clip(activity, MASK_FLAT, MASK_HI, out=activity)
-    mask = cv2.GaussianBlur(activity, (0, 0), 2.0)
-    # no room to add in saturated areas: fade the mark out near 0 and 255
+    if compiled:
+        strength(activity, TEXTURE_REF, MASK_FLAT, MASK_HI)
+    else:
+        np.divide(activity, TEXTURE_REF, out=activity)
+        np.clip(activity, MASK_FLAT, MASK_HI, out=activity)
+    return cv2.GaussianBlur(activity, (0, 0), 2.0)
+
+
+def _room(lum: np.ndarray) -> np.ndarray:
+    """The saturation fade: no room to add in saturated areas, so the mark fades out near 0 and 255."""
     room = np.subtract(255.0, lum, dtype=np.float32)
     np.minimum(lum, room, out=room)
-    np.divide(room, 8.0, out=room)
-    np.clip(room, 0.0, 1.0, out=room)
-    return np.multiply(mask, room, out=mask)
+    np.divide(room, ROOM_FADE, out=room)
+    return np.clip(room, 0.0, 1.0, out=room)
+
+
+#: grey levels from 0 or 255 over which the mark fades in
+ROOM_FADE = 8.0
 
 
 #: rows of the picture embedded at a time: big photos cost strips, not whole-frame float64 copies
@@ -192,8 +213,15 @@ def _marked_rows(img: np.ndarray, h: int, w: int, version: int, scale: int, stri
     """Store one strip's unscaled mark (the tiled pattern times the perceptual mask) in `store`; its energy."""
     r0, r1, a, b = strip
     delta = store[r0:r1]
-    luma = _luma32(img[a:b], compiled=h * w > COMPILED_LUMA_PX)
-    np.multiply(_field_rows(h, w, version, scale, r0, r1), _texture_mask(luma)[r0 - a:r1 - a], out=delta)
+    compiled = h * w > COMPILED_PX
+    luma = _luma32(img[a:b], compiled=compiled)
+    if compiled:
+        from .embed_loops import marked_into
+
+        mask = _blurred_strength(luma, compiled=True)
+        marked_into(_tile32(version, scale), r0, mask[r0 - a:r1 - a], luma[r0 - a:r1 - a], ROOM_FADE, delta)
+    else:
+        np.multiply(_field_rows(h, w, version, scale, r0, r1), _texture_mask(luma)[r0 - a:r1 - a], out=delta)
     return float(np.einsum("ij,ij->", delta, delta, dtype=np.float64))
 
 

@@ -64,3 +64,12 @@ def test_compiled_luma_equals_numpys_for_every_colour():
     v = np.arange(256 ** 3, dtype=np.uint32)
     every = np.stack([(v >> 16) & 255, (v >> 8) & 255, v & 255], -1).astype(np.uint8).reshape(4096, 4096, 3)
     assert np.array_equal(watermark._luma32(every, compiled=True), watermark._luma32(every))
+
+
+def test_compiled_embed_equals_numpys(monkeypatch):
+    rng = np.random.default_rng(7)
+    photo = np.tile(skdata.astronaut(), (3, 2, 1)).astype(np.int16)
+    photo = np.clip(photo * 2 - 120 + rng.normal(0, 3, photo.shape), 0, 255).astype(np.uint8)   # saturated parts
+    plain = watermark.embed(photo)
+    monkeypatch.setattr(watermark, "COMPILED_PX", 0)
+    assert np.array_equal(watermark.embed(photo), plain)
