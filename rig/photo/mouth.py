@@ -148,8 +148,9 @@ def take_crop(image: torch.Tensor, box: tuple[int, int, int], size: int = CROP) 
 
 
 def gan_layer(net, image: torch.Tensor, flow: Flow, lips: torch.Tensor, corners: torch.Tensor,
-              frame: Sequence[float], grid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(colour (3,H,W), alpha (1,H,W)) of the inpainted mouth, or None when the source shows it all.
+              frame: Sequence[float], grid: torch.Tensor | None = None, boxed: bool = False) -> tuple | None:
+    """(colour (3,H,W), alpha (1,H,W)) of the inpainted mouth, or None when the source shows it all; `boxed`:
+    (colour, alpha, (rows, cols)) over the crop's box only (both are 0 outside it; rig.photo.stages.Layer).
 
     image: the warped photo (3,H,W) in [0,1]; lips (K,2) and corners (2,2): the target's inner
     lip loop and outer mouth corners in photo px. The crop around the target's mouth, the hole
@@ -178,15 +179,19 @@ def gan_layer(net, image: torch.Tensor, flow: Flow, lips: torch.Tensor, corners:
     guide = torch.from_numpy(polygon_mask(local.numpy(), CROP))[None, None]
     filled = ((net(crop[None] * 2 - 1, hole, guide) + 1) / 2).clamp(0.0, 1.0)
     # paste: the photo pixels of the box read the crop's output; alpha is the feathered hole
-    colour = torch.zeros(3, h, w)
-    alpha = torch.zeros(1, h, w)
     px = ((torch.arange(xs0, xs1, dtype=torch.float32) + 0.5) - bx) / bs * 2 - 1
     py = ((torch.arange(ys0, ys1, dtype=torch.float32) + 0.5) - by) / bs * 2 - 1
     pg = torch.stack(torch.meshgrid(py, px, indexing="ij")[::-1], -1)[None]
-    colour[:, ys0:ys1, xs0:xs1] = F.grid_sample(filled, pg, mode="bilinear", padding_mode="border",
-                                                align_corners=False)[0]
-    alpha[:, ys0:ys1, xs0:xs1] = F.grid_sample(hole_alpha(flow)[None], g[:, ys0:ys1, xs0:xs1], mode="bilinear",
-                                               padding_mode="zeros", align_corners=False)[0]
+    rows, cols = slice(ys0, ys1), slice(xs0, xs1)
+    colour_box = F.grid_sample(filled, pg, mode="bilinear", padding_mode="border", align_corners=False)[0]
+    alpha_box = F.grid_sample(hole_alpha(flow)[None], g[:, rows, cols], mode="bilinear", padding_mode="zeros",
+                              align_corners=False)[0]
+    if boxed:
+        return colour_box, alpha_box, (rows, cols)
+    colour = torch.zeros(3, h, w)
+    alpha = torch.zeros(1, h, w)
+    colour[:, rows, cols] = colour_box
+    alpha[:, rows, cols] = alpha_box
     return colour, alpha
 
 
@@ -207,14 +212,13 @@ def mouth_points(flow: Flow, model, frame: Sequence[float]) -> tuple[torch.Tenso
 
 
 def mouth_stage(filler: str | None, image: torch.Tensor, builder: FlowBuilder, flow: Flow, source: FaceParams,
-                frame: Sequence[float], grid: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor] | None:
+                frame: Sequence[float], grid: torch.Tensor | None = None, boxed: bool = False) -> tuple | None:
     """The mouth layer of the chosen filler: "gan" (the trained inpainter) or "model" (the 3DMM's render);
-    None is DEFAULT_FILLER."""
+    None is DEFAULT_FILLER. `boxed`: the inpainter's layer over its box only (rig.photo.stages.Layer)."""
     _, h, w = image.shape
     filler = DEFAULT_FILLER if filler is None else filler
     if filler == "model":
         return mouth_layer(builder, flow, source, h, w, frame, grid)
     if filler != "gan":
         raise RigError(f"unknown mouth filler {filler!r}; choose one of {', '.join(FILLERS)}")
-    return gan_layer(load_filler(), image, flow, *mouth_points(flow, builder.model, frame), frame, grid)
+    return gan_layer(load_filler(), image, flow, *mouth_points(flow, builder.model, frame), frame, grid, boxed)

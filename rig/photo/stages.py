@@ -32,8 +32,9 @@ from .relight import ratio_map, relight
 from .scene import Scene
 from .warp import warp
 
-#: a colour (3,H,W) and alpha (1,H,W) painted over the image, or None (nothing to paint)
-Layer = Union[tuple[torch.Tensor, torch.Tensor], None]
+#: a colour (3,H,W) and alpha (1,H,W) painted over the image; or (colour, alpha, (rows, cols)): the same over
+#: the box image[:, rows, cols] only (a layer that is 0 outside a small box: the mouth); or None (nothing to paint)
+Layer = Union[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, tuple[slice, slice]], None]
 
 
 @dataclass
@@ -53,10 +54,18 @@ class RenderState:
     notes: dict = field(default_factory=dict)   # anything a stage leaves for a later one
 
     def paint(self, layer: Layer) -> None:
-        """Paint a (colour, alpha) layer over the image (nothing for None)."""
-        if layer is not None:
-            colour, alpha = layer
-            self.image = self.image * (1.0 - alpha) + colour * alpha
+        """Paint a (colour, alpha) layer over the image (nothing for None), or a (colour, alpha, box) one over its box
+        (the image is copied, then only the box is blended: the same pixels as a layer 0 outside the box)."""
+        if layer is None:
+            return
+        if len(layer) == 3:
+            colour, alpha, (rows, cols) = layer
+            out = self.image.clone()
+            out[:, rows, cols] = out[:, rows, cols] * (1.0 - alpha) + colour * alpha
+            self.image = out
+            return
+        colour, alpha = layer
+        self.image = self.image * (1.0 - alpha) + colour * alpha
 
 
 class Stage(Protocol):
@@ -152,7 +161,7 @@ class MouthStage:
             state.paint(filler(state))
             return
         state.paint(mouth_stage(filler, state.warped, scene.builder, state.flow, scene.params, scene.frame,
-                                scene.grid))
+                                scene.grid, boxed=True))
 
 
 class EyeStage:
