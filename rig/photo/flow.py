@@ -16,7 +16,9 @@ i + 0.5); the photo pixel of frame coordinate u is x0 + u * side / S (frame = [x
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable
 
 import numpy as np
 import torch
@@ -40,20 +42,41 @@ LID_RADIUS_M = 0.022
 VISIBILITY_TOLERANCE_M = 0.004
 
 
-@dataclass
+@dataclass(eq=False)
 class MeshView:
-    """One FaceParams row seen by the camera at size S: posed vertices, pixels, depth, raster."""
+    """One FaceParams row seen by the camera at size S: posed vertices, pixels, depth, raster.
+
+    What only some renders read (the normals; the far depth and interior a source view is asked
+    for) is computed on first use: a target view of a plain render never needs them."""
 
     verts: torch.Tensor    # (V,3)
     xy: torch.Tensor       # (V,2) frame px at S
     depth: torch.Tensor    # (V,)
     raster: Raster
-    far_depth: torch.Tensor  # (S,S) 3x3 max of the z-buffer (+inf on background)
-    normals: torch.Tensor    # (V,3) unit vertex normals (camera space)
-    interior: torch.Tensor   # (S,S) bool: face/eye/mouth pixels well inside their outline
+    faces: torch.Tensor    # (F,3) long: the mesh's triangles
+    flow_tri: torch.Tensor  # (F,) bool: the triangles giving fixed flow values (FlowBuilder.flow_tri)
+
+    @cached_property
+    def far_depth(self) -> torch.Tensor:
+        """(S,S) 3x3 max of the z-buffer (+inf on background)."""
+        r = self.raster
+        return box_max(torch.where(r.hit, r.depth, torch.full_like(r.depth, float("inf"))), 3)
+
+    @cached_property
+    def normals(self) -> torch.Tensor:
+        """(V,3) unit vertex normals (camera space)."""
+        return vertex_normals(self.verts, self.faces)
+
+    @cached_property
+    def interior(self) -> torch.Tensor:
+        """(S,S) bool: face/eye/mouth pixels well inside their outline."""
+        r = self.raster
+        size = r.face.shape[-1]
+        inner = r.hit & self.flow_tri[r.face.clamp_min(0)]
+        return erode(inner, 2 * int(round(2 * OUTLINE_MARGIN_PX * size / 128)) + 1)
 
 
-@dataclass
+@dataclass(eq=False)
 class Flow:
     """A backward map at S: source position of each target pixel where fixed, and per-pixel masks."""
 
@@ -64,11 +87,17 @@ class Flow:
     mirrored: torch.Tensor    # (S,S) bool: disoccluded pixels whose mirror point the source shows
     holes: torch.Tensor       # (S,S) bool: disoccluded pixels left to the smooth extension
     skin: torch.Tensor        # (S,S) bool: target face-skin pixels (for relighting)
-    src_normals: torch.Tensor  # (S,S,3) source normal at each known pixel's surface point (0 elsewhere)
     guide_disp: torch.Tensor  # (2,S,S) the same displacement on the rest of the head above the chin
     guide: torch.Tensor       # (S,S) bool: where guide_disp is set (a soft, coarse-level hint only)
     lids: torch.Tensor        # (S,S) bool: target pixels on the skin around the eyes (eyelids)
     target: MeshView
+    #: makes src_normals when first asked (only a relight with pose reads them)
+    normals_of: Callable[[], torch.Tensor] = field(repr=False, default=None)
+
+    @cached_property
+    def src_normals(self) -> torch.Tensor:
+        """(S,S,3) source normal at each known pixel's surface point (0 elsewhere)."""
+        return self.normals_of()
 
 
 def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
@@ -132,12 +161,7 @@ class FlowBuilder:
         verts = self.model.vertices(p)[0]
         xy = self.camera.project(verts[None], self.size)[0]
         depth = self.camera.depth(verts)
-        r = rasterize(xy, depth, self.faces, self.size)
-        zb = torch.where(r.hit, r.depth, torch.full_like(r.depth, float("inf")))
-        far = box_max(zb, 3)
-        inner = r.hit & self.flow_tri[r.face.clamp_min(0)]
-        inner = erode(inner, 2 * int(round(2 * OUTLINE_MARGIN_PX * self.size / 128)) + 1)
-        return MeshView(verts, xy, depth, r, far, vertex_normals(verts, self.faces), inner)
+        return MeshView(verts, xy, depth, rasterize(xy, depth, self.faces, self.size), self.faces, self.flow_tri)
 
     def surface_points(self, view: MeshView, face: torch.Tensor, bary: torch.Tensor,
                        index: torch.Tensor | None = None) -> torch.Tensor:
@@ -188,9 +212,12 @@ class FlowBuilder:
         holes = torch.zeros(s, s, dtype=torch.bool)
         disp[:, rows[vis], cols[vis]] = (uv[vis] - centre[vis]).T
         known[rows[vis], cols[vis]] = True
-        src_n = torch.zeros(s, s, 3)
-        n = (source.normals[self.faces[f[vis]]] * b[vis][..., None]).sum(1)
-        src_n[rows[vis], cols[vis]] = torch.nn.functional.normalize(n, dim=-1)
+        def src_normals(known_rows=rows[vis], known_cols=cols[vis], faces=f[vis], bary=b[vis]) -> torch.Tensor:
+            src_n = torch.zeros(s, s, 3)
+            n = (source.normals[self.faces[faces]] * bary[..., None]).sum(1)
+            src_n[known_rows, known_cols] = torch.nn.functional.normalize(n, dim=-1)
+            return src_n
+
         hidden = ~vis
         in_mouth = hidden & self.mouth_tri[f]
         mouth_fill[rows[in_mouth], cols[in_mouth]] = True
@@ -212,8 +239,8 @@ class FlowBuilder:
             pts = self.surface_points(source, face[gr, gc], r.bary[gr, gc])
             guv = self.camera.project(pts[None], s)[0]
             guide_disp[:, gr, gc] = (guv - torch.stack([gc.float() + 0.5, gr.float() + 0.5], -1)).T
-        return Flow(disp, known, mouth_fill, mirror_disp, mirrored, holes, skin, src_n, guide_disp, guide,
-                    hit & self.lid_tri[face], tv)
+        return Flow(disp, known, mouth_fill, mirror_disp, mirrored, holes, skin, guide_disp, guide,
+                    hit & self.lid_tri[face], tv, src_normals)
 
     def pixel_normals(self, view: MeshView) -> torch.Tensor:
         """Camera-space unit normals (S,S,3) of the view's covered pixels (0 elsewhere)."""
