@@ -8,11 +8,12 @@
    from the reference. "before" says whether MediaPipe's face mesh alone (the old path) found the face.
 2. The 8000x6000 edit end to end: `facerig edit --photo big.jpg --yaw 15 --expression ... -o out.png` in a
    fresh process (imports and model loads included): wall and CPU seconds and peak RSS (getrusage in the
-   child), by default (labelled and watermarked), with --no-watermark, and with --no-label --no-watermark;
+   child), by default (labelled and watermarked), the same with OMP_WAIT_POLICY=PASSIVE, with --no-watermark,
+   and with --no-label --no-watermark (with --before DIR, an older tree's default edit on the same minutes);
    then the phases in this process (read, find + fit, render the window, paste, PNG encode), each with
    its seconds, CPU seconds and peak RSS (/proc VmHWM, reset before each phase).
 Writes docs/big_photos.json. Nothing from shared/data is written into the repository.
-Usage: nice -n 10 python -m bench.bench_big_photos [--repeats 1]
+Usage: nice -n 10 python -m bench.bench_big_photos [--repeats 1] [--cli-only] [--out docs/big_photos.json]
 """
 from __future__ import annotations
 
@@ -99,16 +100,22 @@ print(json.dumps({"code": code, "wall_s": time.perf_counter() - t0, "cpu_s": r.r
                   "peak_rss_mb": hwm / 1024}))
 """
 # VmHWM, not ru_maxrss: Linux carries the parent's peak into an exec'd child's ru_maxrss
-#: the CLI variants timed: the default (label + invisible watermark over the whole frame), and without them
-CLI_VARIANTS = {"default (labelled, watermarked)": [], "--no-watermark": ["--no-watermark"],
-                "--no-label --no-watermark": ["--no-label", "--no-watermark"]}
+#: the CLI variants timed (options, environment): the default (label + invisible watermark over the whole
+#: frame), the default with OpenMP's idle threads sleeping instead of spinning (torch's two threads spin-wait
+#: for the cores others use: on a shared machine that costs seconds; the same pixels), and without the marks
+CLI_VARIANTS = {"default (labelled, watermarked)": ([], {}),
+                "default, OMP_WAIT_POLICY=PASSIVE": ([], {"OMP_WAIT_POLICY": "PASSIVE"}),
+                "--no-watermark": (["--no-watermark"], {}),
+                "--no-label --no-watermark": (["--no-label", "--no-watermark"], {})}
 
 
-def cli_edit(big: Path, out: Path, extra: list[str]) -> dict:
-    """One `facerig edit` of the big photo in a fresh interpreter: exit code, wall and CPU seconds, peak RSS (MB)."""
+def cli_edit(big: Path, out: Path, extra: list[str], tree: Path = ROOT, env: dict | None = None) -> dict:
+    """One `facerig edit` of the big photo in a fresh interpreter (importing rig and morphable from `tree`,
+    with `env` added to the environment): exit code, wall and CPU seconds, peak RSS (MB)."""
     args = [sys.executable, "-c", CHILD, "edit", "--photo", str(big), *EDIT, "-o", str(out), *extra]
     load = os.getloadavg()[0]
-    res = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(tree)}
+    res = subprocess.run(args, capture_output=True, text=True, cwd=tree, env=env)
     last = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else "{}"
     try:
         info = json.loads(last)
@@ -173,6 +180,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "docs" / "big_photos.json"))
     p.add_argument("--skip-cli", action="store_true")
+    p.add_argument("--cli-only", action="store_true", help="only the cold command-line edits (a minute or two)")
+    p.add_argument("--repeats", type=int, default=1, help="cold runs of each CLI variant (each kept)")
+    p.add_argument("--before", type=Path, help="an older tree (e.g. `git archive REV | tar -x -C DIR`): its default "
+                                               "edit is timed alternately with this one's, on the same minutes")
     args = p.parse_args(argv)
     if not PHOTO.exists():
         print(f"shared data absent: {PHOTO}")
@@ -187,9 +198,21 @@ def main(argv=None) -> int:
         big = Path(tmp) / "big.jpg"
         Image.fromarray(paste_face(photo, 720, (8000, 6000))).save(big, quality=92)
         if not args.skip_cli:   # first, while this process is small
-            result["cli_edit_8000x6000_cold"] = {name: cli_edit(big, Path(tmp) / f"{i}.png", extra)
-                                                 for i, (name, extra) in enumerate(CLI_VARIANTS.items())}
+            runs = {name: [] for name in CLI_VARIANTS}
+            before = []
+            for _ in range(args.repeats):
+                if args.before is not None:
+                    before.append(cli_edit(big, Path(tmp) / "before.png", [], args.before.resolve()))
+                for i, (name, (extra, env)) in enumerate(CLI_VARIANTS.items()):
+                    runs[name].append(cli_edit(big, Path(tmp) / f"{i}.png", extra, env=env))
+            result["cli_edit_8000x6000_cold"] = {k: v[0] if len(v) == 1 else v for k, v in runs.items()}
+            if before:
+                result["cli_edit_8000x6000_cold"][f"before: {args.before.name} (default)"] = before
             print(result["cli_edit_8000x6000_cold"], flush=True)
+        if args.cli_only:   # the other sections of an earlier full run are kept
+            earlier = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+            write_result(args.out, {**earlier, **result})
+            return 0
         result["pose_cases"] = pose_cases(photo)
         result["phases_8000x6000"] = phases(big, Path(tmp) / "c.png")
         print(result["phases_8000x6000"], flush=True)
