@@ -143,9 +143,12 @@ SOURCE_OF_KIND = {"generated": "generated", "face": "generated", "morphable": "r
 
 
 def labeller_for(command: str, kind: str, parameters: dict | None = None, generator: str | None = None) -> "Labeller":
-    """A default Labeller (labels on, watermark on, signing from FACERIG_SIGN_* if set) for front ends."""
+    """A default Labeller (labels on, watermark on, signing from FACERIG_SIGN_* if set) for front ends; `kind` is
+    an engine's kind (SOURCE_OF_KIND), a programming error otherwise (a silent default mislabelled photos)."""
+    if kind not in SOURCE_OF_KIND:
+        raise ValueError(f"unknown source kind {kind!r} for a label; one of {', '.join(SOURCE_OF_KIND)}")
     return Labeller(LabelInfo(command=command, parameters=dict(parameters or {}),
-                              source=SOURCE_OF_KIND.get(kind, "generated"), generator=generator,
+                              source=SOURCE_OF_KIND[kind], generator=generator,
                               signing=c2pa_manifest.signing_key_from(None, None)))
 
 

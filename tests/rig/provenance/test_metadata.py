@@ -71,3 +71,14 @@ def test_hostile_or_broken_input():
         md.read_xmp(md.PNG_SIGNATURE + b"\x00\x00\x10\x00IHDR")   # chunk longer than the file
     with pytest.raises(md.MetadataError):
         md.add_xmp(b"GIF89a....", md.xmp_packet(PROV))
+
+
+def test_front_end_labels_follow_the_engine_kind_and_refuse_unknown_kinds():
+    from rig.provenance.label import SOURCE_OF_KIND, labeller_for
+
+    assert labeller_for("app", "photo").info.source == "edited-photo"
+    assert labeller_for("app", "generated").info.source == "generated"
+    for kind in ("edited-photo", "morph", ""):   # not an engine kind: no silent 'generated'
+        with pytest.raises(ValueError, match="unknown source kind"):
+            labeller_for("app", kind)
+    assert set(SOURCE_OF_KIND) >= {"photo", "generated", "morphable", "face"}
