@@ -21,6 +21,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Sequence
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -72,11 +73,39 @@ def flow_target(photo: FaceParams, target: FaceParams, names: Sequence[str] = DR
 def _polyline(t: torch.Tensor, knots: torch.Tensor) -> torch.Tensor:
     """Lid height at axis positions t (0..1) through (t, v) knots (K,2) sorted by t; 0 outside the corners."""
     tk, vk = knots[:, 0], knots[:, 1]
+    if t.dtype == knots.dtype == torch.float32 and len(tk) >= 2:
+        # one compiled loop (_polyline_loop): the same float32 steps as the tensor version below, without its
+        # ~17 tensor ops per call (20 calls a frame on the eyes' boxes)
+        out = np.empty(t.shape, np.float32)
+        _polyline_loop(np.ascontiguousarray(t.numpy()).reshape(-1), np.ascontiguousarray(tk.numpy()),
+                       np.ascontiguousarray(vk.numpy()), out.reshape(-1))
+        return torch.from_numpy(out)
     tc = t.clamp(float(tk[0]), float(tk[-1]))
     i = torch.searchsorted(tk.contiguous(), tc.contiguous()).clamp(1, len(tk) - 1)
     t0, t1, v0, v1 = tk[i - 1], tk[i], vk[i - 1], vk[i]
     v = v0 + (v1 - v0) * ((tc - t0) / (t1 - t0).clamp_min(1e-6))
     return torch.where((t < tk[0]) | (t > tk[-1]), torch.zeros_like(v), v)
+
+
+@numba.njit(cache=True, nogil=True)
+def _polyline_loop(t, tk, vk, out):
+    """_polyline over flat float32 `t` into `out`: searchsorted (left), interpolate, 0 outside [tk[0], tk[-1]]."""
+    k = tk.shape[0]
+    lo, hi = tk[0], tk[k - 1]
+    tiny = np.float32(1e-6)
+    for n in range(t.shape[0]):
+        x = t[n]
+        if x < lo or x > hi:
+            out[n] = np.float32(0.0)
+            continue
+        i = 0
+        while i < k and tk[i] < x:       # first knot >= x (k is a handful)
+            i += 1
+        i = min(max(i, 1), k - 1)
+        gap = tk[i] - tk[i - 1]
+        if gap < tiny:
+            gap = tiny
+        out[n] = vk[i - 1] + (vk[i] - vk[i - 1]) * ((x - tk[i - 1]) / gap)
 
 
 class EyeFrame:
@@ -161,7 +190,7 @@ def _eye_map(image: torch.Tensor, eye: EyeFrame, now: tuple[torch.Tensor, torch.
     ub = torch.maximum(ub, lb)            # a closed eye: the lids meet
     topv = torch.maximum(uo, ub) + UPPER_BAND * w
     botv = torch.minimum(lo, lb) - LOWER_BAND * w
-    vs = v.clone()
+    vs = v                                # (never written in place: each step below makes a new tensor)
     upper = (v >= ub) & (v <= topv)
     # a closing lid's stretch goes to the skin toward the brow, the lash line keeps its own scale (a uniform
     # stretch drew the lashes as a tall dark band that read as an opening)
@@ -175,7 +204,7 @@ def _eye_map(image: torch.Tensor, eye: EyeFrame, now: tuple[torch.Tensor, torch.
     # an opening wider than the image's: the eyeball's rows spread over it (rather than its edge repeated)
     wider = opening & ((ub - lb) > (uo - lo) + 0.5)
     vs = torch.where(wider, lo + (v - lb) * (uo - lo) / (ub - lb).clamp_min(1e-3), vs)
-    ts = t.clone()
+    ts = t
     if float(shift.norm()) >= MIN_SHIFT_PX and bool(opening.any()):
         # the iris disc reads from `shift` back; the weight falls to 0 toward the corners
         cen, r = iris, radius
@@ -259,8 +288,10 @@ def _landmark_vertices(model, params: FaceParams, rows: torch.Tensor) -> torch.T
     return (shape @ rot.transpose(1, 2) + params.translation[:1, None, :])[0]
 
 
-def eye_stage(scene: Scene, image: torch.Tensor, target: FaceParams, flow: Flow) -> torch.Tensor:
-    """(3,H,W) window warped for `flow_target` (flow: its rig.photo.flow.Flow) -> with `target`'s lids and gaze."""
+def eye_stage(scene: Scene, image: torch.Tensor, target: FaceParams, flow: Flow, in_place: bool = False
+              ) -> torch.Tensor:
+    """(3,H,W) window warped for `flow_target` (flow: its rig.photo.flow.Flow) -> with `target`'s lids and gaze;
+    `image` itself when nothing is drawn, else a copy (`in_place`: `image`, changed)."""
     builder, photo = scene.builder, scene.params
     model = builder.model
     s = builder.size
@@ -349,7 +380,7 @@ def eye_stage(scene: Scene, image: torch.Tensor, target: FaceParams, flow: Flow)
         h, w = out.shape[-2:]
         g = torch.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1)[None]
         patch = F.grid_sample(out[None], g, mode="bilinear", padding_mode="border", align_corners=False)[0]
-        if out is image:
+        if out is image and not in_place:
             out = image.clone()
         out[:, rows, cols] = patch
     return out

@@ -198,17 +198,35 @@ def gan_layer(net, image: torch.Tensor, flow: Flow, lips: torch.Tensor, corners:
 def mouth_points(flow: Flow, model, frame: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
     """The target mesh's inner-lip loop (20,2) and outer mouth corners (2,2) in photo px, at the
     vertices MediaPipe's points sit on (the model's iBUG-68 lips where its table lacks one)."""
+    lips, corners = _mouth_rows(model)
+    s = flow.disp.shape[-1]
+    x0, y0, side = (float(v) for v in frame)
+    xy = flow.target.xy * (side / s) + torch.tensor([x0, y0])
+    return xy[lips], xy[corners]
+
+
+#: id(model) -> (a weak reference to it, its inner-lip and corner vertex rows)
+_ROWS: dict[int, tuple] = {}
+
+
+def _mouth_rows(model) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's vertex rows of the inner lip loop and the mouth corners (mouth_points), found once per model
+    (mesh_table fingerprints the whole model on every call: ~0.3 ms a frame)."""
+    import weakref
+
     from morphable.fit.landmark_set import mesh_table
 
+    got = _ROWS.get(id(model))
+    if got is not None and got[0]() is model:
+        return got[1]
     table = mesh_table(model)[0]
     lips, corners = table[list(MESH_INNER_LIP)], table[list(MESH_CORNERS)]
     if (lips < 0).any() or (corners < 0).any():
         lm = model.landmarks.numpy()
         lips, corners = lm[60:68], lm[[48, 54]]
-    s = flow.disp.shape[-1]
-    x0, y0, side = (float(v) for v in frame)
-    xy = flow.target.xy * (side / s) + torch.tensor([x0, y0])
-    return xy[torch.as_tensor(lips)], xy[torch.as_tensor(corners)]
+    rows = (torch.as_tensor(lips), torch.as_tensor(corners))
+    _ROWS[id(model)] = (weakref.ref(model, lambda _, key=id(model): _ROWS.pop(key, None)), rows)
+    return rows
 
 
 def mouth_stage(filler: str | None, image: torch.Tensor, builder: FlowBuilder, flow: Flow, source: FaceParams,

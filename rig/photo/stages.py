@@ -52,20 +52,38 @@ class RenderState:
     warped: torch.Tensor | None = None  # (3,H,W) the plain warp, in [0,1]
     image: torch.Tensor | None = None   # (3,H,W) the output so far
     notes: dict = field(default_factory=dict)   # anything a stage leaves for a later one
+    #: the image tensor this render made itself (writable() changes it in place; any other is copied first)
+    _own: torch.Tensor | None = field(default=None, repr=False)
+
+    def writable(self) -> torch.Tensor:
+        """The image, safe to change in place: copied once, unless the state made it itself (the plain warp,
+        the scene's pixels or a stage's own tensor are never written)."""
+        if self.image is not self._own:
+            self.image = self._own = self.image.clone()
+        return self.image
+
+    def owns_image(self) -> bool:
+        """Whether the image is this render's own tensor (a stage may then change it in place)."""
+        return self.image is self._own
+
+    def set_image(self, image: torch.Tensor, own: bool = False) -> None:
+        """Replace the image; `own`: a tensor the render made itself (later stages may write into it)."""
+        self.image = image
+        self._own = image if own else None
 
     def paint(self, layer: Layer) -> None:
         """Paint a (colour, alpha) layer over the image (nothing for None), or a (colour, alpha, box) one over its box
-        (the image is copied, then only the box is blended: the same pixels as a layer 0 outside the box)."""
+        (only the box is blended, into the render's own copy of the image: the same pixels as a layer 0 outside
+        the box)."""
         if layer is None:
             return
         if len(layer) == 3:
             colour, alpha, (rows, cols) = layer
-            out = self.image.clone()
+            out = self.writable()
             out[:, rows, cols] = out[:, rows, cols] * (1.0 - alpha) + colour * alpha
-            self.image = out
             return
         colour, alpha = layer
-        self.image = self.image * (1.0 - alpha) + colour * alpha
+        self.set_image(self.image * (1.0 - alpha) + colour * alpha, own=True)
 
 
 class Stage(Protocol):
@@ -170,7 +188,10 @@ class EyeStage:
     draws = DRAWN
 
     def __call__(self, state: RenderState) -> None:
-        state.image = eye_stage(state.scene, state.image, state.target, state.flow)
+        image = state.image
+        out = eye_stage(state.scene, image, state.target, state.flow, in_place=state.owns_image())
+        if out is not image:
+            state.set_image(out, own=True)
 
 
 @dataclass
