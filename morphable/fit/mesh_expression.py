@@ -100,9 +100,11 @@ class ExpressionBasis:
         return self.read & ~np.isin(np.array(ARKIT_NAMES), LID_SHAPES + UNSEEN)
 
     @functools.cached_property
-    def _system(self) -> tuple[np.ndarray, np.ndarray]:
-        """system(), computed once per basis."""
-        return self.system()
+    def _solver_terms(self) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray]:
+        """What every solve_weights call needs, computed once per basis: system()'s (A, H), the
+        gradient step 1 / largest eigenvalue of H, the L1 pull and row_weights()."""
+        a, h = self.system()
+        return a, h, 1.0 / np.linalg.eigvalsh(h)[-1], L1 * np.diag(h).mean(), row_weights()
 
     def system(self) -> tuple[np.ndarray, np.ndarray]:
         """(K,1404) design rows of the solved weights (depth weighted, eye contours masked) and
@@ -206,18 +208,18 @@ def displacements(meshes: np.ndarray, neutral: np.ndarray, rigid: np.ndarray) ->
 
 
 def solve_weights(basis: ExpressionBasis, disp: np.ndarray, iterations: int = 300,
-                  residual: bool = False):
+                  residual: bool = False, init: np.ndarray | None = None):
     """(T,52) weights in [0,1] minimising |J w - disp|^2 + ridge (accelerated projected gradient, all frames at once).
 
-    With `residual` also the (T,) squared residual of each frame's displacement.
+    With `residual` also the (T,) squared residual of each frame's displacement. `init` (T,52)
+    warm-starts the solve (e.g. a live frame from the previous frame's weights); default zero.
     """
-    a, h = basis._system
-    d = (disp * row_weights()).reshape(len(disp), -1)
+    a, h, step, l1, rows = basis._solver_terms
+    d = (disp * rows).reshape(len(disp), -1)
     g = d @ a.T                                                # (T,K)
-    step = 1.0 / np.linalg.eigvalsh(h)[-1]
-    w = np.zeros_like(g)
+    w = np.zeros_like(g) if init is None else np.array(np.broadcast_to(init, (len(d), len(ARKIT_NAMES)))[:, basis.solved],
+                                                         dtype=np.float64)
     z, t = w.copy(), 1.0
-    l1 = L1 * np.diag(h).mean()
     for _ in range(iterations):
         w_new = np.clip(z - step * (z @ h - g + l1), 0.0, 1.0)
         t_new = (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0

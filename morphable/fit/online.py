@@ -16,7 +16,6 @@ neutral face and the smoothing; a camera has no future. Here:
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -36,8 +35,8 @@ from .gaze_read import CLOSED, gaze_angles
 from .geometry import landmark_error_iod
 from .landmark_fit import LandmarkFitter
 from .landmark_set import set_for
-from .mesh_expression import (EYE_CORNERS, L1, ExpressionBasis, basis_for, calm_frames, eye_weights, has_basis, mesh3d,
-                              neutral_mesh, read_clip, row_weights, similarity_align)
+from .mesh_expression import (EYE_CORNERS, basis_for, calm_frames, eye_weights, has_basis, mesh3d,
+                              neutral_mesh, read_clip, similarity_align, solve_weights)
 from .smoothing import _alpha
 from .track import EXPRESSION_SCALE, POSE_SCALE
 
@@ -53,8 +52,8 @@ COLD_AFTER = 5
 MIN_CUTOFF, BETA, D_CUTOFF = 1.0, 0.3, 1.0
 #: share of the settle frames taken as calm (the batch tracker's CALM_SHARE is for whole clips)
 CALM_SHARE = 0.5
-#: projected-gradient steps of the per-frame weight solve, warm-started from the previous frame's weights
-#: (mesh_expression.solve_weights starts from zero and takes 300)
+#: projected-gradient steps of the per-frame weight solve (mesh_expression.solve_weights), warm-started from
+#: the previous frame's weights (a clip's solve starts from zero and takes 300)
 SOLVE_ITERATIONS = 60
 
 
@@ -114,35 +113,6 @@ def video_mesh_backend(min_confidence: float = 0.5) -> LandmarkBackend:
                                                 min_tracking_confidence=min_confidence)
 
     return VideoMeshBackend()
-
-
-class WeightSolver:
-    """mesh_expression.solve_weights for one frame at a time: the same objective (J, ridge, L1, box [0,1]),
-    its system built once (60 ms here) and each solve warm-started from the previous frame's weights."""
-
-    def __init__(self, basis: ExpressionBasis, iterations: int = SOLVE_ITERATIONS):
-        self.basis = basis
-        self.a, self.h = basis.system()
-        self.step = 1.0 / np.linalg.eigvalsh(self.h)[-1]
-        self.l1 = L1 * np.diag(self.h).mean()
-        self.rows = row_weights()
-        self.iterations = int(iterations)
-        self._w = np.zeros(len(self.h))
-
-    def __call__(self, disp: np.ndarray) -> np.ndarray:
-        """(1,52) weights of one (1,468,3) displacement (IOD units, aligned)."""
-        g = (disp[0] * self.rows).reshape(-1) @ self.a.T
-        w = self._w.copy()
-        z, t = w.copy(), 1.0
-        for _ in range(self.iterations):
-            w_new = np.clip(z - self.step * (z @ self.h - g + self.l1), 0.0, 1.0)
-            t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-            z = w_new + ((t - 1.0) / t_new) * (w_new - w)
-            w, t = w_new, t_new
-        self._w = w
-        out = np.zeros((1, len(ARKIT_NAMES)))
-        out[0, self.basis.solved] = w
-        return out
 
 
 @dataclass
@@ -265,7 +235,7 @@ class OnlineTracker:
         expr = fits.expression.double()
         if self._dense and has_basis(self.model):
             self._basis = basis_for(self.model)
-            self._solver = WeightSolver(self._basis)
+            self._weights = None   # the previous frame's weights: the next solve's warm start
             meshes = np.stack([mesh3d(d.mesh, d.mesh_z) for d in dets])
             calm = calm_frames(self._basis, meshes, expr.numpy()[:, self._basis.solved].sum(1), share=CALM_SHARE)
             weights, calm = read_clip(self._basis, meshes, calm)
@@ -296,7 +266,8 @@ class OnlineTracker:
         mesh = mesh3d(det.mesh, det.mesh_z)[None]
         aligned = similarity_align(mesh, neutral, basis.rigid)
         iod = np.linalg.norm(neutral[EYE_CORNERS[0], :2] - neutral[EYE_CORNERS[1], :2])
-        w = self._solver((aligned - neutral) / iod)
+        w = solve_weights(basis, (aligned - neutral) / iod, SOLVE_ITERATIONS, init=self._weights)
+        self._weights = w.copy()
         for name, value in eye_weights(basis, aligned, neutral).items():
             w[:, ARKIT_NAMES.index(name)] = value
         unread = ~basis.read
