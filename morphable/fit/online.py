@@ -31,7 +31,7 @@ from ..model import MorphableModel
 from ..params import FaceParams
 from .batch import threshold_for
 from .crop import choose_frame
-from .gaze_read import CLOSED, gaze_angles
+from .gaze_read import CLOSED, frame_gaze, gaze_rest
 from .geometry import landmark_error_iod
 from .landmark_fit import LandmarkFitter
 from .landmark_set import set_for
@@ -240,11 +240,7 @@ class OnlineTracker:
             calm = calm_frames(self._basis, meshes, expr.numpy()[:, self._basis.solved].sum(1), share=CALM_SHARE)
             weights, calm = read_clip(self._basis, meshes, calm)
             self._neutral = neutral_mesh(self._basis, meshes, calm)
-            self._calm_meshes = meshes[calm]
-            irises = [d.iris for d in dets]
-            self._calm_iris = np.stack([irises[c] for c in calm]) if all(i is not None for i in irises) else None
-            self._calm_iris_z = (np.stack([dets[c].iris_z for c in calm])
-                                 if self._calm_iris is not None and all(dets[c].iris_z is not None for c in calm) else None)
+            self._settle_gaze(dets, meshes, calm)
             unread = ~self._basis.read
             weights[:, unread] = expr.numpy()[:, unread]
             expr = torch.as_tensor(weights)
@@ -259,27 +255,36 @@ class OnlineTracker:
         self._prev_fit = fits[len(dets) - 1]
         self._collected = []
 
+    def _settle_gaze(self, dets: list[Detection], meshes: np.ndarray, calm: np.ndarray) -> None:
+        """Once per settle: the neutral's inter-ocular distance and the calm frames' iris rest (gaze_read.GazeRest),
+        with MediaPipe's iris depth where every calm frame has it and without (for frames that lack it)."""
+        neutral, rigid = self._neutral, self._basis.rigid
+        self._iod = np.linalg.norm(neutral[EYE_CORNERS[0], :2] - neutral[EYE_CORNERS[1], :2])
+        self._gaze_rest = self._gaze_rest_z = None
+        if all(d.iris is not None for d in dets):
+            iris = np.stack([dets[c].iris for c in calm])
+            self._gaze_rest = gaze_rest(meshes[calm], iris, neutral, rigid)
+            if all(dets[c].iris_z is not None for c in calm):
+                self._gaze_rest_z = gaze_rest(meshes[calm], iris, neutral, rigid, np.stack([dets[c].iris_z for c in calm]))
+
     # ---- expressions from the mesh ---------------------------------------------------------------
     def _read(self, det: Detection, fit: FaceParams) -> torch.Tensor:
         """(52,) weights of one frame's mesh against the settled neutral; gaze from its irises."""
         basis, neutral = self._basis, self._neutral
         mesh = mesh3d(det.mesh, det.mesh_z)[None]
         aligned = similarity_align(mesh, neutral, basis.rigid)
-        iod = np.linalg.norm(neutral[EYE_CORNERS[0], :2] - neutral[EYE_CORNERS[1], :2])
-        w = solve_weights(basis, (aligned - neutral) / iod, SOLVE_ITERATIONS, init=self._weights)
+        w = solve_weights(basis, (aligned - neutral) / self._iod, SOLVE_ITERATIONS, init=self._weights)
         self._weights = w.copy()
         for name, value in eye_weights(basis, aligned, neutral).items():
             w[:, ARKIT_NAMES.index(name)] = value
         unread = ~basis.read
         w[:, unread] = fit.expression.double().numpy()[:, unread]
         out = torch.as_tensor(w)
-        if self._calm_iris is not None and det.iris is not None:
-            k = len(self._calm_meshes)
-            iris_z = None
-            if self._calm_iris_z is not None and det.iris_z is not None:
-                iris_z = np.concatenate([self._calm_iris_z, det.iris_z[None]])
-            angles = gaze_angles(np.concatenate([self._calm_meshes, mesh]), np.concatenate([self._calm_iris, det.iris[None]]),
-                                 neutral, np.arange(k), basis.rigid, None, iris_z)[-1]
+        if self._gaze_rest is not None and det.iris is not None:
+            if self._gaze_rest_z is not None and det.iris_z is not None:
+                angles = frame_gaze(self._gaze_rest_z, mesh[0], det.iris, det.iris_z)
+            else:
+                angles = frame_gaze(self._gaze_rest, mesh[0], det.iris)
             closed = w[0, [ARKIT_NAMES.index("eyeBlinkLeft"), ARKIT_NAMES.index("eyeBlinkRight")]] > CLOSED
             for e in range(2):   # a closed eye's iris is hidden: the open eye's angles, else the last ones
                 if closed[e]:
