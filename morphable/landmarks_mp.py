@@ -2,8 +2,9 @@
 
 MediaPipe's face mesh (Kartynnik et al. 2019; Apache-2.0 code and bundled models) regresses a
 fixed 468-point surface topology in 3D, so its points follow the head's pose much more
-faithfully than dlib's 2D jaw contour and brows. The static-image FaceMesh of the legacy
-`mediapipe.python.solutions` API is used (wheel mediapipe==0.10.21; no download at run time).
+faithfully than dlib's 2D jaw contour and brows. The FaceMesh of the legacy
+`mediapipe.python.solutions` API is used, static-image mode by default, video mode for one stream
+(wheel mediapipe==0.10.21; no download at run time).
 Each Detection carries the mesh (468,2) px and 68 iBUG-compatible `points` blended from mesh
 points by IBUG68_FROM_MESH, so alignment, inter-ocular distances and overlays keep working.
 With `refine_landmarks` (the default) MediaPipe's attention model also refines lids and lips and
@@ -141,10 +142,14 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 class MediaPipeBackend:
-    """MediaPipe static-image FaceMesh as a LandmarkBackend; faces largest first, each with its mesh."""
+    """MediaPipe's FaceMesh as a LandmarkBackend; faces largest first, each with its mesh.
+
+    `static_image_mode` (default) detects every image anew; False is MediaPipe's video mode for the
+    frames of one stream in order: it follows the faces from the previous frame (min_confidence is
+    then also the tracking confidence) and runs its detector again when it loses them."""
 
     def __init__(self, max_faces: int = 4, min_confidence: float = 0.3, min_side: int = MIN_SIDE,
-                 pad: float = PAD, refine: bool = True):
+                 pad: float = PAD, refine: bool = True, static_image_mode: bool = True):
         if not mediapipe_importable():
             raise MorphableError("mediapipe is not importable (pip install --no-deps mediapipe==0.10.21 "
                                  "plus its runtime deps, see pyproject.toml); use the dlib backend")
@@ -156,10 +161,16 @@ class MediaPipeBackend:
         self._lock = threading.Lock()
         try:
             with self._lock, _quiet_native_stderr():
-                self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=int(max_faces),
-                                                refine_landmarks=self.refine,
-                                                min_detection_confidence=float(min_confidence))
-                self._mesh.process(np.zeros((64, 64, 3), np.uint8))   # start-up logs go here, not to the user
+                if static_image_mode:
+                    self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=int(max_faces),
+                                                    refine_landmarks=self.refine,
+                                                    min_detection_confidence=float(min_confidence))
+                    self._mesh.process(np.zeros((64, 64, 3), np.uint8))   # start-up logs go here, not to the user
+                else:   # no blank first frame: the stream's own first frame starts the tracking
+                    self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=int(max_faces),
+                                                    refine_landmarks=self.refine,
+                                                    min_detection_confidence=float(min_confidence),
+                                                    min_tracking_confidence=float(min_confidence))
         except Exception as exc:  # noqa: BLE001 -- the graph's start-up raises RuntimeError, ValueError, ...
             raise MorphableError(f"MediaPipe's face mesh did not start ({type(exc).__name__}: "
                                  f"{_first_line(exc)}); use the dlib backend") from None

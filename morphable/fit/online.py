@@ -96,23 +96,13 @@ def video_mesh_backend(min_confidence: float = 0.5) -> LandmarkBackend:
     """MediaPipe's face mesh in video mode, one face, no padding: it follows the face from the previous
     frame (steadier and ~20% cheaper than detecting anew) and runs its detector again when it loses it.
     Without MediaPipe: the default backend (dlib; expressions then come from the landmark fit)."""
-    from ..landmarks_mp import MediaPipeBackend, _quiet_native_stderr, mediapipe_importable
+    from ..landmarks_mp import MediaPipeBackend, mediapipe_importable
 
     if not mediapipe_importable():
         from ..landmark_backends import auto_backend
 
         return auto_backend()
-    from mediapipe.python.solutions import face_mesh
-
-    class VideoMeshBackend(MediaPipeBackend):
-        def __init__(self):
-            super().__init__(max_faces=1, min_confidence=min_confidence, pad=0.0)
-            with self._lock, _quiet_native_stderr():
-                self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True,
-                                                min_detection_confidence=min_confidence,
-                                                min_tracking_confidence=min_confidence)
-
-    return VideoMeshBackend()
+    return MediaPipeBackend(max_faces=1, min_confidence=min_confidence, pad=0.0, static_image_mode=False)
 
 
 @dataclass

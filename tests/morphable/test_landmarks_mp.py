@@ -136,3 +136,26 @@ def test_a_failing_graph_is_a_morphable_error_and_one_cli_line(monkeypatch, mp_b
     code, _, err = run_cli("fit", photo, "--landmarks", "mediapipe", "-o", tmp_path / "p.json")
     assert code == 2 and "did not start" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+@needs_mp
+def test_video_mode_starts_one_graph_and_fails_in_one_line(monkeypatch):
+    """static_image_mode=False (the live tracker's backend) builds one FaceMesh in video mode; a start-up failure
+    is a one-line MorphableError like the static one's."""
+    from mediapipe.python.solutions import face_mesh
+
+    made = []
+    real = face_mesh.FaceMesh
+
+    def counting(**kwargs):
+        made.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(face_mesh, "FaceMesh", counting)
+    backend = MediaPipeBackend(max_faces=1, min_confidence=0.5, pad=0.0, static_image_mode=False)
+    assert [k["static_image_mode"] for k in made] == [False] and made[0]["min_tracking_confidence"] == 0.5
+    assert backend.detect(np.zeros((64, 64, 3), np.uint8)) == []
+    monkeypatch.setattr(face_mesh, "FaceMesh", _fail_on_construction)
+    with pytest.raises(MorphableError, match="did not start") as exc:
+        MediaPipeBackend(static_image_mode=False)
+    assert "ValueError: could not load" in str(exc.value) and "\n" not in str(exc.value)
