@@ -277,35 +277,55 @@ def _knots(eye: EyeFrame, pts: torch.Tensor) -> torch.Tensor:
     return k
 
 
-def _landmark_vertices(model, params: FaceParams, rows: torch.Tensor) -> torch.Tensor:
-    """Posed vertices (R,3) of the first params row at vertex `rows` only (model.vertices for a few rows)."""
+def landmark_basis(model, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model's template, identity and expression basis at vertex `rows` (what _landmark_vertices reads;
+    a Scene keeps them for the iBUG-68 rows)."""
+    return model.template[rows], model.identity_basis[:, rows], model.expression_basis[:, rows]
+
+
+def _landmark_vertices(model, params: FaceParams, rows: torch.Tensor,
+                       basis: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Posed vertices (R,3) of the first params row at vertex `rows` only (model.vertices for a few rows);
+    `basis`: landmark_basis(model, rows), when already taken."""
     from morphable.pose import euler_to_matrix
 
+    template, identity_basis, expression_basis = landmark_basis(model, rows) if basis is None else basis
     ident = params.identity[:1] * model.identity_std
-    shape = (model.template[rows] + torch.einsum("bk,kvc->bvc", ident, model.identity_basis[:, rows])
-             + torch.einsum("bk,kvc->bvc", params.expression[:1], model.expression_basis[:, rows]))
+    shape = (template + torch.einsum("bk,kvc->bvc", ident, identity_basis)
+             + torch.einsum("bk,kvc->bvc", params.expression[:1], expression_basis))
     rot = euler_to_matrix(params.yaw[:1], params.pitch[:1], params.roll[:1])
     return (shape @ rot.transpose(1, 2) + params.translation[:1, None, :])[0]
+
+
+def eye_inputs(scene: Scene) -> tuple:
+    """What eye_stage reads of the photo alone: the iBUG-68 rows, their landmark_basis, the photo's landmarks
+    in window px and its eye angles (Scene.eye_inputs keeps them)."""
+    builder = scene.builder
+    model, s = builder.model, builder.size
+    x0, y0, side = (float(v) for v in scene.frame)
+    lm = model.landmarks.long()
+    xy = scene.source.xy[lm]
+    src_xy = torch.stack([x0 + xy[:, 0] * side / s, y0 + xy[:, 1] * side / s], -1)
+    return lm, landmark_basis(model, lm), src_xy, eye_angles(scene.params.expression[:1].float())
 
 
 def eye_stage(scene: Scene, image: torch.Tensor, target: FaceParams, flow: Flow, in_place: bool = False
               ) -> torch.Tensor:
     """(3,H,W) window warped for `flow_target` (flow: its rig.photo.flow.Flow) -> with `target`'s lids and gaze;
     `image` itself when nothing is drawn, else a copy (`in_place`: `image`, changed)."""
-    builder, photo = scene.builder, scene.params
+    builder = scene.builder
     model = builder.model
     s = builder.size
     x0, y0, side = (float(v) for v in scene.frame)
-    lm = model.landmarks.long()
+    lm, basis, src_xy, photo_angles = scene.eye_inputs
 
     def to_px(xy: torch.Tensor) -> torch.Tensor:
         return torch.stack([x0 + xy[:, 0] * side / s, y0 + xy[:, 1] * side / s], -1)
 
-    src_xy = to_px(scene.source.xy[lm])
     now_xy = to_px(flow.target.xy[lm])
     p = target[0].to(dtype=torch.float32)
-    want_xy = to_px(builder.camera.project(_landmark_vertices(model, p, lm)[None], s)[0])
-    d_ang = torch.deg2rad(eye_angles(target.expression[:1].float()) - eye_angles(photo.expression[:1].float()))[0]
+    want_xy = to_px(builder.camera.project(_landmark_vertices(model, p, lm, basis)[None], s)[0])
+    d_ang = torch.deg2rad(eye_angles(target.expression[:1].float()) - photo_angles)[0]
     d_ang[:, 1] = d_ang[:, 1].mean()                   # the eyes turn up and down together (no vertical vergence)
     moves = False
     for name in EYES:

@@ -211,8 +211,10 @@ class PhotoRig:
         self.timing = Timing(**seconds)
         if state.image is None:
             raise RigError("the photo rig's stages made no image (a warp stage is missing)")
-        # to uint8 in place (clamp, * 255, + 0.5, truncate: the same pixels without two photo-size temporaries)
-        warped = state.image.clamp(0.0, 1.0).mul_(255.0).add_(0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+        # to uint8 in place (clamp, * 255, + 0.5, truncate: the same pixels without photo-size temporaries; the
+        # render's own image is clamped where it is)
+        image = state.image.clamp_(0.0, 1.0) if state.owns_image() else state.image.clamp(0.0, 1.0)
+        warped = image.mul_(255.0).add_(0.5).to(torch.uint8).permute(1, 2, 0).numpy()
         if not paste or self._whole:
             return warped
         if self._seam is None:

@@ -45,3 +45,10 @@ class Scene:
         from .eyes import photo_eyes
 
         return photo_eyes(self.pixels)
+
+    @cached_property
+    def eye_inputs(self) -> tuple:
+        """What the eye stage reads of the photo alone (rig.photo.eyes.eye_inputs), taken on first use."""
+        from .eyes import eye_inputs
+
+        return eye_inputs(self)
