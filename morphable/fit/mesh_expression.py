@@ -362,6 +362,21 @@ def read_clip(basis: ExpressionBasis, meshes: np.ndarray, calm: np.ndarray | Non
     return w, calm
 
 
+def read_against_calm(basis: ExpressionBasis, meshes: np.ndarray, fitted: np.ndarray, share: float = CALM_SHARE,
+                      pose: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A tracker's mesh reading: (T,52) weights, the calm frames' indices and the neutral mesh (468,3).
+
+    `fitted` (T,52) are the landmark fit's weights: they rank the frames for the first guess of the
+    calm `share` (calm_frames), and the weights the mesh does not read (gaze, tongue) keep them;
+    the rest are read_clip's against the calm frames' neutral. `pose` as in read_clip."""
+    fit = np.asarray(fitted, np.float64)
+    calm = calm_frames(basis, meshes, fit[:, basis.solved].sum(1), share=share)
+    weights, calm = read_clip(basis, meshes, calm, pose)
+    unread = ~basis.read
+    weights[:, unread] = fit[:, unread]
+    return weights, calm, neutral_mesh(basis, meshes, calm)
+
+
 # ---- calibration ---------------------------------------------------------------------------
 def calibrate(model: MorphableModel, backend, seeds=CAL_SEEDS, levels=CAL_LEVELS, size: int = CAL_SIZE,
               progress: bool = False) -> ExpressionBasis:

@@ -5,7 +5,7 @@ neutral face and the smoothing; a camera has no future. Here:
 
 1. The first `settle_frames` frames with a face are collected; from them, once: the identity
    (one joint landmark fit, as the batch tracker does), the calm frames and the person's neutral
-   mesh (morphable.fit.mesh_expression.calm_frames / read_clip / neutral_mesh), and the reference
+   mesh (morphable.fit.mesh_expression.read_against_calm, as the batch tracker reads), and the reference
    (the calm frames' mean pose and expression: what "at rest" means for this person and camera).
 2. Each later frame: landmarks (MediaPipe's mesh in video mode, which follows the face from the
    previous frame and runs its detector again by itself when the face is lost), pose by Gauss-Newton
@@ -35,8 +35,8 @@ from .gaze_read import CLOSED, frame_gaze, gaze_rest
 from .geometry import landmark_error_iod
 from .landmark_fit import LandmarkFitter
 from .landmark_set import set_for
-from .mesh_expression import (EYE_CORNERS, basis_for, calm_frames, eye_weights, has_basis, mesh3d,
-                              neutral_mesh, read_clip, similarity_align, solve_weights)
+from .mesh_expression import (EYE_CORNERS, basis_for, eye_weights, has_basis, mesh3d, read_against_calm,
+                              similarity_align, solve_weights)
 from .smoothing import _alpha
 from .track import EXPRESSION_SCALE, POSE_SCALE
 
@@ -227,12 +227,8 @@ class OnlineTracker:
             self._basis = basis_for(self.model)
             self._weights = None   # the previous frame's weights: the next solve's warm start
             meshes = np.stack([mesh3d(d.mesh, d.mesh_z) for d in dets])
-            calm = calm_frames(self._basis, meshes, expr.numpy()[:, self._basis.solved].sum(1), share=CALM_SHARE)
-            weights, calm = read_clip(self._basis, meshes, calm)
-            self._neutral = neutral_mesh(self._basis, meshes, calm)
+            weights, calm, self._neutral = read_against_calm(self._basis, meshes, expr.numpy(), share=CALM_SHARE)
             self._settle_gaze(dets, meshes, calm)
-            unread = ~self._basis.read
-            weights[:, unread] = expr.numpy()[:, unread]
             expr = torch.as_tensor(weights)
         else:
             self._dense = False

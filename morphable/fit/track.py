@@ -42,7 +42,7 @@ from .gaze_read import gaze_angles
 from .geometry import landmark_error_iod
 from .landmark_fit import LandmarkFitter
 from .landmark_set import set_for
-from .mesh_expression import ExpressionBasis, basis_for, calm_frames, has_basis, mesh3d, neutral_mesh, read_clip
+from .mesh_expression import ExpressionBasis, basis_for, has_basis, mesh3d, read_against_calm
 from .photometric import PhotometricConfig, PhotometricRefiner
 from .smoothing import SMOOTHERS
 from .smoothing import smooth as smooth_signal
@@ -253,16 +253,12 @@ def mesh_expressions(basis: ExpressionBasis, found: list, fitted: torch.Tensor,
     ones; `pose` (T,6) the fit's poses, whose yaw and pitch take MediaPipe's pose bend out.
     """
     meshes = np.stack([mesh3d(d.mesh, d.mesh_z) for d in found])
-    calm = calm_frames(basis, meshes, fitted.double().numpy()[:, basis.solved].sum(1))
-    weights, calm = read_clip(basis, meshes, calm, None if pose is None else pose.double().numpy())
-    fit = fitted.double().numpy()
-    unread = ~basis.read   # weights the mesh does not read (gaze, tongue) keep the fit's values
-    weights[:, unread] = fit[:, unread]
+    weights, calm, neutral = read_against_calm(basis, meshes, fitted.double().numpy(),
+                                               pose=None if pose is None else pose.double().numpy())
     out = torch.as_tensor(weights)
     if all(d.iris is not None for d in found):
         blink = weights[:, [ARKIT_NAMES.index("eyeBlinkLeft"), ARKIT_NAMES.index("eyeBlinkRight")]]
         iris_z = np.stack([d.iris_z for d in found]) if all(d.iris_z is not None for d in found) else None
-        angles = gaze_angles(meshes, np.stack([d.iris for d in found]), neutral_mesh(basis, meshes, calm), calm,
-                             basis.rigid, blink, iris_z)
+        angles = gaze_angles(meshes, np.stack([d.iris for d in found]), neutral, calm, basis.rigid, blink, iris_z)
         out = with_gaze(out, torch.as_tensor(angles))
     return out, [int(c) for c in calm]
