@@ -162,21 +162,12 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
     identity = joint.identity[0].detach()
     # 3. per-frame pose + expression: independent fits, batched (FIT_CHUNK frames per solve)
     frame_fit = LandmarkFitter(model, cam, dataclasses.replace(id_fit.config, fit_identity=False), lset)
-    fitted: dict[int, FaceParams] = {}
+    batches = []
     chunks = [good[s:s + FIT_CHUNK] for s in range(0, len(good), FIT_CHUNK)]
     for chunk in tqdm(chunks, desc="fitting", unit="chunk", disable=not progress):
-        batch = frame_fit.fit(torch.stack([dets[i] for i in chunk]), identity=identity[None], iterations=FIT_ITERATIONS)
-        fitted.update({i: batch[j] for j, i in enumerate(chunk)})
-    rows: list[FaceParams] = []
-    prev: FaceParams | None = None
-    for i in range(len(dets)):   # a lost frame holds the previous frame's values
-        if i in fitted:
-            prev = fitted[i]
-            rows.append(prev)
-        else:
-            rows.append(prev.clone() if prev is not None else model.neutral_params(1).replace(
-                identity=identity[None].to(model.template.dtype)))
-    params = FaceParams.cat(rows)
+        batches.append(frame_fit.fit(torch.stack([dets[i] for i in chunk]), identity=identity[None],
+                                     iterations=FIT_ITERATIONS))
+    read = FaceParams.cat(batches)   # the frames with a face, in order
     # 4. expressions and gaze from the mesh, relative to the clip's calm frames
     dense = all(found[i].mesh is not None and found[i].mesh_z is not None for i in good)
     if expressions == "mesh" and not dense:
@@ -184,20 +175,13 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
     use_mesh = expressions == "mesh" or (expressions == "auto" and dense and has_basis(model))
     calm: list[int] = []
     if use_mesh:
-        expr, calm = mesh_expressions(basis_for(model), [found[i] for i in good], params.expression[good],
-                                      params.pose[good])
-        full = params.expression.clone()
-        full[good] = expr.to(full.dtype)
-        last = None
-        for i in range(len(rows)):   # a lost frame holds the last good frame's reading
-            if found[i] is None and last is not None:
-                full[i] = full[last]
-            elif found[i] is not None:
-                last = i
-        params = params.replace(expression=full)
+        expr, calm = mesh_expressions(basis_for(model), [found[i] for i in good], read.expression, read.pose)
+        read = read.replace(expression=expr.to(read.expression.dtype))
         calm = [good[i] for i in calm]
+    t = len(found)
+    neutral = model.neutral_params(1).replace(identity=identity[None].to(model.template.dtype))
+    params = _hold_lost(read, good, t, neutral)
     # 5. smoothing
-    t = len(rows)
     pose = smooth_signal(params.pose.double().numpy(), method, fps, POSE_SCALE)
     expr = smooth_signal(params.expression.double().numpy(), method, fps, np.full(52, EXPRESSION_SCALE))
     expr = np.clip(expr, 0.0, 1.0) * model.expression_present.numpy()
@@ -243,6 +227,15 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
             flags.append("multiple_faces")
         out.append(TrackedFrame(i, i / fps, params[i], ok, err, float(photo_err[i]), flags))
     return Track(model.name, float(fps), identity, out, method, "mesh" if use_mesh else "fit", calm)
+
+
+def _hold_lost(read: FaceParams, good: list[int], t: int, before: FaceParams) -> FaceParams:
+    """All `t` frames' params from the `good` frames' (`read`, one row each): a lost frame holds the last
+    good frame's values (fit and mesh reading alike), and `before` (batch 1) before the first one."""
+    source = np.searchsorted(np.asarray(good), np.arange(t), side="right") - 1   # last good row, -1: none yet
+    if source[0] < 0:
+        return FaceParams.cat([before, read])[(source + 1).tolist()]
+    return read[source.tolist()]
 
 
 def mesh_expressions(basis: ExpressionBasis, found: list, fitted: torch.Tensor,
