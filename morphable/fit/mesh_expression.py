@@ -217,8 +217,9 @@ def solve_weights(basis: ExpressionBasis, disp: np.ndarray, iterations: int = 30
     a, h, step, l1, rows = basis._solver_terms
     d = (disp * rows).reshape(len(disp), -1)
     g = d @ a.T                                                # (T,K)
-    w = np.zeros_like(g) if init is None else np.array(np.broadcast_to(init, (len(d), len(ARKIT_NAMES)))[:, basis.solved],
-                                                         dtype=np.float64)
+    w = np.zeros_like(g)
+    if init is not None:
+        w[:] = np.broadcast_to(init, (len(d), len(ARKIT_NAMES)))[:, basis.solved]
     z, t = w.copy(), 1.0
     for _ in range(iterations):
         w_new = np.clip(z - step * (z @ h - g + l1), 0.0, 1.0)

@@ -251,7 +251,8 @@ class OnlineTracker:
             iris = np.stack([dets[c].iris for c in calm])
             self._gaze_rest = gaze_rest(meshes[calm], iris, neutral, rigid)
             if all(dets[c].iris_z is not None for c in calm):
-                self._gaze_rest_z = gaze_rest(meshes[calm], iris, neutral, rigid, np.stack([dets[c].iris_z for c in calm]))
+                iris_z = np.stack([dets[c].iris_z for c in calm])
+                self._gaze_rest_z = gaze_rest(meshes[calm], iris, neutral, rigid, iris_z)
 
     # ---- expressions from the mesh ---------------------------------------------------------------
     def _read(self, det: Detection, fit: FaceParams) -> torch.Tensor:

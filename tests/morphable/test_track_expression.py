@@ -191,3 +191,18 @@ def test_gaze_geometry_reads_the_eye_turn_whatever_the_head_does():
     held = gaze_angles(np.stack(meshes), np.stack(irises), neutral, np.array([0, 1]), basis.rigid, blink,
                        iris_z=np.stack(zs))
     assert np.allclose(held[3, 0], angles[3, 1]) and np.allclose(held[4], held[3])
+
+
+def test_solve_weights_warm_start():
+    """init= starts the solve from given weights (the live tracker's previous frame): zeros are the default start,
+    and a start at the answer stays near it in a few steps."""
+    from morphable.fit.mesh_expression import solve_weights
+
+    basis = basis_for(default_model())
+    truth = np.zeros((2, 52))
+    truth[:, basis.solved] = np.random.default_rng(0).uniform(0, 0.6, (2, int(basis.solved.sum())))
+    disp = np.einsum("tk,kic->tic", truth, basis.jacobian.astype(np.float64))
+    cold = solve_weights(basis, disp)
+    assert np.array_equal(solve_weights(basis, disp, init=np.zeros((1, 52))), cold)
+    warm = solve_weights(basis, disp, 5, init=cold)
+    assert np.abs(warm - cold).max() < np.abs(solve_weights(basis, disp, 5) - cold).max() / 10
