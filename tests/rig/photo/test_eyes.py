@@ -102,3 +102,26 @@ def test_the_lid_slides_down_over_the_eye_keeping_its_lashes():
     assert col[(vv > -3) & (vv < 5)].max() < 0.9                  # no white left between the lids
     dark = vv[col < 0.3]
     assert len(dark) and dark.min() > -6 and dark.max() < 2       # the lashes moved down to the lower lid
+
+
+def test_the_compiled_polyline_equals_the_tensor_version():
+    """_polyline's numba loop gives the tensor formula's float32 values exactly, on knots and between them."""
+    from rig.photo.eyes import _polyline
+
+    def tensor_version(t, knots):
+        tk, vk = knots[:, 0], knots[:, 1]
+        tc = t.clamp(float(tk[0]), float(tk[-1]))
+        i = torch.searchsorted(tk.contiguous(), tc.contiguous()).clamp(1, len(tk) - 1)
+        v = vk[i - 1] + (vk[i] - vk[i - 1]) * ((tc - tk[i - 1]) / (tk[i] - tk[i - 1]).clamp_min(1e-6))
+        return torch.where((t < tk[0]) | (t > tk[-1]), torch.zeros_like(v), v)
+
+    g = torch.Generator().manual_seed(0)
+    for trial in range(60):
+        k = 2 + trial % 8
+        tk = torch.sort(torch.rand(k, generator=g) * 1.2 - 0.1).values
+        if trial % 5 == 0:
+            tk[k // 2] = tk[k // 2 - 1]           # two knots at one t
+        knots = torch.stack([tk, torch.randn(k, generator=g) * 5], -1)
+        t = torch.rand(30, 20, generator=g) * 1.4 - 0.2
+        t.view(-1)[:k] = tk
+        assert torch.equal(_polyline(t, knots), tensor_version(t, knots))

@@ -132,3 +132,54 @@ def test_flow_of_a_pose_change_moves_the_face(model):
     dx = turned.disp[0][turned.known]
     # yaw > 0 turns the face to image right: target pixels read the photo further left
     assert float(dx.median()) < -2.0
+
+
+def test_box_max_and_erode_are_max_pool_exactly():
+    """soft.box_max / erode (separable, bool too) give max_pool2d's values bit for bit, infinities included."""
+    from torch.nn import functional as F
+
+    from rig.photo.soft import box_max, erode
+
+    g = torch.Generator().manual_seed(0)
+    for k in (1, 3, 5, 9):
+        for shape in ((S, S), (1, 1, 64, 64), (3, 17, 12)):
+            x = torch.randn(*shape, generator=g)
+            x[x > 1.5] = float("inf")
+            flat = x.reshape(-1, 1, *shape[-2:])
+            assert torch.equal(box_max(x, k), F.max_pool2d(flat, k, 1, k // 2).reshape(shape))
+            m = x > 0.8
+            pooled = F.max_pool2d((~m).float().reshape(-1, 1, *shape[-2:]), k, 1, k // 2).reshape(shape)
+            assert torch.equal(erode(m, k), pooled == 0)
+
+
+def test_jacobi_loop_equals_the_tensor_sweeps():
+    """The compiled Jacobi sweeps give the tensor version's float32 values exactly (as at ec60584)."""
+    from rig.photo.extend import _jacobi
+
+    g = torch.Generator().manual_seed(1)
+    field, vals = torch.randn(2, 40, 40, generator=g), torch.randn(2, 40, 40, generator=g)
+    fixed = torch.rand(40, 40, generator=g) > 0.7
+    buf = field.new_zeros(2, 42, 42)
+    inner = buf[:, 1:-1, 1:-1]
+    inner.copy_(torch.where(fixed, vals, field))
+    for _ in range(25):
+        avg = 0.25 * (buf[:, :-2, 1:-1] + buf[:, 2:, 1:-1] + buf[:, 1:-1, :-2] + buf[:, 1:-1, 2:])
+        inner.copy_(torch.where(~fixed, avg, inner))
+    assert torch.equal(_jacobi(field, vals, fixed, 25), inner)
+
+
+def test_warp_equals_the_plain_arithmetic():
+    """warp's in-place grid gives grid_sample over the plainly computed grid, bit for bit."""
+    from torch.nn import functional as F
+
+    from rig.photo.warp import frame_grid, to_photo
+
+    g = torch.Generator().manual_seed(2)
+    photo, disp = torch.rand(3, 70, 90, generator=g), torch.randn(2, S, S, generator=g) * 3
+    frame = [5.0, -3.0, 64.0]
+    d = to_photo(disp, 70, 90, frame) * (64.0 / S)
+    sx = (torch.arange(90, dtype=torch.float32)[None, :] + 0.5 + d[0]) / 90 * 2.0 - 1.0
+    sy = (torch.arange(70, dtype=torch.float32)[:, None] + 0.5 + d[1]) / 70 * 2.0 - 1.0
+    want = F.grid_sample(photo[None], torch.stack([sx, sy], -1)[None], mode="bilinear", padding_mode="border",
+                          align_corners=False)[0]
+    assert torch.equal(warp(photo, disp, frame, frame_grid(70, 90, frame)), want)

@@ -120,3 +120,24 @@ def test_without_the_eye_stage_the_flow_draws_the_blink(rig):
 def test_an_unknown_filler_is_refused_when_the_stage_is_made():
     with pytest.raises(RigError, match="unknown mouth filler 'paint'"):
         MouthStage("paint")
+
+
+def test_a_boxed_layer_paints_the_same_pixels_as_the_full_layer():
+    """RenderState.paint of (colour, alpha, box) equals the full-size layer that is 0 outside the box, and never
+    writes the plain warp."""
+    from rig.photo.stages import RenderState
+
+    g = torch.Generator().manual_seed(0)
+    warped = torch.rand(3, 40, 50, generator=g)
+    rows, cols = slice(5, 22), slice(10, 41)
+    colour, alpha = torch.rand(3, 17, 31, generator=g), torch.rand(1, 17, 31, generator=g)
+    full_c, full_a = torch.zeros(3, 40, 50), torch.zeros(1, 40, 50)
+    full_c[:, rows, cols], full_a[:, rows, cols] = colour, alpha
+    boxed = RenderState(None, None, warped=warped, image=warped)
+    plain = RenderState(None, None, warped=warped, image=warped)
+    kept = warped.clone()
+    for _ in range(2):                          # the second paint goes into the render's own copy
+        boxed.paint((colour, alpha, (rows, cols)))
+        plain.paint((full_c, full_a))
+    assert torch.equal(boxed.image, plain.image)
+    assert torch.equal(warped, kept) and boxed.image is not warped
