@@ -2,14 +2,18 @@
 and the share of samples in which dlib and MediaPipe find a face.
 
     python -m bench.eval_generator --data ../shared/data/utkface/utkface-128-webp.zip \
-        --generator dcgan --generator RUN/G_ema.safetensors [--n 500] --out docs/eval_generator.json
+        --generator dcgan --generator RUN/G_ema.safetensors [--n 400] --out docs/eval_generator_v2.json
     python -m bench.eval_generator --data ZIP --watch RUN [--every 300]   # each new snapshot of a run
 
 The reference set is the fixed held-out share of the zip (gan.dataset.is_held_out, the share a run
-passes as --holdout), decoded as training decodes it at the generator's resolution. The same
-numbers for n training photos against it give the real-vs-real floor. Every set is scored at the
-same resolution with the project's dlib backend (detector with its retries, 68 points, ResNet
-descriptor) and MediaPipe's face mesh; FD uses the samples where dlib found a face.
+passes as --holdout, so never trained on), at the photos' own size (128 px for the UTKFace zip, not
+re-decoded at the generator's size). Samples (truncation --truncation, 1.0 by default) are
+Lanczos-resized to that size, so photos and samples are scored alike; StyleGAN2 noise is 'const' by
+default, the noise the rig and `facerig gan generate` draw (--noise-mode); n training photos against the
+reference give the real-vs-real floor. dlib: the project's backend (detector with its retries, 68
+points, ResNet descriptor); MediaPipe's face mesh. Faces dlib does not find are NOT dropped: their
+descriptor is taken at the reference photos' mean 68 landmarks (all sets are aligned crops), so FD
+covers every sample; the share dlib found and the FD of the found faces alone are reported beside it.
 Results accumulate in one JSON (one entry per generator and kimg); reference descriptors are
 cached under --cache.
 """
@@ -33,15 +37,34 @@ from gan.metrics import frechet_distance
 from .common import machine_info, write_result
 
 DEFAULT_CACHE = Path.home() / ".cache" / "facerig" / "eval"
-#: fewer detected faces than this and a 128-D covariance means nothing: no FD is reported
+#: fewer detected faces than this and a 128-D covariance means nothing: no found-faces-only FD is reported
 FD_MIN_COUNT = 50
+#: bump when the method changes, so cached reference descriptors of an older method are not reused
+METHOD = 2
 
 
-def dlib_descriptors(images: np.ndarray) -> np.ndarray:
-    """(N,128) dlib descriptors on the largest face dlib's backend finds, NaN rows where none."""
-    from morphable.landmarks import DlibBackend, face_descriptors
+def describe(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N,128) dlib descriptors and (N,68,2) landmarks of the largest face dlib finds; NaN rows where none."""
+    from morphable.landmarks import DlibBackend, face_descriptor
 
-    return face_descriptors(images, DlibBackend())
+    backend = DlibBackend()
+    desc, pts = np.full((len(images), 128), np.nan), np.full((len(images), 68, 2), np.nan)
+    for i, img in enumerate(images):
+        faces = backend.detect(img)
+        if faces:
+            pts[i] = faces[0].points
+            desc[i] = face_descriptor(img, faces[0].points)
+    return desc, pts
+
+
+def fill_undetected(images: np.ndarray, desc: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """desc with each NaN row replaced by the descriptor at `template` (68,2): undetected faces are scored, not dropped."""
+    from morphable.landmarks import face_descriptor
+
+    out = desc.copy()
+    for i in np.flatnonzero(~np.isfinite(desc).all(axis=1)):
+        out[i] = face_descriptor(images[i], template)
+    return out
 
 
 def mediapipe_found(images: np.ndarray) -> np.ndarray | None:
@@ -54,8 +77,17 @@ def mediapipe_found(images: np.ndarray) -> np.ndarray | None:
     return np.array([bool(backend.detect(img)) for img in images])
 
 
-def real_photos(data: str, holdout: float, n: int, resolution: int, held: bool, seed: int = 0) -> np.ndarray:
-    """n photos (N,H,W,3 uint8) from the held-out share (held=True) or from the training share."""
+def to_size(images: np.ndarray, size: int) -> np.ndarray:
+    """Images (N,H,W,3 uint8) Lanczos-resized to size x size (unchanged when already that size)."""
+    if images.shape[1:3] == (size, size):
+        return images
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.Resampling.LANCZOS)) for im in images])
+
+
+def real_photos(data: str, holdout: float, n: int, resolution: int | None, held: bool, seed: int = 0) -> np.ndarray:
+    """n photos (N,H,W,3 uint8) from the held-out share (held=True) or the training share; resolution None: own size."""
     names, read = list_images(data)
     pool = [x for x in names if is_held_out(x, holdout) == held]
     pick = np.random.default_rng(seed).permutation(len(pool))
@@ -71,49 +103,66 @@ def real_photos(data: str, holdout: float, n: int, resolution: int, held: bool, 
 
 
 @torch.no_grad()
-def generated(G, n: int, seed: int = 0, batch: int = 50) -> np.ndarray:
-    """n samples (N,H,W,3 uint8) from z ~ N(0,1) with fixed seeds, psi 1, seeded per-pixel noise."""
+def generated(G, n: int, seed: int = 0, batch: int = 50, truncation: float = 1.0,
+              noise_mode: str = "const") -> np.ndarray:
+    """n samples (N,H,W,3 uint8) from z ~ N(0,1) with fixed seeds and truncation psi; noise 'const' (what the
+    rig and `facerig gan generate` draw), 'random' (seeded, per sample) or 'none'."""
     z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
     torch.manual_seed(seed + 1)
     imgs = []
     for zc in z.split(batch):
-        ws = G.mapping(zc, None)
-        x = G.synthesis(ws, noise_mode="random")
+        ws = G.mapping(zc, None, truncation_psi=truncation)
+        x = G.synthesis(ws, noise_mode=noise_mode)
         imgs.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
     return np.concatenate(imgs)
 
 
-def score(images: np.ndarray, ref: np.ndarray) -> dict:
-    """FD to the reference descriptors and the detection shares of one image set."""
-    desc = dlib_descriptors(images)
+def score(images: np.ndarray, ref: np.ndarray, template: np.ndarray) -> dict:
+    """FD of all images (undetected ones at `template`) and of the found faces alone, and the detection shares."""
+    desc, _ = describe(images)
     ok = np.isfinite(desc).all(axis=1)
     mp = mediapipe_found(images)
-    return {"n": int(len(images)), "dlib_found": float(ok.mean()),
+    return {"n": int(len(images)), "size": int(images.shape[1]), "dlib_found": float(ok.mean()),
             "mediapipe_found": None if mp is None else float(mp.mean()),
-            "fd_dlib": frechet_distance(desc[ok], ref) if ok.sum() >= FD_MIN_COUNT else None, "fd_count": int(ok.sum())}
+            "fd_dlib": frechet_distance(fill_undetected(images, desc, template), ref),
+            "fd_dlib_found_only": frechet_distance(desc[ok], ref) if ok.sum() >= FD_MIN_COUNT else None,
+            "fd_count": int(ok.sum())}
 
 
-def reference(data: str, holdout: float, n: int, resolution: int, cache: Path) -> tuple[np.ndarray, dict]:
-    """Held-out descriptors (detected rows) and the real-vs-real entry, cached per zip/options."""
+def photo_size(data: str) -> int:
+    """Side of the photos as stored (the first decodable file of the set)."""
+    names, read = list_images(data)
+    for name in names:
+        try:
+            return int(decode_image(read(name)).shape[0])
+        except (OSError, ValueError):
+            continue
+    raise ValueError(f"no decodable image in {data}")
+
+
+def reference(data: str, holdout: float, n: int, size: int, cache: Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Held-out descriptors (all n, undetected at the mean landmarks), that template, and real vs real; cached."""
     st = Path(data).stat()
-    key = hashlib.sha1(json.dumps([str(Path(data).resolve()), st.st_size, st.st_mtime_ns, holdout, n,
-                                   resolution]).encode()).hexdigest()[:12]
+    key = hashlib.sha1(json.dumps([METHOD, str(Path(data).resolve()), st.st_size, st.st_mtime_ns, holdout, n,
+                                   size]).encode()).hexdigest()[:12]
     path = cache / f"reference-{key}.npz"
     if path.exists():
         z = np.load(path, allow_pickle=False)
-        return z["ref"], json.loads(str(z["real_vs_real"]))
-    held = real_photos(data, holdout, n, resolution, held=True)
-    desc = dlib_descriptors(held)
-    ref = desc[np.isfinite(desc).all(axis=1)]
+        return z["ref"], z["template"], json.loads(str(z["real_vs_real"]))
+    held = to_size(real_photos(data, holdout, n, None, held=True), size)
+    desc, pts = describe(held)
+    ok = np.isfinite(desc).all(axis=1)
+    template = pts[ok].mean(axis=0)
+    ref = fill_undetected(held, desc, template)
     mp = mediapipe_found(held)
-    rvr = score(real_photos(data, holdout, n, resolution, held=False), ref)
-    rvr["reference"] = {"n": int(len(held)), "dlib_found": float(len(ref) / len(held)),
+    rvr = score(to_size(real_photos(data, holdout, n, None, held=False), size), ref, template)
+    rvr["reference"] = {"n": int(len(held)), "dlib_found": float(ok.mean()),
                         "mediapipe_found": None if mp is None else float(mp.mean())}
     cache.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, ref=ref, real_vs_real=np.array(json.dumps(rvr)))
-    return ref, rvr
+            np.savez(fh, ref=ref, template=template, real_vs_real=np.array(json.dumps(rvr)))
+    return ref, template, rvr
 
 
 def generator_kimg(path: str) -> float | None:
@@ -128,9 +177,9 @@ def load_results(out: Path) -> dict:
 
 
 def add_entry(out: Path, results: dict, entry: dict) -> None:
-    """Replace any entry of the same generator, kimg and sample seed, keep the file sorted, write atomically."""
+    """Replace any entry of the same generator, kimg, sample seed and noise, keep the file sorted, write atomically."""
     def key(e: dict) -> tuple:
-        return e["generator"], e.get("kimg"), e.get("sample_seed", 0)
+        return e["generator"], e.get("kimg"), e.get("sample_seed", 0), e.get("noise_mode")
 
     results["entries"] = [e for e in results["entries"] if key(e) != key(entry)] + [entry]
     results["entries"].sort(key=lambda e: (e["generator"], e.get("kimg") or 0))
@@ -138,11 +187,14 @@ def add_entry(out: Path, results: dict, entry: dict) -> None:
     write_result(out, results, indent=1)
 
 
-def evaluate(path: str, args, ref: np.ndarray, label: str | None = None) -> dict:
+def evaluate(path: str, args, ref: np.ndarray, template: np.ndarray, label: str | None = None) -> dict:
+    """One generator's entry: its samples at the truncation asked, resized to the photos' size, scored."""
     G = load_any_generator(path, "cpu")
     t0 = time.time()
-    entry = {"generator": label or str(path), "kimg": generator_kimg(path),
-             "resolution": int(G.img_resolution), **score(generated(G, args.n, seed=args.sample_seed), ref)}
+    samples = generated(G, args.n, seed=args.sample_seed, truncation=args.truncation, noise_mode=args.noise_mode)
+    samples = to_size(samples, args.size)
+    entry = {"generator": label or str(path), "kimg": generator_kimg(path), "resolution": int(G.img_resolution),
+             "truncation": args.truncation, "noise_mode": args.noise_mode, **score(samples, ref, template)}
     if args.sample_seed:  # another draw of samples from the same generator (entries of seed 0 are the main ones)
         entry["sample_seed"] = args.sample_seed
     entry["eval_s"] = round(time.time() - t0, 1)
@@ -194,12 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--watch", help="a run folder: evaluate its G_ema.safetensors each time it changes")
     ap.add_argument("--every", type=float, default=300.0, help="seconds between looks with --watch")
     ap.add_argument("--until", type=float, default=None, help="stop watching at this Unix time")
-    ap.add_argument("--n", type=int, default=500)
+    ap.add_argument("--n", type=int, default=400)
+    ap.add_argument("--truncation", type=float, default=1.0, help="truncation psi of the samples (1: none)")
+    ap.add_argument("--noise-mode", choices=["const", "random", "none"], default="const",
+                    help="StyleGAN2 noise inputs: const is what the rig and `facerig gan generate` draw")
     ap.add_argument("--sample-seed", type=int, default=0,
                     help="seed of the generated samples (another draw from the same generator; recorded when not 0)")
-    ap.add_argument("--resolution", type=int, default=64)
+    ap.add_argument("--size", type=int, default=0,
+                    help="side all sets are scored at (0: the photos' own size; samples are Lanczos-resized to it)")
     ap.add_argument("--cache", default=str(DEFAULT_CACHE))
-    ap.add_argument("--out", default="docs/eval_generator.json")
+    ap.add_argument("--out", default="docs/eval_generator_v2.json")
     ap.add_argument("--plot", help="also draw the results against kimg into this PNG (after each entry)")
     ap.add_argument("--plot-only", action="store_true", help="only redraw --plot from --out")
     args = ap.parse_args(argv)
@@ -208,12 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         plot(load_results(out), Path(args.plot))
         return 0
     torch.set_num_threads(1)
-    ref, rvr = reference(args.data, args.holdout, args.n, args.resolution, Path(args.cache))
+    args.size = args.size or photo_size(args.data)
+    ref, template, rvr = reference(args.data, args.holdout, args.n, args.size, Path(args.cache))
     results = load_results(out)
-    results["config"] = {"n": args.n, "holdout": args.holdout, "resolution": args.resolution}
+    results["config"] = {"method": METHOD, "n": args.n, "holdout": args.holdout, "size": args.size}
     add_entry(out, results, {"generator": "real_vs_real", "kimg": None, **{k: v for k, v in rvr.items()}})
     for i, g in enumerate(args.generator):
-        entry = evaluate(g, args, ref, args.label[i] if i < len(args.label) else None)
+        entry = evaluate(g, args, ref, template, args.label[i] if i < len(args.label) else None)
         add_entry(out, results, entry)
         print(json.dumps(entry), flush=True)
     if args.plot and args.generator:
@@ -228,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                     tmp = Path(args.cache) / "watch-G_ema.safetensors"  # a stable copy: the run may replace it
                     tmp.parent.mkdir(parents=True, exist_ok=True)
                     tmp.write_bytes(snap.read_bytes())
-                    entry = evaluate(str(tmp), args, ref, "run")
+                    entry = evaluate(str(tmp), args, ref, template, "run")
                     add_entry(out, results, entry)
                     seen.add(entry["kimg"])
                     print(json.dumps(entry), flush=True)
