@@ -105,7 +105,8 @@ def place(nodes: list[str], row: dict[str, int], box_h: float, gap_y: float) -> 
     cells: dict[tuple[int, str], list[str]] = {}
     for v in sorted(nodes):
         r = top_row if v in TOOLS else row[v]
-        cells.setdefault((r, v.split(".")[0]), []).append(v)
+        family = v.split(".")[0]
+        cells.setdefault((r, "rig" if family == "basics" else family), []).append(v)   # basics: the middle column
     pos = {}
     for (r, family), members in cells.items():
         x0, x1 = COLUMNS.get(family, (0.0, 16.0))
