@@ -17,7 +17,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import trimesh
 
 from ..arkit import ARKIT_INDEX, NUM_EXPRESSIONS
 from ..errors import MorphableError
@@ -96,6 +95,8 @@ def _face_skin(template: np.ndarray, faces: np.ndarray, n_keep: int) -> np.ndarr
     nose and eyelids, which a photo never shows as skin.
     """
     head_faces = faces[(faces < min(HEAD_END, n_keep)).all(axis=1)]
+    import trimesh   # here, not at module level: ~0.3 s of every cold command that never reads ICT
+
     normals = trimesh.Trimesh(template, head_faces, process=False).vertex_normals
     inner = (normals[:, 2] < 0) & (np.abs(template[:, 0]) < 0.05) & (template[:, 2] > 0.04)
     mask = np.zeros(n_keep, dtype=bool)
