@@ -53,8 +53,8 @@ class Control:
 
 _POSE = (
     Control("yaw", "pose", 0, "deg", -90.0, 90.0, help="head turn; > 0 turns to the image's right"),
-    Control("pitch", "pose", 1, "deg", -60.0, 60.0, help="head nod; > 0 chin up"),
-    Control("roll", "pose", 2, "deg", -60.0, 60.0, help="head tilt in the image plane"),
+    Control("pitch", "pose", 1, "deg", -90.0, 90.0, help="head nod; > 0 chin up"),
+    Control("roll", "pose", 2, "deg", -180.0, 180.0, help="head tilt in the image plane (a full turn: a performer lying down, an exported animation wrapping at +-180)"),
     Control("tx", "pose", 3, "m", -10.0, 10.0, slider=False, help="head translation, camera x"),
     Control("ty", "pose", 4, "m", -10.0, 10.0, slider=False, help="head translation, camera y"),
     Control("tz", "pose", 5, "m", -10.0, 10.0, slider=False, help="head translation, camera z"),

@@ -98,9 +98,9 @@ def test_file_roundtrip(tmp_path, suffix):
     (_doc(tracks=[{"block": "expression", "name": "jawOpen", "keys": [[0, 0], [1, 1.5]]}]),
      "key 1: value 1.5 out of range [0, 1]"),
     (_doc(tracks=[{"block": "pose", "name": "yaw", "keys": [[0, 120]]}]), "out of range [-90, 90]"),
-    # morphable.controls' pitch and roll: +-60 deg (the tracks reader accepted +-90 / +-180 before the one table)
-    (_doc(tracks=[{"block": "pose", "name": "pitch", "keys": [[0, 70]]}]), "out of range [-60, 60]"),
-    (_doc(tracks=[{"block": "pose", "name": "roll", "keys": [[0, -90]]}]), "out of range [-60, 60]"),
+    # morphable.controls' pitch and roll: +-90 / +-180 deg
+    (_doc(tracks=[{"block": "pose", "name": "pitch", "keys": [[0, 95]]}]), "out of range [-90, 90]"),
+    (_doc(tracks=[{"block": "pose", "name": "roll", "keys": [[0, -181]]}]), "out of range [-180, 180]"),
     (_doc(tracks=[{"block": "pose", "name": "yaw", "keys": [[1, 0], [0.5, 1]]}]), "strictly increasing"),
     (_doc(tracks=[{"block": "pose", "name": "yaw", "keys": [[0, "a"]]}]), "must be a finite number"),
     (_doc(tracks=[{"block": "pose", "name": "yaw", "keys": []}]), "non-empty list"),
@@ -202,12 +202,12 @@ def test_tracked_jsonl_replays_on_another_face(tmp_path):
 
 
 def test_tracked_values_past_the_controls_ranges_are_clamped_to_them():
-    """A tracked head rolled 75 deg (or a weight at 1.02 after smoothing) still makes tracks that load anywhere."""
+    """A tracked head pitched 95 deg (or a weight at 1.02 after smoothing) still makes tracks that load anywhere."""
     params = FaceParams.neutral(3)
-    params.pose[:, 2] = torch.tensor([0.0, 75.0, -80.0])
+    params.pose[:, 1] = torch.tensor([0.0, 95.0, -100.0])
     params.expression[1, expression_index("jawOpen")] = 1.02
     values = tracks_from_params(params, 25.0).sample()
-    assert np.allclose(values["roll"], [0.0, 60.0, -60.0]) and values["jawOpen"].max() == 1.0
+    assert np.allclose(values["pitch"], [0.0, 90.0, -90.0]) and values["jawOpen"].max() == 1.0
 
 
 def test_jsonl_errors(tmp_path):

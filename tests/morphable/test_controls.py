@@ -13,12 +13,12 @@ from morphable.params import POSE_NAMES
 
 def test_check_value_accepts_the_range_and_parses_numbers():
     assert controls.check_value("yaw", 90) == 90.0
-    assert controls.check_value("pitch", "-60") == -60.0
+    assert controls.check_value("pitch", "-90") == -90.0
     assert controls.check_value("jawOpen", 0.25) == 0.25
 
 
 @pytest.mark.parametrize("name, value, message", [
-    ("pitch", 61, "pitch: 61 is outside -60 .. 60 deg"),
+    ("pitch", 91, "pitch: 91 is outside -90 .. 90 deg"),
     ("tz", -11, "tz: -11 is outside -10 .. 10 m"),
     ("jawOpen", 1.5, "jawOpen: 1.5 is outside 0 .. 1"),
     ("yaw", "left", "yaw: 'left' is not a number"),
@@ -34,7 +34,7 @@ def test_check_value_refuses_in_one_line(name, value, message):
 
 def test_clamp_moves_to_the_nearer_end_but_still_refuses_non_numbers():
     assert controls.check_value("yaw", 120, clamp=True) == 90.0
-    assert controls.check_value("roll", -75, clamp=True) == -60.0
+    assert controls.check_value("roll", -190, clamp=True) == -180.0
     assert controls.check_value("jawOpen", -0.2, clamp=True) == 0.0
     assert controls.check_value("jawOpen", 0.4, clamp=True) == 0.4
     with pytest.raises(MorphableError, match="not a finite number"):
@@ -61,7 +61,7 @@ def test_pose_rows_are_faceparams_columns():
     assert controls.names("pose") == POSE_NAMES
     assert [controls.control(n).index for n in POSE_NAMES] == list(range(6))
     assert controls.limits("yaw") == (-90.0, 90.0)
-    assert controls.limits("pitch") == controls.limits("roll") == (-60.0, 60.0)
+    assert controls.limits("pitch") == (-90.0, 90.0) and controls.limits("roll") == (-180.0, 180.0)
 
 
 def test_slider_order_pose_then_arkit_then_light():

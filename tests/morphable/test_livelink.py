@@ -258,13 +258,13 @@ def test_a_head_turned_past_facerigs_range_is_one_line(tmp_path):
         tracks_from_livelink(path)
 
 
-def test_head_roll_past_the_controls_table_is_refused(tmp_path):
-    """The head range is morphable.controls' (roll +-60 deg), not the file format's +-pi."""
-    rows = [(tc, shapes, rot[:2] + [1.2] + rot[3:]) if i == 1 else (tc, shapes, rot)
+def test_head_pitch_past_the_controls_table_is_refused(tmp_path):
+    """The head range is morphable.controls' (pitch +-90 deg), not the file format's +-pi."""
+    rows = [(tc, shapes, rot[:1] + [1.7] + rot[2:]) if i == 1 else (tc, shapes, rot)
             for i, (tc, shapes, rot) in enumerate(_APP_ROWS)]
     path = _app_csv(tmp_path / "take.csv", rows)
-    with pytest.raises(MorphableError, match=r"row 3 column HeadRoll: 68.8 deg is outside facerig's head roll "
-                                             r"range \[-60, 60\]"):
+    with pytest.raises(MorphableError, match=r"row 3 column HeadPitch: -97.4 deg is outside facerig's head pitch "
+                                             r"range \[-90, 90\]"):
         tracks_from_livelink(path)
 
 

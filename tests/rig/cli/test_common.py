@@ -12,9 +12,9 @@ def test_pose_limits_are_the_controls_table():
     check_face_value("yaw", 80.0, "pose")  # `morph render` draws a near-profile face
     with pytest.raises(RigError, match=r"^--yaw 95 is out of range \[-90, 90\]$"):
         check_face_value("yaw", 95.0)
-    with pytest.raises(RigError, match=r"^--pitch -61 is out of range \[-60, 60\]$"):
-        check_face_value("pitch", -61.0, "pose")
-    assert controls.limits("pitch") == (-60.0, 60.0)
+    with pytest.raises(RigError, match=r"^--pitch -91 is out of range \[-90, 90\]$"):
+        check_face_value("pitch", -91.0, "pose")
+    assert controls.limits("pitch") == (-90.0, 90.0)
     check_face_value("roll", None, "pose")  # not given: nothing to check
     with pytest.raises(RigError, match="unknown pose angle 'yawn'"):
         check_face_value("yawn", 1.0, "pose")
@@ -25,8 +25,8 @@ def test_an_old_per_command_mapping_still_works_and_only_narrows():
     edit_like = {"yaw": (-60.0, 60.0), "pitch": (-45.0, 45.0), "roll": (-45.0, 45.0)}
     with pytest.raises(RigError, match=r"^--yaw 80 is out of range \[-60, 60\]$"):
         check_face_value("yaw", 80.0, edit_like)
-    with pytest.raises(RigError, match=r"^--roll 61 is out of range \[-60, 60\]$"):
-        check_face_value("roll", 61.0, {"roll": (-180.0, 180.0)})  # never wider than the table
+    with pytest.raises(RigError, match=r"^--pitch 91 is out of range \[-90, 90\]$"):
+        check_face_value("pitch", 91.0, {"pitch": (-180.0, 180.0)})  # never wider than the table
     check_face_value("jawOpen", 1.0, edit_like)
     with pytest.raises(RigError, match="unknown expression name 'yaw'"):
         check_face_value("yaw", 0.5, {})  # --expression yaw=0.5 is not a pose angle

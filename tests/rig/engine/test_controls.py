@@ -40,7 +40,7 @@ def test_given_values_are_exact_and_limits_come_from_the_table():
     c = Controls().given(yaw=0.0, light="left")
     assert c.exact == {"yaw"} and c.light == "left"
     assert control_limits("yaw") == table.limits("yaw") and control_limits("pitch") == table.limits("pitch")
-    assert checked_values({"pitch": 75}, clamp=True) == {"pitch": table.limits("pitch")[1]}
+    assert checked_values({"pitch": 95}, clamp=True) == {"pitch": table.limits("pitch")[1]}
     with pytest.raises(RigError, match="unknown control"):
         checked_values({"smile": 1})
     assert [s.tx for s in sweep(Controls(), "tx", 0.0, 0.1, 3)] == pytest.approx([0.0, 0.05, 0.1])
