@@ -89,7 +89,7 @@ def test_checked_values_parse_and_bound_every_numeric_control():
     for bad in ("inf", "nan"):
         with pytest.raises(RigError, match="not a finite number"):
             S.checked_values({"roll": bad}, clamp=True)
-    assert S.checked_values({"roll": -99, "mouthClose": 3}, clamp=True) == {"roll": -60.0, "mouthClose": 1.0}
+    assert S.checked_values({"roll": -199, "mouthClose": 3}, clamp=True) == {"roll": -180.0, "mouthClose": 1.0}
 
 
 def test_photo_engine_sliders_clamp_where_its_warp_holds(served):
