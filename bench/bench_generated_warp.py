@@ -10,7 +10,6 @@ Usage: nice -n 10 python -m bench.bench_generated_warp --n 20
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
@@ -38,13 +37,9 @@ ENGINES = ("gan", "warp")
 
 def attacked(image: np.ndarray) -> np.ndarray:
     """The image resized to 75% (Lanczos) and saved as JPEG quality 75: an ordinary re-share."""
-    from PIL import Image
+    from rig.provenance import attacks
 
-    im = Image.fromarray(image)
-    im = im.resize((round(im.width * 0.75), round(im.height * 0.75)), Image.LANCZOS)
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=75)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return attacks.jpeg(attacks.resize(image, 0.75), 75)
 
 
 def survives(images: list[np.ndarray]) -> dict:

@@ -2,13 +2,13 @@
 generated edits are written >= 256 px, the upscale said in the metadata, the watermark kept through a re-share."""
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from rig.face_rig import default_bundle
+from rig.provenance import attacks
 
 
 @pytest.fixture(autouse=True)
@@ -25,11 +25,7 @@ def _provenance(path):
 
 def _resized_jpeg(image: np.ndarray) -> np.ndarray:
     """75% Lanczos resize, then JPEG quality 75 (an ordinary re-share)."""
-    im = Image.fromarray(image)
-    im = im.resize((round(im.width * 0.75), round(im.height * 0.75)), Image.LANCZOS)
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=75)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return attacks.jpeg(attacks.resize(image, 0.75), 75)
 
 
 def _yaw(image: np.ndarray) -> float:
