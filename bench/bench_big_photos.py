@@ -146,7 +146,7 @@ def phases(big: Path, out: Path) -> dict:
     """The edit's phases in this process (models already loaded by the pose cases): seconds and memory after each."""
     from rig.outputs import encode_image
     from rig.engine.photo import fit_photo
-    from rig.pipeline import read_photo
+    from rig.inputs import read_photo
 
     t: dict = {"before": _rss_mb()}
     steps = {}

@@ -104,7 +104,7 @@ def jitter(photo: Path, clip: Path, size: int, frames: int | None) -> dict:
     from PIL import Image
 
     from rig.live.session import LiveSession
-    from rig.pipeline import open_driver
+    from rig.inputs import open_driver
 
     driver, fps = open_driver(clip, max_frames=frames)
     session, _ = LiveSession.from_photo(str(photo), size=size, fps=fps)

@@ -306,7 +306,7 @@ def run_clip(name: str, n_frames: int, grader: Grader, mouth: str | None, data: 
     """Reenact one clip from its frame 0 and grade it; (summary row, per-frame arrays for pooling and pictures)."""
     from rig.engine.flows import reenact as reenact_photo
     from rig.engine.photo import PhotoEngine, fit_photo
-    from rig.pipeline import open_driver
+    from rig.inputs import open_driver
 
     frames, fps = open_driver(data / f"{name}.mp4", max_frames=n_frames)
     t0 = time.perf_counter()

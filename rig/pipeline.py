@@ -20,8 +20,6 @@ from morphable.params import FaceParams
 
 from .errors import RigError
 from .face_rig import FaceRig, default_bundle
-from .inputs import (MAX_FRAMES, check_frame_count, image_to_rgb, open_driver, read_photo,  # noqa: F401
-                     read_tracks)
 
 #: = gan.inversion.InversionLoss().noise_reg (not imported: keeps the CLI start light)
 DEFAULT_NOISE_REG = 1e4

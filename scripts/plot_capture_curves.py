@@ -84,7 +84,7 @@ def main() -> int:
     from morphable.landmark_backends import backend_by_name
     from morphable.livelink import read_livelink, track_to_livelink
     from rig.outputs import Outputs
-    from rig.pipeline import open_driver
+    from rig.inputs import open_driver
 
     with Outputs() as outputs:
         out = outputs.expect(args.out, (".png",))

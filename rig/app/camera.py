@@ -63,7 +63,7 @@ def decode_image(body: bytes, what: str = "camera frame", max_side: int | None =
     alpha, 16-bit, CMYK); RigError (one line) for anything that is not one or is larger than `max_side`."""
     from PIL import Image, UnidentifiedImageError
 
-    from ..pipeline import image_to_rgb
+    from ..inputs import image_to_rgb
 
     if not body:
         raise RigError(f"empty {what}")

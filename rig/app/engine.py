@@ -198,7 +198,7 @@ def read_upload(path: str | os.PathLike | None) -> np.ndarray:
     server's temporary copy) when it is not an image."""
     if path is None:
         raise RigError("upload a photo first")
-    from ..pipeline import read_photo
+    from ..inputs import read_photo
 
     try:
         return read_photo(Path(path))

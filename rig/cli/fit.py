@@ -56,7 +56,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from morphable.landmark_backends import finding_backend
 
     from ..outputs import Outputs
-    from ..pipeline import read_photo
+    from ..inputs import read_photo
 
     with Outputs() as outputs:
         out = outputs.expect(args.out, (".json",))

@@ -25,7 +25,8 @@ def _invert(args: argparse.Namespace) -> int:
     from ..errors import RigError
     from ..latent_file import latent_arrays, write_latent
     from ..outputs import Outputs
-    from ..pipeline import align_photo, invert_photo, read_photo
+    from ..inputs import read_photo
+    from ..pipeline import align_photo, invert_photo
 
     if args.steps < 1:
         raise RigError(f"--steps must be at least 1, got {args.steps}")

@@ -50,7 +50,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     from ..live.session import LiveSession
     from ..live.sources import Camera, PacedClip
     from ..outputs import Outputs
-    from ..pipeline import read_photo
+    from ..inputs import read_photo
 
     torch.set_num_threads(1)   # batch-1 work per frame: a second thread only waits (docs/app.md)
     with Outputs(provenance=labeller(args, "live", source="edited-photo", bundle=PHOTO_ENGINE),

@@ -75,7 +75,7 @@ def katie():
     path = CLIPS / "sadtalker_WDA_KatieHill_000.mp4"
     if not path.is_file():
         pytest.skip(f"needs {path} (the project's shared data)")
-    from rig.pipeline import open_driver
+    from rig.inputs import open_driver
 
     frames, _ = open_driver(path, max_frames=25)
     pick = [frames[0], frames[24]]

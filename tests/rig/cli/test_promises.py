@@ -127,7 +127,7 @@ def test_a_driver_longer_than_the_cap_is_refused_after_reading_one_frame_past_it
 
 # ---- truncated video; track's JSONL plays in animate ----------------------------------------------
 def test_truncated_mp4_says_how_many_frames_were_read_and_animate_plays_track_jsonl(run_cli, tmp_path, clip_mp4):
-    from rig.pipeline import open_driver
+    from rig.inputs import open_driver
 
     data = clip_mp4.read_bytes()
     cut = tmp_path / "cut.mp4"

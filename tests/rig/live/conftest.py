@@ -18,6 +18,6 @@ def real_faces() -> Path:
 @pytest.fixture(scope="session")
 def driver_frames(real_faces):
     """The first 40 frames of a real talking-head clip (25 fps) and its rate."""
-    from rig.pipeline import open_driver
+    from rig.inputs import open_driver
 
     return open_driver(real_faces / "tpsmm_driving.mp4", max_frames=40)
