@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from morphable.params import FaceParams
-from morphable.transfer import TRANSFERABLE, check_blocks, moved_translation, transfer  # noqa: F401
+from morphable.transfer import check_blocks, transfer
 
 from .face_rig import FaceRig
 

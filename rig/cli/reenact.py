@@ -54,7 +54,7 @@ def cmd_reenact(args: argparse.Namespace) -> int:
     from ..errors import RigError
     from ..inputs import open_driver, read_photo
     from ..outputs import VIDEO_SUFFIXES, Outputs
-    from ..reenact import check_blocks
+    from morphable.transfer import check_blocks
 
     engine = args.engine or default_engine(bool(args.photo))
     if engine == "warp" and not args.photo:

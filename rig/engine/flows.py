@@ -62,7 +62,7 @@ def reenact(engine: Engine, clip: tuple[list[np.ndarray], float], blocks: Sequen
     """The face performs the driving clip (rig.inputs.open_driver's (frames, fps)): tracked with `landmarks`
     (default the engine's backend), its blocks transferred by the engine, the frames drawn."""
     from ..pipeline import track_driver
-    from ..reenact import check_blocks
+    from morphable.transfer import check_blocks
 
     blocks = check_blocks(list(blocks))
     frames, rate = clip

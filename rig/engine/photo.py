@@ -159,7 +159,7 @@ class PhotoEngine(Engine):
 
     def transfer(self, driver: FaceParams, blocks: list[str], relative: bool = True) -> FaceParams:
         """The driver's blocks on the photo's fitted params (morphable.transfer, with the head's translation)."""
-        from ..reenact import transfer
+        from morphable.transfer import transfer
 
         return transfer(self.photo_rig.params, driver.to(dtype=torch.float32), blocks, relative=relative,
                         translation=True)

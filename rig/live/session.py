@@ -74,7 +74,7 @@ class LiveSession:
 
     def __init__(self, rig: PhotoRig, fps: float = 25.0, tracker: OnlineTracker | None = None,
                  blocks: Sequence[str] = BLOCKS):
-        from ..reenact import check_blocks
+        from morphable.transfer import check_blocks
 
         self.rig = rig
         self.blocks = check_blocks(list(blocks))
@@ -113,7 +113,7 @@ class LiveSession:
 
     def target(self, driver: FaceParams) -> FaceParams:
         """The photo's params with the driver's motion since its reference (morphable.transfer.transfer, relative)."""
-        from ..reenact import transfer
+        from morphable.transfer import transfer
 
         both = FaceParams.cat([self.tracker.reference, driver]).to(dtype=torch.float32)
         return transfer(self.rig.params, both, self.blocks, relative=True, translation=True)[1]

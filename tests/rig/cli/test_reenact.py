@@ -8,7 +8,7 @@ import torch
 
 from morphable.animation import load_tracks
 from morphable.clip import demo_tracks, render_clip
-from rig.reenact import transfer
+from morphable.transfer import transfer
 from tests.morphable.fit_helpers import default_model
 
 ROOT = Path(__file__).resolve().parents[3]
