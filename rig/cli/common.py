@@ -44,8 +44,8 @@ def check_face_value(name: str, value: float | None,
     or an ARKit expression weight; RigError (one line) when out of range or, with close matches, unknown.
 
     `block`: "pose" or "expression" when the flag says which (`--expression yaw=0.5` is an expression, and
-    refused); None: a pose name is a pose angle. A mapping (the old per-command limits, still passed by
-    rig/cli/edit.py until it reads the table) names the command's pose angles and may only narrow them."""
+    refused); None: a pose name is a pose angle. A mapping of per-command pose limits names the command's pose
+    angles and may only narrow the table's (no command passes one now: edit and morph read the table)."""
     narrow = block if isinstance(block, Mapping) else {}
     if isinstance(block, Mapping):
         block = "pose" if name in block else "expression"

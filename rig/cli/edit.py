@@ -14,13 +14,6 @@ MAX_SWEEP = 16
 _SWEEP = re.compile(r"^([A-Za-z]+)=([-+0-9.eE]+):([-+0-9.eE]+):(\d+)$")
 
 
-def pose_limits() -> dict[str, tuple[float, float]]:
-    """The pose controls' limits of the one table (morphable.controls); the engine says where it holds less."""
-    from morphable.controls import limits, names
-
-    return {n: limits(n) for n in names("pose")}
-
-
 def parse_sweep(spec: str) -> tuple[str, list[float]]:
     """'yaw=-30:30:7' -> ('yaw', 7 evenly spaced values); a pose angle or an ARKit expression name."""
     m = _SWEEP.match(spec.strip())
@@ -34,8 +27,8 @@ def parse_sweep(spec: str) -> tuple[str, list[float]]:
     if not 2 <= count <= MAX_SWEEP:
         raise RigError(f"bad --sweep {spec!r}: COUNT must be in [2, {MAX_SWEEP}]")
     values = [start + (stop - start) * i / (count - 1) for i in range(count)]
-    check_face_value(name, start, pose_limits())
-    check_face_value(name, stop, pose_limits())
+    check_face_value(name, start)   # a pose angle by name, else an expression weight
+    check_face_value(name, stop)
     return name, values
 
 
@@ -47,11 +40,11 @@ def edit_kwargs(args: argparse.Namespace) -> dict:
     for name in ("yaw", "pitch", "roll"):
         value = getattr(args, name)
         if value is not None:
-            check_face_value(name, value, pose_limits())
+            check_face_value(name, value, "pose")
             kw[name] = value
     expr = name_value_pairs(args.expression)
     for name, value in expr.items():
-        check_face_value(name, value, {})  # an expression, even one named like a pose angle
+        check_face_value(name, value, "expression")  # an expression, even one named like a pose angle
     if expr:
         kw["expression"] = expr
     if args.light is not None:
