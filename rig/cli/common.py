@@ -4,7 +4,6 @@ Not a command itself; every command module may import it, and no command module 
 from __future__ import annotations
 
 import argparse
-from typing import Mapping
 
 from morphable import controls
 from morphable.landmark_backends import NAMES
@@ -38,26 +37,18 @@ LANDMARK_BACKENDS = NAMES
 MESH_SUFFIXES = (".glb", ".obj", ".ply")
 
 
-def check_face_value(name: str, value: float | None,
-                     block: str | Mapping[str, tuple[float, float]] | None = None) -> None:
+def check_face_value(name: str, value: float | None, block: str | None = None) -> None:
     """Check one commanded value against morphable.controls (the one table of limits): a pose angle (degrees)
     or an ARKit expression weight; RigError (one line) when out of range or, with close matches, unknown.
 
     `block`: "pose" or "expression" when the flag says which (`--expression yaw=0.5` is an expression, and
-    refused); None: a pose name is a pose angle. A mapping of per-command pose limits names the command's pose
-    angles and may only narrow the table's (no command passes one now: edit and morph read the table)."""
-    narrow = block if isinstance(block, Mapping) else {}
-    if isinstance(block, Mapping):
-        block = "pose" if name in block else "expression"
-    elif block is None:
+    refused); None: a pose name is a pose angle."""
+    if block is None:
         block = "pose" if name in controls.names("pose") else "expression"
     if block == "pose":
         if name not in controls.names("pose"):
             raise RigError(f"unknown pose angle {name!r}; choose {', '.join(controls.names('pose'))}")
-        low, high = controls.limits(name)
-        if name in narrow:
-            low, high = max(low, narrow[name][0]), min(high, narrow[name][1])
-        check_range(f"--{name}", value, low, high)
+        check_range(f"--{name}", value, *controls.limits(name))
         return
     if block != "expression":
         raise ValueError(f"block must be 'pose' or 'expression', got {block!r}")

@@ -20,18 +20,6 @@ def test_pose_limits_are_the_controls_table():
         check_face_value("yawn", 1.0, "pose")
 
 
-def test_an_old_per_command_mapping_still_works_and_only_narrows():
-    """rig/cli/edit.py passes its own {name: (low, high)} until it reads the table: names the pose angles, narrows."""
-    edit_like = {"yaw": (-60.0, 60.0), "pitch": (-45.0, 45.0), "roll": (-45.0, 45.0)}
-    with pytest.raises(RigError, match=r"^--yaw 80 is out of range \[-60, 60\]$"):
-        check_face_value("yaw", 80.0, edit_like)
-    with pytest.raises(RigError, match=r"^--pitch 91 is out of range \[-90, 90\]$"):
-        check_face_value("pitch", 91.0, {"pitch": (-180.0, 180.0)})  # never wider than the table
-    check_face_value("jawOpen", 1.0, edit_like)
-    with pytest.raises(RigError, match="unknown expression name 'yaw'"):
-        check_face_value("yaw", 0.5, {})  # --expression yaw=0.5 is not a pose angle
-
-
 def test_expressions_need_an_arkit_name_and_a_weight_in_0_1():
     check_face_value("jawOpen", 1.0)
     with pytest.raises(RigError, match=r"^expression jawOpen -0.1 is out of range \[0, 1\]$"):
