@@ -71,3 +71,23 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+#: the side (px) of the shared 3DMM renderer (tests/morphable/test_raster.py, tests/rig/photo/test_photo_flow.py)
+RENDER_SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def model():
+    """The default morphable model (a test file may define its own `model`, which wins)."""
+    from morphable.formats import load_model
+
+    return load_model("default")
+
+
+@pytest.fixture(scope="module")
+def renderer(model):
+    """A RENDER_SIZE px morphable.render.Renderer of `model` on a grey (0.5) background."""
+    from morphable.render import Renderer
+
+    return Renderer(model, RENDER_SIZE, background=0.5)

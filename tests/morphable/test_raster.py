@@ -1,23 +1,9 @@
 """morphable.raster: the compiled z-buffer picks pytorch3d's triangle, depth and barycentrics per pixel."""
 from __future__ import annotations
 
-import pytest
-
-from morphable.formats import load_model
 from morphable.raster import rasterize
-from morphable.render import Renderer
 
 S = 128
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_model("default")
-
-
-@pytest.fixture(scope="module")
-def renderer(model):
-    return Renderer(model, S, background=0.5)
 
 
 def test_raster_matches_pytorch3d(model, renderer):

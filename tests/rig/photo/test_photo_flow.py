@@ -6,8 +6,6 @@ import pytest
 import torch
 
 from morphable import lighting
-from morphable.formats import load_model
-from morphable.render import Renderer
 from rig.photo.extend import extend, solve_laplace
 from rig.photo.flow import FlowBuilder
 from rig.photo.mouth import mouth_layer
@@ -19,16 +17,6 @@ S = 128
 #: in both, 37.8-47.7 dB for yaw +15/-20, pitch +10, jawOpen 0.3, smiles, blinks under the
 #: 'front' and 'left' presets (the unwarped render scores 16-32 dB on the same pixels)
 MIN_PSNR = 35.0
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_model("default")
-
-
-@pytest.fixture(scope="module")
-def renderer(model):
-    return Renderer(model, S, background=0.5)
 
 
 def _uint8(render) -> np.ndarray:
