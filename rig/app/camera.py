@@ -19,8 +19,6 @@ import json
 import tempfile
 import threading
 import time
-import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from fastapi import Request, Response   # module level: FastAPI resolves the rou
 
 from ..errors import RigError
 from .camera_page import link_script
+from .store import LruStore
 
 ROUTE = "/facerig/camera"
 #: the head script that puts the link to the Live page on the app's page (rig.app.server)
@@ -92,8 +91,7 @@ class Cameras:
     def __init__(self, engine, folder: str | Path):
         self.engine = engine
         self.folder = Path(folder)
-        self._sessions: OrderedDict[str, CameraSession] = OrderedDict()
-        self._lock = threading.Lock()
+        self._sessions: LruStore[CameraSession] = LruStore(MAX_SESSIONS)
         self._fit_lock = threading.Lock()   # one photo fitted at a time (seconds of CPU each)
 
     def new(self, photo: np.ndarray | None = None, key: str | None = None) -> tuple[str, CameraSession]:
@@ -110,19 +108,11 @@ class Cameras:
                     raise RigError("the app's current face is not a photo (a generated face or the bare 3DMM); "
                                    "upload a photo or load one in the app first")
                 live = LiveSession(live_rig(rig, SIZE), 25.0)
-        sid = uuid.uuid4().hex
         session = CameraSession(live)
-        with self._lock:
-            self._sessions[sid] = session
-            while len(self._sessions) > MAX_SESSIONS:
-                self._sessions.popitem(last=False)
-        return sid, session
+        return self._sessions.add(session), session
 
     def get(self, sid: str | None) -> CameraSession:
-        with self._lock:
-            session = self._sessions.get(sid or "")
-            if session is not None:
-                self._sessions.move_to_end(sid)
+        session = self._sessions.get(sid)
         if session is None:
             raise KeyError("this live session is no longer open; choose the photo again")
         return session

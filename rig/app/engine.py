@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from basics.errors import UserError
 from ..engine import Controls, Engine as FaceEngine, checked_values, open_engine
 from ..engine.controls import LIGHT_KEEP
 from ..errors import RigError
+from .store import LruStore
 
 #: the page's source choices; the app opens on the first: the shipped portrait through the photo engine
 SOURCE_KINDS = ("portrait", "photo", "generated", "morphable")
@@ -69,7 +69,8 @@ class Engine:
         self.inversion_steps = int(inversion_steps)
         self.compute_dtype = torch.bfloat16 if bf16 else torch.float32
         self.preview_dtype = preview_dtype(preview, self.compute_dtype)
-        self._pages: OrderedDict[str, Page] = OrderedDict()
+        self._pages: LruStore[Page] = LruStore(MAX_SOURCES)
+        #: a page's controls are moved from Gradio's queue and the live route's threads: one change at a time
         self._lock = threading.Lock()
         #: one face drawn at a time: Gradio's queue and the live route (rig.app.live) run in different threads
         self.draw_lock = threading.Lock()
@@ -108,19 +109,11 @@ class Engine:
 
     def add_source(self, src: FaceEngine, kind: str = "") -> str:
         """Store a face (any rig.engine Engine) for a new page; returns its key."""
-        key = uuid.uuid4().hex
-        with self._lock:
-            self._pages[key] = Page(src, src.controls(), kind=kind)
-            while len(self._pages) > MAX_SOURCES:
-                self._pages.popitem(last=False)
-        return key
+        return self._pages.add(Page(src, src.controls(), kind=kind))
 
     def page(self, key: str | None) -> Page:
         """The stored page; RigError when it was dropped (the page reloads it)."""
-        with self._lock:
-            page = self._pages.get(key or "")
-            if page is not None:
-                self._pages.move_to_end(key)
+        page = self._pages.get(key)
         if page is None:
             raise PageGone("this page's face is no longer loaded; reload the page")
         return page

@@ -132,3 +132,19 @@ def test_no_slider_note_claims_a_zero_width_trained_range(served):
     assert all(notes[n].startswith("not in the rig's training data") for n in single)
     spread = [n for n in names if (r := src.trained_range(n)) is not None and r[1] - r[0] >= 1e-3]
     assert spread and all(notes[n].startswith("trained ") for n in spread)
+
+
+def test_pages_past_max_sources_are_dropped_least_recently_used_first(served):
+    """The page store (rig.app.store.LruStore): a page used since it was loaded outlives older unused ones."""
+    from rig.app.engine import MAX_SOURCES
+
+    engine, client = served
+    src = engine.page(engine.new_source("morphable")[0]).source
+    touched, dropped = engine.add_source(src), engine.add_source(src)
+    for _ in range(MAX_SOURCES - 2):
+        engine.add_source(src)
+    engine.page(touched)                       # used: now the most recent
+    newest = engine.add_source(src)            # one past the limit: the oldest unused page goes
+    assert client.get(ROUTE, params={"key": dropped}).status_code == 404
+    for key in (touched, newest):
+        _png(client.get(ROUTE, params={"key": key}))
