@@ -89,9 +89,11 @@ def preview_rig(photo_rig, side: int = PREVIEW_SIDE, margin: float = PREVIEW_MAR
     if max(h, w) <= side and crop_side >= ZOOM_BELOW * min(h, w):
         return photo_rig
     size = int(min(side, max(crop_side, min(PREVIEW_MIN, side))))
-    crop = np.ascontiguousarray(photo_rig.image[y0:y1, x0:x1])
+    crop = photo_rig.image[y0:y1, x0:x1]   # a view: resized without copying it first (48 MP: ~60 ms an upload)
     if size != crop_side:
         crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if size < crop_side else cv2.INTER_CUBIC)
+    else:
+        crop = np.ascontiguousarray(crop)
     scale = size / float(crop_side)
     fx, fy, fside = photo_rig.frame
     return moved_to(photo_rig, crop, [(fx - x0) * scale, (fy - y0) * scale, fside * scale])
