@@ -118,9 +118,10 @@ def run_live(session: LiveSession, source, record: bool = False, side_by_side: b
 
     `encode` (timed as the stage 'encode') stands for what a viewer's path adds (the app: JPEG);
     `side_by_side` records the camera frame beside the answer (scaled to its height). `pipelined`
-    tracks frame k+1 in a second thread while frame k is rendered (two cores: more frames a second,
-    the same latency per frame); a tracked frame whose render has not started when the next one is
-    tracked is dropped."""
+    tracks frame k+1 in a second thread while frame k is rendered, and prepares its render there
+    (LiveSession.prepare: the flow and its extension, which need only the target), so the two threads
+    share the work (two cores: more frames a second, the same pixels); a tracked frame whose render has
+    not started when the next one is tracked is dropped."""
     run = LiveRun(float(source.fps))
     t_start = time.perf_counter()
     try:
@@ -150,10 +151,12 @@ def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side,
             for arrival in frames_of(source):
                 reading, target, seconds = session.track(arrival.frame, arrival.time)
                 seconds["decode"] = source.decode_seconds[-1] if source.decode_seconds else 0.0
+                prepared, took = session.prepare(target)   # the flow and its extension, here: two threads share the work
+                seconds.update(took)
                 with cond:
                     if state["slot"] is not None:   # not rendered in time: dropped with its own drops
                         run.dropped += state["slot"][0].dropped + 1
-                    state["slot"] = (arrival, reading, target, seconds)
+                    state["slot"] = (arrival, reading, target, prepared, seconds)
                     cond.notify_all()
                     if state["stop"]:
                         return
@@ -173,10 +176,12 @@ def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side,
                 item, state["slot"] = state["slot"], None
             if item is None:
                 break
-            arrival, reading, target, seconds = item
-            image, took = session.render(target)
-            if took is not None:
-                seconds["render"], seconds["render_cpu"] = took, session.render_cpu
+            arrival, reading, target, prepared, seconds = item
+            image, took = session.render(target, prepared)
+            if took is not None:   # the whole render: its part prepared in the tracking thread and the rest here
+                seconds["finish"], seconds["finish_cpu"] = took, session.render_cpu
+                seconds["render"] = took + seconds.get("prepare", 0.0)
+                seconds["render_cpu"] = session.render_cpu + seconds.get("prepare_cpu", 0.0)
             _answer(run, source, arrival, LiveFrame(image, target, reading, seconds), encode, record, side_by_side,
                     on_frame)
             if max_seconds is not None and source.now() >= max_seconds:

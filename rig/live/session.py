@@ -24,6 +24,7 @@ from morphable.params import FaceParams
 
 from ..errors import RigError
 from ..photo.photo_rig import PhotoRig
+from ..photo.stages import RenderState
 
 #: what follows the driver: the photo keeps its own light
 BLOCKS = ("expression", "pose")
@@ -84,12 +85,15 @@ class LiveSession:
         self._warm_up()
 
     def _warm_up(self) -> None:
-        """Render once with the mouth opened, so the first live frames do not pay for compiling and loading
-        (numba kernels, the mouth filler: ~1 s on first use)."""
+        """Render once with the mouth opened and an eye closing, so the first live frames do not pay for compiling
+        and loading (numba kernels, the mouth filler: ~1 s on first use; the photo's own lids and irises, which the
+        eye stage reads from MediaPipe when it first draws: ~0.8 s)."""
         from morphable.arkit import expression_index
 
-        jaw = float(self.rig.params.expression[0, expression_index("jawOpen")])
-        self.rig.render(self.rig.target(expression={"jawOpen": min(1.0, jaw + 0.3)}))
+        expr = self.rig.params.expression[0]
+        jaw, blink = (float(expr[expression_index(n)]) for n in ("jawOpen", "eyeBlinkLeft"))
+        self.rig.render(self.rig.target(expression={"jawOpen": min(1.0, jaw + 0.3),
+                                                    "eyeBlinkLeft": min(1.0, blink + 0.5)}))
 
     @classmethod
     def from_photo(cls, photo: str | os.PathLike | np.ndarray, size: int = 256, fps: float = 25.0,
@@ -131,12 +135,22 @@ class LiveSession:
         seconds["track_cpu"] = time.thread_time() - c0
         return reading, target, seconds
 
-    def render(self, target: FaceParams | None) -> tuple[np.ndarray, float | None]:
-        """The second half: the photo at `target` and the seconds it took (the photo as it is and None for None)."""
+    def prepare(self, target: FaceParams | None) -> tuple[RenderState | None, dict]:
+        """The render's first part, that reads only the target (PhotoRig.prepare: the flow and its extension), and its
+        seconds ("prepare", "prepare_cpu"); (None, {}) for None. The pipelined runner calls it in the tracking thread."""
+        if target is None:
+            return None, {}
+        t0, c0 = time.perf_counter(), time.thread_time()
+        state = self.rig.prepare(target)
+        return state, {"prepare": time.perf_counter() - t0, "prepare_cpu": time.thread_time() - c0}
+
+    def render(self, target: FaceParams | None, prepared: RenderState | None = None) -> tuple[np.ndarray, float | None]:
+        """The second half: the photo at `target` and the seconds it took (the photo as it is and None for None);
+        `prepared`: what prepare(target) made (only the rest of the render is then done here)."""
         if target is None:
             return self._still, None
         t0, c0 = time.perf_counter(), time.thread_time()
-        image = self.rig.render(target)
+        image = self.rig.finish(prepared if prepared is not None else self.rig.prepare(target))
         self.render_cpu = time.thread_time() - c0
         return image, time.perf_counter() - t0
 

@@ -15,6 +15,7 @@ Identity and resolution are the photo's by construction; the GAN is not involved
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -32,7 +33,7 @@ from .flow import Flow, FlowBuilder, MeshView
 from .mouth import MOUTH_OPENS, opens_mouth  # noqa: F401 -- MOUTH_OPENS: its old home
 from .relight import preset_like
 from .scene import Scene
-from .stages import RenderState, Stage, default_stages, drawn_by, step_of
+from .stages import RenderState, Stage, default_stages, drawn_by, is_early, step_of
 
 #: beyond this |yaw| (degrees, absolute or as a change from the photo) the warp stretches and mirrors
 YAW_LIMIT = 35.0
@@ -199,16 +200,27 @@ class PhotoRig:
     def render(self, target: FaceParams, paste: bool = True) -> np.ndarray:
         """The photo at `target` (first row): (H,W,3) uint8 at the photo's resolution (`paste`), or only the
         warped window around the face (`paste=False`: the window's pixels, a preview needs no more)."""
-        import time
+        return self.finish(self.prepare(target), paste)
 
+    @torch.no_grad()
+    def prepare(self, target: FaceParams) -> RenderState:
+        """The first part of a render: the leading stages that read only the scene and the target (the flow and its
+        extension; rig.photo.stages `early`). finish() runs the rest; a live session tracks the next frame and
+        prepares it in one thread while this frame is finished in another (the same pixels as render())."""
         state = RenderState(self.scene, target, mouth=self.mouth, shading=self.shading, head_guide=self.head_guide,
-                            drawn=drawn_by(self.stages))
-        seconds = dict.fromkeys(("flow", "extend", "warp", "layers"), 0.0)
+                            drawn=drawn_by(self.stages), seconds=dict.fromkeys(("flow", "extend", "warp", "layers"), 0.0))
         for stage in self.stages:
-            t0 = time.perf_counter()
-            stage(state)
-            seconds[step_of(stage)] += time.perf_counter() - t0
-        self.timing = Timing(**seconds)
+            if not is_early(stage):
+                break
+            self._run(stage, state)
+        return state
+
+    @torch.no_grad()
+    def finish(self, state: RenderState, paste: bool = True) -> np.ndarray:
+        """The rest of a render prepare() began: the remaining stages, then uint8 (see render())."""
+        for stage in self.stages[state.done:]:
+            self._run(stage, state)
+        self.timing = Timing(**state.seconds)
         if state.image is None:
             raise RigError("the photo rig's stages made no image (a warp stage is missing)")
         # to uint8 in place (clamp, * 255, + 0.5, truncate: the same pixels without photo-size temporaries; the
@@ -220,6 +232,14 @@ class PhotoRig:
         if self._seam is None:
             self._seam = self.window.feather(self.image.shape, self.window.seam_width())
         return self.window.paste(self.image, warped, weight=self._seam, cut=self.scene.pixels)
+
+    @staticmethod
+    def _run(stage: Stage, state: RenderState) -> None:
+        """Run one stage on the state, its seconds counted toward its Timing field."""
+        t0 = time.perf_counter()
+        stage(state)
+        state.seconds[step_of(stage)] = state.seconds.get(step_of(stage), 0.0) + time.perf_counter() - t0
+        state.done += 1
 
     def opens_mouth(self, target: FaceParams) -> bool:
         """Whether `target` opens the jaw wider than the photo (then the mouth interior is painted;

@@ -8,10 +8,12 @@ writes its part back. A new mouth filler, eyelid or hair stage plugs in by handi
 tuple (PhotoRig(..., stages=...)), without editing PhotoRig; pytorch3d's renderer is built the same
 way from a rasterizer and a shader handed to it.
 
-Two optional attributes a stage may have: `step`, the Timing field its seconds count toward
-("flow", "extend", "warp"; anything else is "layers"), and `draws`, the ARKit weights it draws
+Three optional attributes a stage may have: `step`, the Timing field its seconds count toward
+("flow", "extend", "warp"; anything else is "layers"); `draws`, the ARKit weights it draws
 itself: the flow keeps the photo's values of those (the eye stage moves lids and irises in image
-space; without it the 3DMM flow moves them).
+space; without it the 3DMM flow moves them); and `early` (True: it reads only the scene, the target
+and what earlier early stages left, never the image), so PhotoRig.prepare may run the leading early
+stages apart from the rest, e.g. in the thread that tracks the next frame (rig.live.run).
 """
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ class RenderState:
     warped: torch.Tensor | None = None  # (3,H,W) the plain warp, in [0,1]
     image: torch.Tensor | None = None   # (3,H,W) the output so far
     notes: dict = field(default_factory=dict)   # anything a stage leaves for a later one
+    done: int = 0                  # how many of the rig's stages have run (PhotoRig.prepare runs the early ones)
+    seconds: dict = field(default_factory=dict)  # Timing field -> seconds spent so far
     #: the image tensor this render made itself (writable() changes it in place; any other is copied first)
     _own: torch.Tensor | None = field(default=None, repr=False)
 
@@ -98,6 +102,11 @@ def step_of(stage: Stage) -> str:
     return step if step in ("flow", "extend", "warp") else "layers"
 
 
+def is_early(stage: Stage) -> bool:
+    """Whether a stage reads only the scene and the target (see the module docstring: `early`)."""
+    return bool(getattr(stage, "early", False))
+
+
 def drawn_by(stages: Sequence[Stage]) -> tuple[str, ...]:
     """The ARKit weights the stages draw themselves, in stage order."""
     return tuple(name for stage in stages for name in getattr(stage, "draws", ()))
@@ -107,6 +116,7 @@ class FlowStage:
     """The 3DMM flow from the photo to the target, with the photo's values of the weights later stages draw."""
 
     step = "flow"
+    early = True
 
     def __call__(self, state: RenderState) -> None:
         scene = state.scene
@@ -119,6 +129,7 @@ class ExtendStage:
 
     head_guide: bool | None = None
     step = "extend"
+    early = True
 
     def __call__(self, state: RenderState) -> None:
         fl = state.flow
