@@ -79,6 +79,11 @@ POSE_SPREAD = 0.05
 CAMERA_DISTANCE = 1.2
 #: ridge of that regression (per frame, in squared pose-feature units)
 CLIP_POSE_RIDGE = 1e-3
+#: MediaPipe rows of the inner lips' gap (upper, lower): beside, at and beside the middle
+LIP_GAP = ((82, 87), (13, 14), (312, 317))
+#: the lips' gap is read from this percentile of the clip's gaps up (its most closed mouth): a calm
+#: neutral of a talking clip has the lips apart, and a mouth closing past it read 0 (weights are >= 0)
+CLOSED_PERCENTILE = 5.0
 #: head poses (yaw, pitch) of the neutral renders that measure how MediaPipe's mesh bends with pose
 CAL_POSES = tuple((y, p) for y in (-30.0, -15.0, 0.0, 15.0, 30.0) for p in (-15.0, 0.0, 15.0))
 
@@ -172,6 +177,30 @@ def eye_weights(basis: ExpressionBasis, aligned: np.ndarray, neutral: np.ndarray
         out[f"eyeBlink{eye}"] = blink
         out[f"eyeSquint{eye}"] = squint
         out[f"eyeWide{eye}"] = np.clip((upper - WIDE_START) / (WIDE_FULL - WIDE_START), 0.0, 1.0)
+    return out
+
+
+def lip_gaps(meshes: np.ndarray) -> np.ndarray:
+    """(T,) mean gap between the inner lips (LIP_GAP rows, x, y) of (T,468,3) meshes, in their own units."""
+    m = np.asarray(meshes, np.float64)
+    return np.mean([np.linalg.norm(m[:, lo, :2] - m[:, up, :2], axis=-1) for up, lo in LIP_GAP], 0)
+
+
+def open_mouth(basis: ExpressionBasis, weights: np.ndarray, gaps: np.ndarray, closed: float) -> np.ndarray:
+    """`weights` (T,52) with jawOpen set so that the weights open the lips by `gaps` - `closed` (IOD units).
+
+    The linear solve spreads a real mouth's opening over look-alike shapes (brows, dimples, jaw
+    sideways: at the widest openings of the bench clips jawOpen read 0.1-0.2 where the lips parted
+    by 0.1-0.2 inter-ocular distances), so the lips' gap is read geometrically, like the lids: what
+    the other weights already open (their calibrated gap per unit weight) is kept and jawOpen makes
+    up the rest, from `closed`, the clip's most closed mouth, up.
+    """
+    i = ARKIT_NAMES.index("jawOpen")
+    rest = lip_gaps(basis.neutral[None])[0]
+    per_weight = lip_gaps(basis.neutral[None] + basis.jacobian) - rest          # (52,)
+    out = np.array(weights, np.float64, copy=True)
+    missing = (np.asarray(gaps, np.float64) - closed) - out @ per_weight
+    out[:, i] = np.clip(out[:, i] + missing / per_weight[i], 0.0, 1.0)
     return out
 
 
@@ -350,6 +379,9 @@ def read_clip(basis: ExpressionBasis, meshes: np.ndarray, calm: np.ndarray | Non
             calm = calm_frames(basis, m, w.sum(1), share=len(calm) / len(m))
         neutral = neutral_mesh(basis, m, calm)
     aligned = similarity_align(m, neutral, basis.rigid)
+    # the lips' gap before the pose bend comes out: the clip regression took 50-60% of the mouth's
+    # opening on talking clips, whose mouths move with the head (bench/bench_selfreenact.py)
+    gaps = lip_gaps(aligned) / _iod(neutral)
     quiet = None
     if pose is not None and len(m) >= 2 * CLIP_POSE_FRAMES:   # the less expressive half
         first = unbend(basis, aligned, neutral, pose, calm)
@@ -360,6 +392,8 @@ def read_clip(basis: ExpressionBasis, meshes: np.ndarray, calm: np.ndarray | Non
     w = solve_weights(basis, (aligned - neutral) / _iod(neutral))
     for name, value in eye_weights(basis, aligned, neutral).items():
         w[:, ARKIT_NAMES.index(name)] = value
+    if basis.read[ARKIT_NAMES.index("jawOpen")]:
+        w = open_mouth(basis, w, gaps, float(np.percentile(gaps, CLOSED_PERCENTILE)))
     return w, calm
 
 

@@ -151,8 +151,10 @@ def test_real_clip_blinks_wink_smile_pout_and_mouth(real_track):
     assert smile[24:29].max() > 0.5 and smile[calm].max() < 0.1
     pucker = _curve(track, "mouthPucker")
     assert pucker[[44, 54]].min() > pucker[calm].mean() + 0.3
+    # jawOpen is the lips' gap from the clip's most closed mouth (mesh_expression.open_mouth): his calm frames
+    # smile with the lips apart (dlib: 0.1 inter-ocular distances), so they read open too
     jaw = _curve(track, "jawOpen")
-    assert jaw[47:49].min() > 0.2 and jaw[calm].mean() < 0.1
+    assert jaw[47:49].min() > 0.2 and 0.15 < jaw[calm].mean() < 0.5
 
 
 def test_gaze_geometry_reads_the_eye_turn_whatever_the_head_does():
