@@ -210,12 +210,14 @@ class FlowBuilder:
         mirrored = torch.zeros(s, s, dtype=torch.bool)
         mirror_disp = torch.zeros(2, s, s)
         holes = torch.zeros(s, s, dtype=torch.bool)
-        disp[:, rows[vis], cols[vis]] = (uv[vis] - centre[vis]).T
-        known[rows[vis], cols[vis]] = True
-        def src_normals(known_rows=rows[vis], known_cols=cols[vis], faces=f[vis], bary=b[vis]) -> torch.Tensor:
+        kr, kc = rows[vis], cols[vis]
+        disp[:, kr, kc] = (uv[vis] - centre[vis]).T
+        known[kr, kc] = True
+
+        def src_normals() -> torch.Tensor:   # only a relight with pose asks (Flow.src_normals)
             src_n = torch.zeros(s, s, 3)
-            n = (source.normals[self.faces[faces]] * bary[..., None]).sum(1)
-            src_n[known_rows, known_cols] = torch.nn.functional.normalize(n, dim=-1)
+            n = (source.normals[self.faces[f[vis]]] * b[vis][..., None]).sum(1)
+            src_n[kr, kc] = torch.nn.functional.normalize(n, dim=-1)
             return src_n
 
         hidden = ~vis
