@@ -1,9 +1,10 @@
 """Live speed and steadiness: a real clip paced at its own frame rate drives a real photo (`facerig live`'s path).
 
 Speed: for each output height (256, 512) and each runner (sequential; pipelined = tracking the next
-frame in a second thread while this one renders), rig.live.run_live over PacedClip: decode (the
-clip's next frame), track (morphable.fit.online), warp (PhotoRig.render), encode (JPEG q85, as the
-app answers). Reported: frames answered per second, dropped frames, latency from a frame's arrival
+frame in a second thread and preparing its render there (flow + extension) while this one is finished;
+pipelined with the model mouth filler), rig.live.run_live over PacedClip: decode (the clip's next frame),
+track (morphable.fit.online), render (PhotoRig.render; pipelined: "prepare" in the tracking thread +
+"finish" in the render thread, each with its thread's CPU ms), encode (JPEG q85, as the app answers). Reported: frames answered per second, dropped frames, latency from a frame's arrival
 to its encoded answer (p50/p90/p99), stage medians, and the machine's load average before/after.
 
 Jitter: every frame of the clip through the session (no drops), then dlib's 68 points (a detector
@@ -14,7 +15,7 @@ the lowest quarter). The goal: the output's motion there no higher than the driv
 Browser: the app's Live page in headless Chromium with the clip as its camera; the page's own fps and latency.
 
 Usage: nice -n 10 python -m bench.bench_live [--sizes 256 512] [--clip tpsmm_driving] [--seconds 8]
-       [--browser-seconds 20] [--out docs/live.json]
+       [--runners sequential pipelined model] [--browser-seconds 20] [--out docs/live.json]
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ from bench.common import machine_info, stats, write_result  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "real-faces"
 STILL_SHARE = 0.25
+#: the speed runs: name -> (pipelined, mouth filler)
+RUNNERS = {"sequential": (False, None), "pipelined": (True, None), "model": (True, "model")}
 
 
 def jpeg(image: np.ndarray) -> bytes:
@@ -179,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clip", default="tpsmm_driving", help="a clip name in ../shared/data/real-faces or a path")
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--seconds", type=float, default=None, help="stop each speed run after this long")
+    ap.add_argument("--runners", nargs="+", choices=list(RUNNERS), default=list(RUNNERS),
+                    help="sequential, pipelined, model (= pipelined with the model mouth filler)")
     ap.add_argument("--jitter-frames", type=int, default=None)
     ap.add_argument("--skip-jitter", action="store_true")
     ap.add_argument("--browser-seconds", type=float, default=20.0, help="0 skips the browser run")
@@ -191,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {"machine": machine_info(), "commit": _commit(), "photo": Path(args.photo).name, "clip": clip.name, "speed": [], "jitter": []}
     t0 = time.time()
     for size in args.sizes:
-        for pipelined, mouth in ((False, None), (True, None), (True, "model")):
+        for pipelined, mouth in (RUNNERS[name] for name in args.runners):
             r = speed(Path(args.photo), clip, size, pipelined, args.seconds, mouth)
             print(r, flush=True)
             result["speed"].append(r)
