@@ -120,8 +120,9 @@ def run_live(session: LiveSession, source, record: bool = False, side_by_side: b
     `side_by_side` records the camera frame beside the answer (scaled to its height). `pipelined`
     tracks frame k+1 in a second thread while frame k is rendered, and prepares its render there
     (LiveSession.prepare: the flow and its extension, which need only the target), so the two threads
-    share the work (two cores: more frames a second, the same pixels); a tracked frame whose render has
-    not started when the next one is tracked is dropped."""
+    share the work (two cores: more frames a second, the same pixels); the tracking thread takes the
+    source's newest frame when the render thread has taken the previous one (the frames that arrived
+    meanwhile are dropped by the source)."""
     run = LiveRun(float(source.fps))
     t_start = time.perf_counter()
     try:
@@ -147,19 +148,26 @@ def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side,
     state = {"slot": None, "done": False, "stop": False, "error": None}
 
     def tracking() -> None:
+        frames = frames_of(source)
         try:
-            for arrival in frames_of(source):
+            while True:
+                # one frame ahead at most: the source's newest frame is taken once the render thread has taken the
+                # last one, so no frame is tracked and prepared only to be overtaken (on a busy machine a quarter of
+                # them were, their CPU taken from the render)
+                with cond:
+                    cond.wait_for(lambda: state["slot"] is None or state["stop"])
+                    if state["stop"]:
+                        return
+                arrival = next(frames, None)
+                if arrival is None:
+                    return
                 reading, target, seconds = session.track(arrival.frame, arrival.time)
                 seconds["decode"] = source.decode_seconds[-1] if source.decode_seconds else 0.0
                 prepared, took = session.prepare(target)   # the flow and its extension, here: two threads share the work
                 seconds.update(took)
                 with cond:
-                    if state["slot"] is not None:   # not rendered in time: dropped with its own drops
-                        run.dropped += state["slot"][0].dropped + 1
                     state["slot"] = (arrival, reading, target, prepared, seconds)
                     cond.notify_all()
-                    if state["stop"]:
-                        return
         except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller's thread
             state["error"] = exc
         finally:
@@ -174,6 +182,7 @@ def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side,
             with cond:
                 cond.wait_for(lambda: state["slot"] is not None or state["done"])
                 item, state["slot"] = state["slot"], None
+                cond.notify_all()   # the tracking thread takes the next frame now
             if item is None:
                 break
             arrival, reading, target, prepared, seconds = item
@@ -189,6 +198,7 @@ def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side,
     finally:
         with cond:
             state["stop"] = True
+            cond.notify_all()
         worker.join()
     if state["error"] is not None:
         raise state["error"]
