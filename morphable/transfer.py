@@ -14,6 +14,10 @@ from .params import FaceParams
 
 #: the blocks a driver can hand to a source
 TRANSFERABLE = ("expression", "pose", "light")
+#: the blink weights, transferred as the share of the eye's opening kept (see transfer)
+BLINKS = ("eyeBlinkLeft", "eyeBlinkRight")
+#: a driver's eye shut further than this at its frame 0 counts as this open (the opening it reopens by is capped)
+MIN_OPEN = 0.2
 
 
 def check_blocks(blocks: list[str]) -> list[str]:
@@ -47,9 +51,29 @@ def transfer(source: FaceParams, driver: FaceParams, blocks: list[str], relative
                     else d[:, 3:].to(out.pose.dtype)
         elif block == "expression":
             out.expression = ((out.expression + d - d[:1]) if relative else d.clone()).clamp(0.0, 1.0)
+            if relative:
+                out.expression[:, _blinks()] = relative_blinks(source.expression[:1, _blinks()], d[:, _blinks()])
         else:  # light
             out.light = (out.light + d - d[:1]) if relative else d.clone()
     return out
+
+
+def _blinks() -> list[int]:
+    from .arkit import expression_index
+
+    return [expression_index(n) for n in BLINKS]
+
+
+def relative_blinks(source: torch.Tensor, driver: torch.Tensor) -> torch.Tensor:
+    """(T,2) source blink weights whose eyes keep the share of their opening the driver's keep of its frame 0's.
+
+    A blink weight is the share of the eye's opening the upper lid covers (morphable.fit.mesh_expression),
+    so an eye's motion is a ratio: a driver whose eyes are half shut at frame 0 (blink 0.5) and then open
+    (0) doubles its opening, and so does the source, whatever its own blink; an added difference left the
+    source's eye as it was (a source read open cannot go below 0). Below 0 is an eye opened wider than the
+    source's own (the photo engine's eye stage draws it; the GAN rig's trained range clamps it)."""
+    kept = (1.0 - driver) / (1.0 - driver[:1]).clamp_min(MIN_OPEN)
+    return (1.0 - (1.0 - source.to(driver.dtype)) * kept).clamp(max=1.0)
 
 
 def moved_translation(source: torch.Tensor, driver: torch.Tensor, camera: Camera | None = None) -> torch.Tensor:

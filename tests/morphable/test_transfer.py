@@ -61,3 +61,19 @@ def test_set_pose_and_expression_sets_or_offsets_in_place():
     with pytest.raises(MorphableError, match="did you mean jawOpen"):
         set_pose_and_expression(p, expression={"jawOpne": 1.0})
 
+
+
+def test_blinks_transfer_the_share_of_the_opening_kept():
+    """A driver half shut at frame 0 (blink 0.5) that opens (0) doubles its opening: so does the source, whose own
+    blink 0 goes to -1 (wider than its own eye); closing fully is 1 whatever the source; other weights add."""
+    from morphable.arkit import expression_index
+
+    src = _params([[0.0] * 6])
+    drv = _params([[0.0] * 6] * 3)
+    b, j = expression_index("eyeBlinkLeft"), expression_index("jawOpen")
+    drv.expression[:, b] = torch.tensor([0.5, 0.0, 1.0], dtype=torch.float64)
+    drv.expression[:, j] = torch.tensor([0.1, 0.3, 0.0], dtype=torch.float64)
+    out = transfer(src, drv, ["expression"])
+    assert out.expression[:, b].tolist() == pytest.approx([0.0, -1.0, 1.0])
+    assert out.expression[:, j].tolist() == pytest.approx([0.0, 0.2, 0.0])
+    assert transfer(src, drv, ["expression"], relative=False).expression[:, b].tolist() == pytest.approx([0.5, 0.0, 1.0])
