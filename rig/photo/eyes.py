@@ -44,13 +44,23 @@ LID_NAMES: tuple[str, ...] = tuple(f"eye{k}{e}" for e in EYES for k in ("Blink",
 EYE_POINTS = {"Left": (42, 43, 44, 45, 46, 47), "Right": (36, 37, 38, 39, 40, 41)}
 #: the sliding band above the upper lid and below the lower lid, in eye widths
 UPPER_BAND, LOWER_BAND = 0.4, 0.3
-#: how much of a closing lid's stretch moves off the lash line toward the brow (0: a uniform stretch)
-LASH_KEEP = 0.7
+#: the upper lash band's height above the lid's margin and the lid's fold above the margin, in eye widths
+LASH_BAND, CREASE = 0.12, 0.3
+#: how much a shut lid's lash band is squeezed (its lashes fold over the margin into a dark line)
+LID_SQUEEZE = 0.5
+#: a shut lid's skin is the photo's lid skin this far under the fold (eye widths), stretched
+LID_SKIN = 0.06
+#: the lid's squeeze fades out over this share of the eye's width at each corner
+CORNER_TAPER = 0.15
+#: the lower lid's rim (waterline) hidden under a shut upper lid's lashes, in eye widths
+LOWER_RIM = 0.08
 #: the iris centre's distance from the eye's centre of rotation, in eye widths: the one the tracker reads
 #: gaze with (so a read shift is drawn back as the same shift)
 EYEBALL_RADIUS = EYE_RADIUS
 #: the iris radius in eye widths (about 5.9 mm on a 30 mm wide eye), where MediaPipe gives none
 IRIS_RADIUS = 0.19
+#: an eye is opened to at most this multiple of the photo's opening (a photo's half-shut eye the driver opens)
+MAX_OPENING = 2.5
 #: gaze changes below this many px are not drawn
 MIN_SHIFT_PX = 0.3
 
@@ -192,14 +202,33 @@ def _eye_map(image: torch.Tensor, eye: EyeFrame, now: tuple[torch.Tensor, torch.
     botv = torch.minimum(lo, lb) - LOWER_BAND * w
     vs = v                                # (never written in place: each step below makes a new tensor)
     upper = (v >= ub) & (v <= topv)
-    # a closing lid's stretch goes to the skin toward the brow, the lash line keeps its own scale (a uniform
-    # stretch drew the lashes as a tall dark band that read as an opening)
-    x = ((v - ub) / (topv - ub).clamp_min(1e-3)).clamp(0.0, 1.0)
-    p = ((topv - ub) / (topv - uo).clamp_min(1e-3)).clamp_min(1.0)      # the stretch; 1 when opening
-    y = LASH_KEEP * (1 - (1 - x) ** p) + (1 - LASH_KEEP) * x
-    vs = torch.where(upper, uo + y * (topv - uo), vs)
+    # the lash band (LASH_BAND above the lid's margin) moves with the margin, squeezed as the eye shuts
+    # (LID_SQUEEZE: the lashes fold over the margin into a dark line); the lid's skin between it and the fold
+    # (CREASE above the margin) unfolds (closing) or folds (opening), and the fold and the skin above it stay,
+    # as a real lid's do. (Sliding the fold down with the lashes drew it as a second dark line that dlib took
+    # for a shut eye's upper lid, squeezed with them it drew a roof-shaped line over the eye.)
+    # how far the eye shuts, tapered to 0 over the last CORNER_TAPER of the width at each corner (nothing moves
+    # beyond the corners)
+    widest = max(float(up_o[:, 1].max() - lo_o[:, 1].min()), 1e-3)
+    closure = float(np.clip(1.0 - float(torch.maximum(up_b[:, 1], lo_b[:, 1]).max() - lo_b[:, 1].min()) / widest,
+                            0.0, 1.0))
+    shut = closure * (torch.minimum(t, 1.0 - t) / CORNER_TAPER).clamp(0.0, 1.0)
+    lash = LASH_BAND * w
+    lash_out = lash * (1.0 - LID_SQUEEZE * shut)
+    c_src = uo + CREASE * w
+    c_out = torch.maximum(c_src, ub + lash_out + 0.05 * w)
+    lash_v = uo + (v - ub) * lash / lash_out
+    # the unfolded lid is drawn from the skin just under the fold (the band above the lashes, stretched, drew
+    # the long lashes of some photos as streaks): its source starts lower the more the eye shuts
+    s0 = uo + lash + shut * (c_src - LID_SKIN * w - uo - lash)
+    skin_v = s0 + (v - ub - lash_out) * (c_src - s0) / (c_out - ub - lash_out).clamp_min(1e-3)
+    brow_v = c_src + (v - c_out) * (topv - c_src) / (topv - c_out).clamp_min(1e-3)
+    y = torch.where(v <= ub + lash_out, lash_v, torch.where(v <= c_out, skin_v, brow_v))
+    vs = torch.where(upper, y, vs)
     lower = (v <= lb) & (v >= botv)
-    vs = torch.where(lower, botv + (v - botv) * (lo - botv) / (lb - botv).clamp_min(1e-3), vs)
+    # a closing eye's upper lashes cover the lower lid's rim (its bright waterline): the rows under the rim move up
+    rim = LOWER_RIM * w * shut
+    vs = torch.where(lower, botv + (v - botv) * (lo - rim - botv) / (lb - botv).clamp_min(1e-3), vs)
     opening = (v > lb) & (v < ub)
     # an opening wider than the image's: the eyeball's rows spread over it (rather than its edge repeated)
     wider = opening & ((ub - lb) > (uo - lo) + 0.5)
@@ -360,7 +389,7 @@ def eye_stage(scene: Scene, image: torch.Tensor, target: FaceParams, flow: Flow,
         o_want = float((m_want[0][1:-1, 1] - m_want[1][1:-1, 1]).mean())
         du = float((m_want[0][1:-1, 1] - m_now[0][1:-1, 1]).mean())
         dl = float((m_want[1][1:-1, 1] - m_now[1][1:-1, 1]).mean())
-        f = float(np.clip(o_want / max(o_now, 1e-3), 0.0, 1.6))
+        f = float(np.clip(o_want / max(o_now, 1e-3), 0.0, MAX_OPENING))
         a = float(np.clip(-du / (abs(du) + abs(dl) + 1e-6), 0.0, 1.0)) if f < 1 else \
             float(np.clip(du / (abs(du) + abs(dl) + 1e-6), 0.0, 1.0))
         up_k, lo_k = now

@@ -80,18 +80,19 @@ def test_a_sideways_gaze_moves_both_irises_toward_image_right(rig, mesh):
 
 
 def test_the_lid_slides_down_over_the_eye_keeping_its_lashes():
-    # a drawn eye: skin, a dark lash line at the upper lid (v = 6), white sclera below it down to v = -4
+    # a drawn eye: skin, a dark lash band above the upper lid's margin (v = 6..10, a tenth of the eye's width
+    # as on photos), white sclera below it down to v = -4
     h = w = 60
     ys, xs = np.mgrid[0:h, 0:w] + 0.5
     v = 30 - ys
     img = np.full((3, h, w), 0.8, np.float32)
     inside = (xs > 10) & (xs < 50)
     img[:, inside & (v < 6) & (v > -4)] = 1.0
-    img[:, inside & (v >= 6) & (v < 8)] = 0.05
+    img[:, inside & (v >= 6) & (v < 10)] = 0.05
     image = torch.from_numpy(img)
     eye = EyeFrame(torch.tensor([10.0, 30.0]), torch.tensor([50.0, 30.0]))
     flat = torch.tensor([[0.0, 0.0], [0.01, 0.0], [0.99, 0.0], [1.0, 0.0]])
-    up = flat + torch.tensor([0.0, 7.0]) * torch.tensor([[0.0], [1.0], [1.0], [0.0]])
+    up = flat + torch.tensor([0.0, 6.0]) * torch.tensor([[0.0], [1.0], [1.0], [0.0]])
     lo = flat - torch.tensor([0.0, 4.0]) * torch.tensor([[0.0], [1.0], [1.0], [0.0]])
     shut = lo.clone()
     rows, cols, src = _eye_map(image, eye, (up, lo), (shut, lo), torch.zeros(2), (0.5, 0.0), 5.0)
