@@ -36,3 +36,9 @@ def vertex_bases(model: MorphableModel, index: torch.Tensor) -> tuple[torch.Tens
     idx = index.to(model.template.device)
     ident = model.identity_basis[:, idx] * model.identity_std[:, None, None]
     return model.template[idx].cpu(), ident.cpu(), model.expression_basis[:, idx].cpu()
+
+
+def face_centre(model: MorphableModel) -> torch.Tensor:
+    """(3,) model-space centre of the face: the mean shape's iBUG-68 landmarks' centroid (metres; the pose
+    filter smooths where this point sits, morphable.fit.smoothing.face_centred)."""
+    return model.template[model.landmarks].mean(0).detach().cpu().double()

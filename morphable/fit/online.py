@@ -10,7 +10,8 @@ neutral face and the smoothing; a camera has no future. Here:
 2. Each later frame: landmarks (MediaPipe's mesh in video mode, which follows the face from the
    previous frame and runs its detector again by itself when the face is lost), pose by Gauss-Newton
    warm-started from the previous frame, expressions read from the mesh against the neutral and
-   gaze from the irises (the same functions as the batch tracker), then the One-Euro filter online.
+   gaze from the irises (the same functions as the batch tracker), then the One-Euro filter online (the pose
+   as rotation and face-centre position, as the batch tracker smooths it: morphable.fit.smoothing).
 3. No face, or landmarks the fit cannot explain: the last good values are held and the frame is flagged.
 """
 from __future__ import annotations
@@ -32,12 +33,12 @@ from ..params import FaceParams
 from .batch import threshold_for
 from .crop import choose_frame
 from .gaze_read import CLOSED, frame_gaze, gaze_rest
-from .geometry import landmark_error_iod
+from .geometry import face_centre, landmark_error_iod
 from .landmark_fit import LandmarkFitter
 from .landmark_set import set_for
 from .mesh_expression import (EYE_CORNERS, basis_for, eye_weights, has_basis, mesh3d, read_against_calm,
                               similarity_align, solve_weights)
-from .smoothing import _alpha
+from .smoothing import POSE_DEAD, POSE_GROUPS, _alpha, cutoff, face_centred, origin_placed
 from .track import EXPRESSION_SCALE, POSE_SCALE
 
 #: frames with a face that settle identity, neutral and reference (about half a second of camera)
@@ -60,16 +61,19 @@ SOLVE_ITERATIONS = 60
 class OneEuro:
     """The One-Euro filter (Casiez et al. 2012) one sample at a time; the same filter as smoothing.one_euro.
 
-    `scale` (D,) puts columns in comparable units for the speed term; `dt` per sample may vary
-    (a camera's frames do not arrive evenly, and dropped frames lengthen the step)."""
+    `scale` (D,) puts columns in comparable units for the speed term, `groups` and `dead` as in
+    smoothing.one_euro; `dt` per sample may vary (a camera's frames do not arrive evenly, and dropped
+    frames lengthen the step)."""
 
     def __init__(self, fps: float, scale: np.ndarray | None = None, min_cutoff: float = MIN_CUTOFF,
-                 beta: float = BETA, d_cutoff: float = D_CUTOFF):
+                 beta: float = BETA, d_cutoff: float = D_CUTOFF, groups: tuple[tuple[int, ...], ...] = (),
+                 dead: np.ndarray | float = 0.0):
         if not fps > 0:
             raise MorphableError(f"fps must be positive, got {fps}")
         self.dt = 1.0 / fps
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.groups, self.dead = tuple(groups), dead
         self._out: np.ndarray | None = None
         self._dx: np.ndarray | None = None
 
@@ -87,7 +91,7 @@ class OneEuro:
         else:
             a_d = _alpha(self.d_cutoff, step)
             self._dx = a_d * (v - self._out) / step + (1.0 - a_d) * self._dx
-            a = _alpha(self.min_cutoff + self.beta * np.abs(self._dx), step)
+            a = _alpha(cutoff(self._dx, self.min_cutoff, self.beta, self.groups, self.dead), step)
             self._out = a * v + (1.0 - a) * self._out
         return self._out * self.scale if self.scale is not None else self._out.copy()
 
@@ -147,7 +151,10 @@ class OnlineTracker:
         self._last_time: float | None = None
         self._lost = 0
         self._gaze = np.zeros((2, 2))
-        self._filter = OneEuro(self.fps, np.concatenate([POSE_SCALE, np.full(52, EXPRESSION_SCALE)]))
+        # the pose as rotation and face-centre position, its speeds read as in the batch tracker (smoothing.smooth_pose)
+        self._filter = OneEuro(self.fps, np.concatenate([POSE_SCALE, np.full(52, EXPRESSION_SCALE)]),
+                               groups=POSE_GROUPS, dead=np.concatenate([np.full(6, POSE_DEAD), np.zeros(52)]))
+        self._centre = face_centre(self.model).numpy()
 
     @property
     def settled(self) -> bool:
@@ -194,7 +201,12 @@ class OnlineTracker:
         seconds["read"] = time.perf_counter() - t2
         raw = np.concatenate([fit.pose[0].double().numpy(), expression.numpy()])
         dt = None if self._last_time is None else t - self._last_time
-        vec = self._filter(raw, dt) if self.smooth else raw
+        if self.smooth:
+            raw[:6] = face_centred(raw[None, :6], self._centre)[0]
+            vec = self._filter(raw, dt)
+            vec[:6] = origin_placed(vec[None, :6], self._centre)[0]
+        else:
+            vec = raw
         self._last_time = t
         expr = np.clip(vec[6:], 0.0, 1.0) * self.model.expression_present.double().numpy()
         dtype = self.model.template.dtype

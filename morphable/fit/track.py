@@ -12,7 +12,8 @@
    (morphable.fit.mesh_expression: lids geometrically, the rest by a linear solve calibrated on
    the model's renders) and gaze from the irises (morphable.fit.gaze_read) as eyeLook* weights;
    the fit's weights only rank the frames by calm. `expressions="fit"` keeps the fit's weights.
-5. Temporal smoothing of pose and expression (morphable.fit.smoothing; One-Euro by default).
+5. Temporal smoothing of pose and expression (morphable.fit.smoothing; One-Euro by default; the pose
+   as rotation and face-centre position, morphable.fit.smoothing.smooth_pose).
 6. Light in closed form on the smoothed geometry of up to LIGHT_FRAMES frames, interpolated
    between them (with `photometric`, every frame is refined).
 """
@@ -39,13 +40,14 @@ from ..params import FaceParams
 from .batch import threshold_for
 from .crop import choose_frame, crop_frames
 from .gaze_read import gaze_angles
-from .geometry import landmark_error_iod
+from .geometry import face_centre, landmark_error_iod
 from .landmark_fit import LandmarkFitter
 from .landmark_set import set_for
 from .mesh_expression import ExpressionBasis, basis_for, has_basis, mesh3d, read_against_calm
 from .photometric import PhotometricConfig, PhotometricRefiner
 from .smoothing import SMOOTHERS
 from .smoothing import smooth as smooth_signal
+from .smoothing import smooth_pose
 
 LIGHT_SIZE = 64
 EXPRESSION_READS = ("auto", "mesh", "fit")
@@ -182,7 +184,7 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
     neutral = model.neutral_params(1).replace(identity=identity[None].to(model.template.dtype))
     params = _hold_lost(read, good, t, neutral)
     # 5. smoothing
-    pose = smooth_signal(params.pose.double().numpy(), method, fps, POSE_SCALE)
+    pose = smooth_pose(params.pose.double().numpy(), method, fps, POSE_SCALE, face_centre(model).numpy())
     expr = smooth_signal(params.expression.double().numpy(), method, fps, np.full(52, EXPRESSION_SCALE))
     expr = np.clip(expr, 0.0, 1.0) * model.expression_present.numpy()
     dt = model.template.dtype
