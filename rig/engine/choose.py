@@ -98,11 +98,14 @@ def open_engine(rig: FaceRig | Callable[[], FaceRig] | None = None, *, photo: st
 
 
 def usable_photo(photo: np.ndarray) -> np.ndarray:
-    """An RGB(A) array as contiguous (H,W,3) uint8; RigError when it cannot be a photo."""
+    """A grey, RGB or RGBA array as contiguous (H,W,3) uint8, converted by the landmark reader's rules (floats in
+    0..1 scaled by 255, others clipped and rounded); RigError when it cannot be a photo."""
+    from morphable.landmarks import as_rgb_uint8
+
     photo = np.asarray(photo)
-    if photo.ndim != 3 or photo.shape[2] < 3 or min(photo.shape[:2]) < 8:
-        raise RigError(f"not a usable photo (shape {tuple(photo.shape)})")
-    return np.ascontiguousarray(photo[..., :3].astype(np.uint8))
+    if photo.ndim not in (2, 3) or (photo.ndim == 3 and photo.shape[2] not in (3, 4)) or min(photo.shape[:2]) < 8:
+        raise RigError(f"not a usable photo (shape {tuple(photo.shape)}; expected H x W, H x W x 3 or 4, 8 px or more)")
+    return as_rgb_uint8(photo)
 
 
 def _inverted(rig: FaceRig | None, photo, steps: int, size, compute_dtype, preview_dtype, description: str,

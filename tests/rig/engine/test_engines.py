@@ -116,6 +116,21 @@ def test_photo_without_a_face_is_one_clear_error(rig):
         open_engine(rig, photo=blank, size=128)
     with pytest.raises(RigError, match="not a usable photo"):
         open_engine(rig, photo=np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(RigError, match="not a usable photo"):
+        open_engine(rig, photo=np.zeros((64, 64, 5), np.uint8))
+
+
+def test_array_photos_convert_like_photo_files():
+    """A float photo in 0..1, a grey one and an RGBA one become the uint8 RGB photo (not black, not wrapped)."""
+    from rig.engine.choose import usable_photo
+    from skimage import data
+
+    rgb = data.astronaut()
+    assert np.array_equal(usable_photo(rgb.astype(np.float32) / 255.0), rgb)
+    assert np.array_equal(usable_photo(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])), rgb)
+    grey = rgb[..., 1]
+    assert np.array_equal(usable_photo(grey), np.repeat(grey[..., None], 3, axis=2))
+    assert usable_photo(rgb.astype(np.int32) + 100).max() == 255  # clipped, not wrapped
 
 
 def test_to_dict_records_source_controls_and_params(gen):
