@@ -9,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from basics.images import ImageReadError, read_image
+from basics.images import image_to_rgb as image_to_rgb  # re-exported: rig.app.camera decodes uploads with it
+
 from .errors import RigError
 
 #: most frames one animation or reenactment makes (held in memory: 10,000 frames of 256 px are 2 GB)
@@ -19,82 +22,20 @@ MAX_FRAMES = 10_000
 def read_photo(path: str | os.PathLike) -> np.ndarray:
     """An image file as (H, W, 3) uint8 RGB, the way a viewer shows it; RigError when it is not one.
 
-    EXIF orientation is applied (a phone photo stored sideways comes upright), 16-bit and 32-bit
-    grey are scaled to 8 bits (not clipped to white), CMYK goes through its ICC profile when it
-    has one, palette, grey and alpha images are made RGB, transparency over white; an animated
-    file gives its first frame.
+    Decoded by basics.images.read_image (EXIF orientation, 16/32-bit grey scaled, CMYK through its
+    ICC profile, palette/grey/alpha made RGB over white, an animated file's first frame), the
+    decoder frame folders share; a photo must also be at least 8 px on each side.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise RigError(f"photo not found: {path}")
     try:
-        with Image.open(path) as im:
-            img = image_to_rgb(im)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise RigError(f"{path} is not a readable image ({type(exc).__name__})") from None
-    except Image.DecompressionBombError:
-        raise RigError(f"{path} is too large to read ({Image.MAX_IMAGE_PIXELS * 2:,} pixels at most)") from None
+        img = read_image(path)
+    except ImageReadError as exc:
+        raise RigError(str(exc)) from None
     if min(img.shape[:2]) < 8:
         raise RigError(f"{path} is not a usable image (shape {tuple(img.shape)})")
     return img
-
-
-def image_to_rgb(im) -> np.ndarray:
-    """A PIL image (any mode, any EXIF orientation) -> upright (H, W, 3) uint8 RGB (read_photo's rules)."""
-    from PIL import ImageOps
-
-    try:
-        im.load()
-        ImageOps.exif_transpose(im, in_place=True)   # in place: no second copy of a 48 MP photo
-    except (OSError, ValueError, KeyError, TypeError, SyntaxError):  # a broken EXIF block: the pixels as stored
-        pass
-    mode = im.mode
-    if mode == "RGB":   # one copy out of PIL (convert() and asarray() each made one)
-        return np.frombuffer(im.tobytes(), np.uint8).reshape(im.height, im.width, 3)
-    if mode in ("I", "F") or mode.startswith("I;16"):
-        return np.repeat(_deep_grey_to_uint8(im, mode)[..., None], 3, axis=2)
-    if mode == "CMYK":
-        return _cmyk_to_rgb(im)
-    if mode in ("P", "PA"):
-        im = im.convert("RGBA")
-    elif mode in ("LA", "La", "RGBa"):
-        im = im.convert("RGBA")
-    if im.mode == "RGBA":
-        from PIL import Image
-
-        back = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(back, im).convert("RGB"))
-    return np.asarray(im.convert("RGB"))
-
-
-def _deep_grey_to_uint8(im, mode: str) -> np.ndarray:
-    """16-bit / 32-bit integer or float grey pixels -> uint8, scaled by the format's range (not clipped)."""
-    arr = np.asarray(im).astype(np.float64)
-    if mode == "F":
-        top = 1.0 if arr.size and np.nanmax(arr) <= 1.0 else 255.0
-    elif mode.startswith("I;16") or (arr.size and arr.max() > 255):
-        top = 65535.0 if not arr.size or arr.max() <= 65535 else float(2 ** 32 - 1)
-    else:
-        top = 255.0
-    return np.clip(np.nan_to_num(arr) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def _cmyk_to_rgb(im) -> np.ndarray:
-    """CMYK -> sRGB through the image's own ICC profile when it carries one, else PIL's plain conversion."""
-    icc = im.info.get("icc_profile")
-    if icc:
-        try:
-            import io
-
-            from PIL import ImageCms
-
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return np.asarray(ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB"))
-        except Exception:  # noqa: BLE001 -- a profile littlecms cannot use: the plain conversion
-            pass
-    return np.asarray(im.convert("RGB"))
 
 
 # ---- driver ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Reading frames for tracking: a video file through imageio's ffmpeg plugin, or a frame folder."""
+"""Reading frames for tracking: a video file through imageio's ffmpeg plugin, or a frame folder (each file
+decoded by basics.images, the decoder photos use)."""
 from __future__ import annotations
 
 import itertools
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from basics.images import ImageReadError, read_image
 
 from ..errors import MorphableError
 from ..landmarks import as_rgb_uint8
@@ -25,15 +28,12 @@ def frame_files(folder: Path) -> list[Path]:
 
 
 def _iter_folder(files: list[Path]) -> Iterator[np.ndarray]:
-    import imageio.v3 as iio
-
+    """Each file decoded as a photo is (basics.images.read_image: EXIF orientation, 16-bit, CMYK, palette, alpha)."""
     for f in files:
         try:
-            yield as_rgb_uint8(iio.imread(f))
-        except MorphableError:
-            raise
-        except Exception as exc:
-            raise MorphableError(f"cannot read frame {f} ({type(exc).__name__})") from None
+            yield read_image(f)
+        except ImageReadError as exc:
+            raise MorphableError(f"cannot read frame {f} ({exc.reason})") from None
 
 
 def promised_frames(meta: dict) -> int | None:
