@@ -335,7 +335,7 @@ def run_clip(name: str, n_frames: int, grader: Grader, mouth: str | None, data: 
         "clip": name, "frames": len(frames), "size": list(frames[0].shape[:2]), "fps": fps,
         "dlib_found": {"true": int(gt.found[g].sum()), "output": int(got.found[g].sum())},
         "tracker_found": int(res.driver.found), "tracker": tracker_name(res.driver.landmarks),
-        "warnings": notes + res.warnings,
+        "warnings": notes + res.notes,
         "mouth_filler": mouth_used,
         "fit_s": t_fit, "per_frame_s": t_run / len(frames), "per_frame_cpu_s": c_run / len(frames),
         "metrics": summarize({k: v[g] for k, v in m.items()}, {k: v[g] for k, v in s.items()},
