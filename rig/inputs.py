@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from basics.images import ImageReadError, read_image
-from basics.images import image_to_rgb as image_to_rgb  # re-exported: rig.app.camera decodes uploads with it
 
 from .errors import RigError
 

@@ -58,11 +58,11 @@ class CameraSession:
 
 
 def decode_image(body: bytes, what: str = "camera frame", max_side: int | None = None) -> np.ndarray:
-    """RGB uint8 of an uploaded image's bytes, decoded as every photo is (rig.inputs.image_to_rgb: EXIF,
+    """RGB uint8 of an uploaded image's bytes, decoded as every photo is (basics.images.image_to_rgb: EXIF,
     alpha, 16-bit, CMYK); RigError (one line) for anything that is not one or is larger than `max_side`."""
     from PIL import Image, UnidentifiedImageError
 
-    from ..inputs import image_to_rgb
+    from basics.images import image_to_rgb
 
     if not body:
         raise RigError(f"empty {what}")

@@ -95,7 +95,7 @@ def test_bad_input_is_one_line_and_the_server_keeps_serving(served, real_faces):
 
 
 def test_live_page_photo_upload_is_decoded_like_every_photo():
-    """EXIF orientation and alpha follow rig.inputs.image_to_rgb; an oversized camera frame is one error."""
+    """EXIF orientation and alpha follow basics.images.image_to_rgb; an oversized camera frame is one error."""
     import io
 
     import numpy as np
