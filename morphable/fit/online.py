@@ -16,6 +16,8 @@ neutral face and the smoothing; a camera has no future. Here:
 """
 from __future__ import annotations
 
+import collections
+
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -36,11 +38,14 @@ from .gaze_read import CLOSED, frame_gaze, gaze_rest
 from .geometry import face_centre, landmark_error_iod
 from .landmark_fit import LandmarkFitter
 from .landmark_set import set_for
-from .mesh_expression import (EYE_CORNERS, basis_for, eye_weights, has_basis, mesh3d, read_against_calm,
-                              similarity_align, solve_weights)
+from .mesh_expression import (CLOSED_PERCENTILE, EYE_CORNERS, basis_for, eye_weights, has_basis, lip_gaps, mesh3d,
+                              open_mouth, read_against_calm, similarity_align, solve_weights)
 from .smoothing import POSE_DEAD, POSE_GROUPS, _alpha, cutoff, face_centred, origin_placed
 from .track import EXPRESSION_SCALE, POSE_SCALE
 
+#: the live reading's closed-mouth reference: the CLOSED_PERCENTILE of the lips' gaps seen since the neutral
+#: settled, over at most this many frames (a minute of camera): a camera has no whole clip to rank
+GAP_HISTORY = 1500
 #: frames with a face that settle identity, neutral and reference (about half a second of camera)
 SETTLE_FRAMES = 12
 #: Gauss-Newton iterations per frame: warm-started from the previous frame / from scratch after a loss (2 warm
@@ -241,6 +246,7 @@ class OnlineTracker:
             meshes = np.stack([mesh3d(d.mesh, d.mesh_z) for d in dets])
             weights, calm, self._neutral = read_against_calm(self._basis, meshes, expr.numpy(), share=CALM_SHARE)
             self._settle_gaze(dets, meshes, calm)
+            self._gaps = collections.deque(self._lip_gap(meshes), maxlen=GAP_HISTORY)
             expr = torch.as_tensor(weights)
         else:
             self._dense = False
@@ -266,6 +272,11 @@ class OnlineTracker:
                 iris_z = np.stack([dets[c].iris_z for c in calm])
                 self._gaze_rest_z = gaze_rest(meshes[calm], iris, neutral, rigid, iris_z)
 
+    def _lip_gap(self, meshes: np.ndarray) -> np.ndarray:
+        """(T,) inner lips' gap of (T,468,3) meshes aligned to the neutral, in the neutral's inter-ocular distances
+        (mesh_expression.read_clip's measure: before any pose bend comes out)."""
+        return lip_gaps(similarity_align(meshes, self._neutral, self._basis.rigid)) / self._iod
+
     # ---- expressions from the mesh ---------------------------------------------------------------
     def _read(self, det: Detection, fit: FaceParams) -> torch.Tensor:
         """(52,) weights of one frame's mesh against the settled neutral; gaze from its irises."""
@@ -276,6 +287,10 @@ class OnlineTracker:
         self._weights = w.copy()
         for name, value in eye_weights(basis, aligned, neutral).items():
             w[:, ARKIT_NAMES.index(name)] = value
+        if basis.read[ARKIT_NAMES.index("jawOpen")]:   # the lips' gap read as the batch tracker reads it
+            gap = self._lip_gap(mesh)
+            self._gaps.extend(gap)
+            w = open_mouth(basis, w, gap, float(np.percentile(self._gaps, CLOSED_PERCENTILE)))
         unread = ~basis.read
         w[:, unread] = fit.expression.double().numpy()[:, unread]
         out = torch.as_tensor(w)
