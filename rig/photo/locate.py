@@ -5,9 +5,6 @@ COARSE_SCALE x the box around it, reduced to at most FIT_SIDE px, is what the fi
 the fit costs the same for a 1 MP and a 48 MP photo, and a face 268 px wide in a 1920x1080
 frame is fitted in the same framing as that face cropped. The fitted frame comes back in photo
 px. Where the finder sees no face, the whole photo (reduced to FIT_SIDE) is fitted as before.
-With MediaPipe landmarks the fit's jawOpen is then read from the photo's own inner-lip gap
-(morphable.fit.lip_gap): the landmark fit under-reads an open mouth, and a reenactment cannot close
-a mouth the photo's fit has too closed.
 """
 from __future__ import annotations
 
@@ -16,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from morphable.fit import FitDiagnostics
-from morphable.fit.lip_gap import with_photo_jaw_open
 from morphable.landmarks import Detection
 from morphable.params import FaceParams
 
@@ -41,22 +37,17 @@ class Located:
 
 
 class _Centred:
-    """A landmark backend that answers only the face nearest the image's centre (the crop's face) when
-    `centred`, and keeps the detection it answered last (`seen`: its mesh gives the lips' gap)."""
+    """A landmark backend that answers only the face nearest the image's centre (the crop's face)."""
 
-    def __init__(self, inner, centred: bool = True):
+    def __init__(self, inner):
         self.inner = inner
-        self.centred = centred
-        self.seen: Detection | None = None
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         found = self.inner.detect(image)
-        if self.centred and len(found) > 1:
-            cy, cx = image.shape[0] / 2.0, image.shape[1] / 2.0
-            found = [min(found, key=lambda d: np.hypot((d.box[0] + d.box[2]) / 2 - cx,
-                                                       (d.box[1] + d.box[3]) / 2 - cy))]
-        self.seen = found[0] if found else None
-        return found
+        if len(found) < 2:
+            return found
+        cy, cx = image.shape[0] / 2.0, image.shape[1] / 2.0
+        return [min(found, key=lambda d: np.hypot((d.box[0] + d.box[2]) / 2 - cx, (d.box[1] + d.box[3]) / 2 - cy))]
 
 
 def coarse_window(shape, box, fit_side: int = FIT_SIDE) -> Window:
@@ -85,8 +76,7 @@ def locate_and_fit(image: np.ndarray, fitter, face: int = 1, photometric: bool =
     crop = window.cut(image)
     inner = fitter.backend if fitter.backend is not None else finding_backend()
     before = fitter.backend
-    backend = _Centred(inner, centred=bool(faces))
-    fitter.backend = backend
+    fitter.backend = _Centred(inner) if faces else inner
     try:
         mode = "auto" if window.covers(image.shape) else "face"
         result = fitter([crop], photometric=photometric, frame_mode=mode)
@@ -99,7 +89,4 @@ def locate_and_fit(image: np.ndarray, fitter, face: int = 1, photometric: bool =
         raise RigError(f"the face is too small to edit: {d.warnings[-1]}")
     if "unreliable_landmarks" in d.flags:
         raise RigError(f"the face could not be fitted reliably: {d.warnings[-1]}")
-    params = result.params[0:1]
-    if backend.seen is not None and backend.seen.mesh is not None:
-        params = with_photo_jaw_open(fitter.model, fitter.camera, params, backend.seen.mesh)
-    return Located(params, window.to_photo(d.frame), d, len(faces), notes)
+    return Located(result.params[0:1], window.to_photo(d.frame), d, len(faces), notes)
