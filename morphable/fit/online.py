@@ -17,7 +17,6 @@ neutral face and the smoothing; a camera has no future. Here:
 from __future__ import annotations
 
 import collections
-
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -246,7 +245,8 @@ class OnlineTracker:
             meshes = np.stack([mesh3d(d.mesh, d.mesh_z) for d in dets])
             weights, calm, self._neutral = read_against_calm(self._basis, meshes, expr.numpy(), share=CALM_SHARE)
             self._settle_gaze(dets, meshes, calm)
-            self._gaps = collections.deque(self._lip_gap(meshes), maxlen=GAP_HISTORY)
+            aligned = similarity_align(meshes, self._neutral, self._basis.rigid)
+            self._gaps = collections.deque(self._lip_gap(aligned), maxlen=GAP_HISTORY)
             expr = torch.as_tensor(weights)
         else:
             self._dense = False
@@ -272,10 +272,10 @@ class OnlineTracker:
                 iris_z = np.stack([dets[c].iris_z for c in calm])
                 self._gaze_rest_z = gaze_rest(meshes[calm], iris, neutral, rigid, iris_z)
 
-    def _lip_gap(self, meshes: np.ndarray) -> np.ndarray:
-        """(T,) inner lips' gap of (T,468,3) meshes aligned to the neutral, in the neutral's inter-ocular distances
-        (mesh_expression.read_clip's measure: before any pose bend comes out)."""
-        return lip_gaps(similarity_align(meshes, self._neutral, self._basis.rigid)) / self._iod
+    def _lip_gap(self, aligned: np.ndarray) -> np.ndarray:
+        """(T,) inner lips' gap of (T,468,3) meshes already aligned to the neutral, in the neutral's inter-ocular
+        distances (mesh_expression.read_clip's measure: before any pose bend comes out)."""
+        return lip_gaps(aligned) / self._iod
 
     # ---- expressions from the mesh ---------------------------------------------------------------
     def _read(self, det: Detection, fit: FaceParams) -> torch.Tensor:
@@ -288,7 +288,7 @@ class OnlineTracker:
         for name, value in eye_weights(basis, aligned, neutral).items():
             w[:, ARKIT_NAMES.index(name)] = value
         if basis.read[ARKIT_NAMES.index("jawOpen")]:   # the lips' gap read as the batch tracker reads it
-            gap = self._lip_gap(mesh)
+            gap = self._lip_gap(aligned)   # the frame's mesh as aligned above for the weights
             self._gaps.extend(gap)
             w = open_mouth(basis, w, gap, float(np.percentile(self._gaps, CLOSED_PERCENTILE)))
         unread = ~basis.read
