@@ -52,7 +52,8 @@ def transfer(source: FaceParams, driver: FaceParams, blocks: list[str], relative
         elif block == "expression":
             out.expression = ((out.expression + d - d[:1]) if relative else d.clone()).clamp(0.0, 1.0)
             if relative:
-                out.expression[:, _blinks()] = relative_blinks(source.expression[:1, _blinks()], d[:, _blinks()])
+                blinks = _blinks()
+                out.expression[:, blinks] = relative_blinks(source.expression[:1, blinks], d[:, blinks])
         else:  # light
             out.light = (out.light + d - d[:1]) if relative else d.clone()
     return out

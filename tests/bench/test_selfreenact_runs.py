@@ -1,7 +1,6 @@
 """bench_selfreenact runs end to end on a real clip: a refactor of the engine's flows broke it once unseen."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from bench import bench_selfreenact as sr
