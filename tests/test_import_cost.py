@@ -2,7 +2,7 @@
 
 Not torch._dynamo / sympy (torch.optim.Adam's first use imports them, 1-2 s; the photometric fit has its own
 Adam) and not matplotlib.pyplot (MediaPipe's drawing helpers import it, ~0.5 s; a stand-in loads it on first
-use, which still works afterwards). The edit path's modules are imported and one Adam step and the MediaPipe
+use, which still works afterwards, and a scan of sys.modules' files leaves it unloaded). The edit path's modules are imported and one Adam step and the MediaPipe
 check run in a fresh interpreter (a whole edit would take longer than this guard is worth)."""
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ opt = Adam([([x], 0.1)])
 (x * x).sum().backward()
 opt.step()
 ok = mediapipe_importable()
+import inspect
+inspect.getmodule(None, "/no/such/file.py")   # scans sys.modules for files (torch.jit.trace's check does)
 heavy = [m for m in ("torch._dynamo", "sympy") if m in sys.modules]
 if type(sys.modules.get("matplotlib.pyplot")).__name__ == "module":
     heavy.append("matplotlib.pyplot")
