@@ -83,27 +83,39 @@ class Window:
         """paste's default seam: half the margin, in photo px."""
         return MARGIN * 0.5 * min(self.x1 - self.x0, self.y1 - self.y0)
 
+    def seam(self, photo: np.ndarray, width: float | None = None) -> "Seam":
+        """What paste() reads of this window and `photo` alone (a full-resolution window), taken once for a caller
+        that pastes many frames into one photo (PhotoRig)."""
+        weight = self.feather(photo.shape, self.seam_width() if width is None else width)
+        full = weight >= 1.0
+        rows, cols = np.nonzero(full.any(1))[0], np.nonzero(full.any(0))[0]
+        inner: tuple[slice, slice] | np.ndarray = full
+        if len(rows) and full[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].all() and full.sum() == len(rows) * len(cols):
+            inner = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))   # a box (always, for feather's)
+        ys, xs = np.nonzero(~full)
+        view = photo[self.y0:self.y1, self.x0:self.x1]
+        return Seam(weight, inner, (ys, xs), weight[ys, xs, None], view[ys, xs].astype(np.float32))
+
     def paste(self, photo: np.ndarray, warped: np.ndarray, width: float | None = None,
-              weight: np.ndarray | None = None, cut: np.ndarray | None = None) -> np.ndarray:
+              weight: np.ndarray | None = None, cut: np.ndarray | None = None, seam: "Seam | None" = None) -> np.ndarray:
         """A copy of `photo` with `warped` (the window's pixels after an edit) blended in over a feathered seam.
 
         A reduced window (scale < 1) adds only the edit's change, scaled up, to the photo's own pixels:
         what the edit left alone keeps the photo's full sharpness instead of an upscaled copy of it.
-        `weight` (feather(photo.shape, width)) and `cut` (cut(photo)): the same, computed once by a caller
-        that pastes many frames into one photo."""
+        `weight` (feather(photo.shape, width)) and `cut` (cut(photo)), or at full resolution `seam`
+        (seam(photo, width)): the same, computed once by a caller that pastes many frames into one photo."""
         out = np.array(photo, copy=True)
         view = out[self.y0:self.y1, self.x0:self.x1]
-        if weight is None:
-            weight = self.feather(photo.shape, self.seam_width() if width is None else width)
-        wgt = weight
         if self.scale == 1.0:
-            full = wgt >= 1.0
-            view[full] = warped[full]                    # inside the seam: the warped pixels as they are
-            ys, xs = np.nonzero(~full)                   # the feathered band only, in float
+            if seam is None:
+                seam = self.seam(photo, width) if weight is None else Seam.of(weight, photo, self)
+            view[seam.inner] = warped[seam.inner]        # inside the seam: the warped pixels as they are
+            ys, xs = seam.band                           # the feathered band only, in float
             if len(ys):
-                a, b = view[ys, xs].astype(np.float32), warped[ys, xs].astype(np.float32)
-                view[ys, xs] = np.clip(a + (b - a) * wgt[ys, xs, None] + 0.5, 0, 255).astype(np.uint8)
+                a, b = seam.band_photo, warped[ys, xs].astype(np.float32)
+                view[ys, xs] = np.clip(a + (b - a) * seam.band_weight + 0.5, 0, 255).astype(np.uint8)
             return out
+        wgt = self.feather(photo.shape, self.seam_width() if width is None else width) if weight is None else weight
         from PIL import Image
 
         change = warped.astype(np.float32) - (self.cut(photo) if cut is None else cut).astype(np.float32)
@@ -112,6 +124,26 @@ class Window:
             up = np.asarray(Image.fromarray(change[..., c], "F").resize(size, Image.BICUBIC)) * wgt
             view[..., c] = np.clip(view[..., c] + up + 0.5, 0, 255).astype(np.uint8)
         return out
+
+
+@dataclass(frozen=True, eq=False)
+class Seam:
+    """A full-resolution window's paste parts over one photo (Window.seam): the feather weights, the pixels where
+    they are 1 (a box), the band where they are not, its weights (N,1) and the photo's own pixels there (N,3)."""
+
+    weight: np.ndarray
+    inner: tuple[slice, slice] | np.ndarray
+    band: tuple[np.ndarray, np.ndarray]
+    band_weight: np.ndarray
+    band_photo: np.ndarray
+
+    @staticmethod
+    def of(weight: np.ndarray, photo: np.ndarray, window: Window) -> "Seam":
+        """The seam of given feather weights (Window.paste's `weight`)."""
+        full = weight >= 1.0
+        ys, xs = np.nonzero(~full)
+        view = photo[window.y0:window.y1, window.x0:window.x1]
+        return Seam(weight, full, (ys, xs), weight[ys, xs, None], view[ys, xs].astype(np.float32))
 
 
 def window_for(shape: Sequence[int], frame: Sequence[float], margin: float = MARGIN,

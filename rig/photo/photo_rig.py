@@ -28,7 +28,7 @@ from morphable.model import MorphableModel
 from morphable.params import FaceParams, set_pose_and_expression
 
 from ..errors import RigError
-from .crop import Window, window_for
+from .crop import Seam, Window, window_for
 from .flow import Flow, FlowBuilder, MeshView
 from .mouth import MOUTH_OPENS, opens_mouth  # noqa: F401 -- MOUTH_OPENS: its old home
 from .relight import preset_like
@@ -103,7 +103,7 @@ class PhotoRig:
         #: what every render reads: the window's pixels, the fit frame in them, its grid, the source view
         self.scene = Scene.build(self.window.cut(self.image), self.window.to_local(self.frame), self.params,
                                  self.builder)
-        self._seam: np.ndarray | None = None   # the paste's feather over the photo, made on the first paste
+        self._seam: Seam | np.ndarray | None = None   # the paste's feather over the photo, made on the first paste
 
     # the scene's parts under their old names (benches and tests read them)
     @property
@@ -245,8 +245,11 @@ class PhotoRig:
         warped = image.mul_(255.0).add_(0.5).to(torch.uint8).permute(1, 2, 0).numpy()
         if not paste or self._whole:
             return warped
-        if self._seam is None:
-            self._seam = self.window.feather(self.image.shape, self.window.seam_width())
+        if self._seam is None:   # the feather (and at full resolution its box, band and the photo's band pixels)
+            self._seam = (self.window.seam(self.image) if self.window.scale == 1.0 else
+                          self.window.feather(self.image.shape, self.window.seam_width()))
+        if isinstance(self._seam, Seam):
+            return self.window.paste(self.image, warped, seam=self._seam)
         return self.window.paste(self.image, warped, weight=self._seam, cut=self.scene.pixels)
 
     @staticmethod

@@ -44,6 +44,38 @@ def test_a_reduced_window_keeps_the_photo_where_the_edit_changed_nothing():
     assert out[250:350, 250:350].astype(int).mean() > photo[250:350, 250:350].astype(int).mean() + 25
 
 
+def _paste_as_before(w: Window, photo: np.ndarray, warped: np.ndarray, width: float) -> np.ndarray:
+    """Window.paste at full resolution as it was before the seam was kept (a boolean mask of the weight-1 pixels and
+    the band's parts taken on every paste)."""
+    out = np.array(photo, copy=True)
+    view = out[w.y0:w.y1, w.x0:w.x1]
+    wgt = w.feather(photo.shape, width)
+    full = wgt >= 1.0
+    view[full] = warped[full]
+    ys, xs = np.nonzero(~full)
+    a, b = view[ys, xs].astype(np.float32), warped[ys, xs].astype(np.float32)
+    view[ys, xs] = np.clip(a + (b - a) * wgt[ys, xs, None] + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+@pytest.mark.parametrize("box", [(0, 0, 400, 300), (100, 50, 380, 290), (0, 40, 100, 140), (37, 11, 400, 300),
+                                 (150, 100, 170, 120)])
+def test_a_kept_seam_pastes_the_same_pixels(box):
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    w = Window(*box)
+    width = w.seam_width()
+    seam = w.seam(photo)
+    if box != (150, 100, 170, 120):   # a window with weight-1 pixels keeps them as a box (sliced, not masked)
+        assert isinstance(seam.inner, tuple)
+    for k in range(3):
+        warped = rng.integers(0, 256, (w.y1 - w.y0, w.x1 - w.x0, 3), dtype=np.uint8)
+        want = _paste_as_before(w, photo, warped, width)
+        assert np.array_equal(w.paste(photo, warped, seam=seam), want)
+        assert np.array_equal(w.paste(photo, warped), want)
+        assert np.array_equal(w.paste(photo, warped, weight=w.feather(photo.shape, width)), want)
+
+
 @pytest.fixture(scope="module")
 def obama():
     if not OBAMA.exists():
