@@ -26,8 +26,10 @@ import torch
 from morphable.camera import Camera
 from morphable.model import MorphableModel
 from morphable.params import FaceParams
+from morphable.pose import euler_to_matrix
 from morphable.raster import Raster, rasterize
 
+from .head import HeadProxy, JawPlane, head_proxy
 from .soft import box_max, erode
 
 #: regions whose triangles give fixed flow values
@@ -55,6 +57,16 @@ class MeshView:
     raster: Raster
     faces: torch.Tensor    # (F,3) long: the mesh's triangles
     flow_tri: torch.Tensor  # (F,) bool: the triangles giving fixed flow values (FlowBuilder.flow_tri)
+    pose: torch.Tensor | None = None   # (6,) yaw, pitch, roll (deg), translation: the head proxy's rigid motion
+
+    @cached_property
+    def rotation(self) -> torch.Tensor:
+        """(3,3) the head's rotation: posed = rotation @ shape + translation."""
+        return euler_to_matrix(self.pose[None, 0], self.pose[None, 1], self.pose[None, 2])[0]
+
+    @property
+    def translation(self) -> torch.Tensor:
+        return self.pose[3:]
 
     @cached_property
     def far_depth(self) -> torch.Tensor:
@@ -87,8 +99,11 @@ class Flow:
     mirrored: torch.Tensor    # (S,S) bool: disoccluded pixels whose mirror point the source shows
     holes: torch.Tensor       # (S,S) bool: disoccluded pixels left to the smooth extension
     skin: torch.Tensor        # (S,S) bool: target face-skin pixels (for relighting)
-    guide_disp: torch.Tensor  # (2,S,S) the same displacement on the rest of the head above the chin
-    guide: torch.Tensor       # (S,S) bool: where guide_disp is set (a soft, coarse-level hint only)
+    #: (2,S,S) the same displacement on the rest of the head above the chin (where `guide`); when the pose
+    #: moves, (3,S,S): the head proxy's displacement over the whole frame and its weight as a third channel
+    #: (rig.photo.head; rig.photo.extend follows it softly at every level)
+    guide_disp: torch.Tensor
+    guide: torch.Tensor       # (S,S) bool: the rest of the head above the chin (a coarse-level hint)
     lids: torch.Tensor        # (S,S) bool: target pixels on the skin around the eyes (eyelids)
     target: MeshView
     #: makes src_normals when first asked (only a relight with pose reads them)
@@ -136,6 +151,10 @@ class FlowBuilder:
         chin_y = self.model.template[self.model.landmarks[8], 1]
         above_chin = (self.model.template[:, 1] > chin_y)[self.faces].all(1)
         self.guide_tri = above_chin & ~self.flow_tri
+        # the head's vertices away from the face (how far a rigid motion moves the head)
+        self.head_vertices = torch.nonzero((self.model.template[:, 1] > chin_y) & ~v_flow).flatten()
+        lm = self.model.template[self.model.landmarks]
+        self.jaw = JawPlane.of(lm[0], lm[16], lm[8])
         self.lid_tri = self._around_eyes(LID_RADIUS_M)
         self.mirror = mirror_vertices(self.model.template)
 
@@ -161,7 +180,8 @@ class FlowBuilder:
         verts = self.model.vertices(p)[0]
         xy = self.camera.project(verts[None], self.size)[0]
         depth = self.camera.depth(verts)
-        return MeshView(verts, xy, depth, rasterize(xy, depth, self.faces, self.size), self.faces, self.flow_tri)
+        return MeshView(verts, xy, depth, rasterize(xy, depth, self.faces, self.size), self.faces, self.flow_tri,
+                        p.pose[0].clone())
 
     def surface_points(self, view: MeshView, face: torch.Tensor, bary: torch.Tensor,
                        index: torch.Tensor | None = None) -> torch.Tensor:
@@ -200,6 +220,7 @@ class FlowBuilder:
         margin = int(round(OUTLINE_MARGIN_PX * s / 128))
         if margin > 0:   # erode the fixed region (its outline only; holes inside stay)
             fixed = fixed & erode(fixed, 2 * margin + 1)
+        head_free = ~fixed
         rows, cols = torch.nonzero(fixed, as_tuple=True)
         f, b = face[rows, cols], r.bary[rows, cols]
         uv, vis = self.visible(source, self.surface_points(source, f, b))
@@ -241,8 +262,30 @@ class FlowBuilder:
             pts = self.surface_points(source, face[gr, gc], r.bary[gr, gc])
             guv = self.camera.project(pts[None], s)[0]
             guide_disp[:, gr, gc] = (guv - torch.stack([gc.float() + 0.5, gr.float() + 0.5], -1)).T
+        proxy = self.head(source, tv, head_free)
+        if proxy is not None:
+            guide_disp = torch.cat([proxy.disp, proxy.weight[None]])
         return Flow(disp, known, mouth_fill, mirror_disp, mirrored, holes, skin, guide_disp, guide,
                     hit & self.lid_tri[face], tv, src_normals)
+
+    def head(self, source: MeshView, target: MeshView, free: torch.Tensor) -> HeadProxy | None:
+        """The head proxy (rig.photo.head) from `target` to `source` on the `free` pixels; None where the pose
+        does not move (or a view has no pose)."""
+        if source.pose is None or target.pose is None or torch.equal(source.pose, target.pose):
+            return None
+        r = target.raster
+        face = r.face.clamp_min(0)
+
+        def mesh_flow(rows: torch.Tensor, cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            f, b = face[rows, cols], r.bary[rows, cols]
+            uv = self.camera.project(self.surface_points(source, f, b)[None], self.size)[0]
+            return uv, (self.surface_points(target, f, b) - target.translation) @ target.rotation
+
+        band = free & r.hit & self.skin_tri[face]
+        proxy = head_proxy(self.camera, self.size, r.hit, r.depth, free, band, mesh_flow,
+                           (source.rotation, source.translation), (target.rotation, target.translation), self.jaw,
+                           target.verts[self.head_vertices])
+        return proxy if bool((proxy.weight > 0).any()) else None
 
     def pixel_normals(self, view: MeshView) -> torch.Tensor:
         """Camera-space unit normals (S,S,3) of the view's covered pixels (0 elsewhere)."""

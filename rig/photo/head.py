@@ -1,0 +1,156 @@
+"""Head proxy: the rigid head motion beyond the face's fixed flow, a soft target for the smooth extension.
+
+Only the face, eye and mouth triangles give fixed flow values, and those stop inside the fitted
+outline (rig.photo.flow.OUTLINE_MARGIN_PX); the cheek band at the outline, the jaw line, ears and
+hair followed a turn only through the harmonic extension, and the render showed ~0.6 of the turn
+it was given (docs/tracking.md, "Head pose"). The proxy gives every target pixel outside the
+fixed region a displacement: on the face region's band the mesh's own flow (expression included);
+on the rest of the mesh (ears, scalp, the side of the head) the rigid source->target motion of
+the mesh's depth, smoothed (the fitted ears and neck do not match the photo's; their own flow drew
+torn, stretched ears); beyond the mesh's outline (hair) the motion of the head's centre (a round
+head's outline stays where it is as it turns about its centre). A weight says how strongly the
+extension (rig.photo.extend) follows it: full on the head, fading over a hair margin beyond the
+mesh, below the jaw (the neck turns less than the head) and toward the frame's still edge, and
+scaled by how far the pose moves: with the pose unchanged there is no proxy, so an expression
+edit is drawn as without it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from scipy.ndimage import distance_transform_edt
+
+from morphable.camera import Camera
+
+from .soft import blur
+
+#: the proxy's weight at the working size S = 128 (the screened extension's data term against the
+#: 5-point Laplacian's 4; 1 follows the proxy within about a pixel, without a cut-out edge)
+HEAD_WEIGHT = 1.0
+#: beyond the mesh's outline the weight fades to 0 over this many px (S = 128): hair, then background
+HAIR_PX = 14.0
+#: the head's depth is the mesh's z-buffer blurred by this sigma (px at S = 128; ears and the silhouette's
+#: step smoothed away), falling to the plane through the head's centre beyond the mesh
+DEPTH_BLUR_PX = 4.0
+#: below the jaw (rig.photo.head.JawPlane) the weight fades to 0 over this distance (metres): the neck turns
+#: less than the head
+NECK_FADE_M = 0.03
+#: the weight fades to 0 over this many px (S = 128) toward the frame's edge, where the extension is held still
+BORDER_PX = 8.0
+#: a rigid motion moving the head less than this (px at S = 128) gets a proportionally smaller weight
+RAMP_PX = 1.0
+
+
+@dataclass(eq=False)
+class HeadProxy:
+    """Displacement (2,S,S) toward the source and its weight (S,S) for the extension; weight 0: no hint."""
+
+    disp: torch.Tensor
+    weight: torch.Tensor
+
+
+def rigid_map(src_rot: torch.Tensor, src_t: torch.Tensor, tgt_rot: torch.Tensor,
+              tgt_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(R, t) taking a posed target point to the same head point posed at the source: p_s = R p_t + t."""
+    rot = src_rot @ tgt_rot.T
+    return rot, src_t - rot @ tgt_t
+
+
+def _smoothstep(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def ray_points(camera: Camera, size: int, rows: torch.Tensor, cols: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """(P,3) points where the rays through pixel centres (rows, cols) reach model z `z` (P,)."""
+    half = size / 2.0
+    scale = (camera.distance - z) * camera.tan_half_fov / half
+    x = (cols.float() + 0.5 - half) * scale
+    y = (half - rows.float() - 0.5) * scale
+    return torch.stack([x, y, z], -1)
+
+
+@dataclass(frozen=True)
+class JawPlane:
+    """The plane through the jaw contour's ends and the chin (head coordinates): the neck lies below it and
+    below the contour's ends (behind the ears the plane would cut through the head). It leans back from
+    the chin, so the neck under the jaw is soon below it (a fade by height under the jaw line itself let
+    the neck under the jaw's angle turn with the head and tore it from the neck below: looked at)."""
+
+    point: torch.Tensor    # (3,)
+    normal: torch.Tensor   # (3,) unit, toward the crown
+    top: float             # model y of the contour's ends
+
+    @classmethod
+    def of(cls, left: torch.Tensor, right: torch.Tensor, chin: torch.Tensor) -> "JawPlane":
+        """From the contour's ends and the chin (template, iBUG 0, 16 and 8), made left-right symmetric."""
+        mirror = torch.tensor([-1.0, 1.0, 1.0])
+        left, right = (left + right * mirror) / 2.0, (right + left * mirror) / 2.0
+        chin = chin * torch.tensor([0.0, 1.0, 1.0])
+        n = torch.linalg.cross(right - left, chin - left)
+        n = n / n.norm()
+        if float(n[1]) < 0:
+            n = -n
+        return cls(chin, n, float(left[1] + right[1]) / 2.0)
+
+    def neck_fade(self, points: torch.Tensor) -> torch.Tensor:
+        """(P,) 1 on the head, falling to 0 at NECK_FADE_M below the jaw."""
+        h = torch.maximum((points - self.point) @ self.normal, points[:, 1] - self.top)
+        return _smoothstep(1.0 + h / NECK_FADE_M)
+
+
+#: mesh_flow(rows, cols) -> the source pixels (P,2) of the target mesh's surface points at those pixels and the
+#: points in head coordinates (P,3)
+MeshFlow = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def head_proxy(camera: Camera, size: int, hit: torch.Tensor, depth: torch.Tensor, free: torch.Tensor,
+               band: torch.Tensor, mesh_flow: MeshFlow, src_pose: tuple[torch.Tensor, torch.Tensor],
+               tgt_pose: tuple[torch.Tensor, torch.Tensor], jaw: JawPlane, head_points: torch.Tensor) -> HeadProxy:
+    """The proxy at working size `size`: `hit` (S,S) the pixels the target mesh covers and `depth` its z-buffer;
+    `free` the pixels the proxy may guide (outside the fixed face region), `band` those of them on the face
+    region (the mesh's own flow `mesh_flow` there, expression included; on the rest of the mesh the rigid
+    motion of its smoothed depth; beyond it the head centre's motion); the poses (R, t) of source and target; `head_points` (N,3) posed target points on
+    the head (how far the rigid motion moves it)."""
+    rot, t = rigid_map(*src_pose, *tgt_pose)
+    moved = camera.project((head_points @ rot.T + t)[None], size)[0]
+    shift = float((moved - camera.project(head_points[None], size)[0]).norm(dim=1).max())
+    scale = size / 128.0
+    ramp = min(1.0, shift / (RAMP_PX * scale))
+    disp = torch.zeros(2, size, size)
+    weight = torch.zeros(size, size)
+    if ramp <= 0.0:
+        return HeadProxy(disp, weight)
+    # both smooth maps on a half-size grid (a quarter of the cost; they vary over many px)
+    zc = float(tgt_pose[1][2])      # model z of the head's centre
+    rel = torch.where(hit, camera.distance - depth - zc, torch.zeros_like(depth))
+    pooled = F.max_pool2d(hit.float()[None, None], 2, ceil_mode=True)[0, 0] > 0
+    dist = 2.0 * torch.from_numpy(distance_transform_edt(~pooled.numpy())).float()    # px from the mesh
+    dist = dist.repeat_interleave(2, 0).repeat_interleave(2, 1)[:size, :size]
+    outside = _smoothstep(1.0 - dist / (HAIR_PX * scale))                   # 1 on the mesh
+    small = blur(F.avg_pool2d(rel[None, None], 2, ceil_mode=True)[0], DEPTH_BLUR_PX * scale / 2.0)
+    zs = F.interpolate(small[None], scale_factor=2, mode="bilinear", align_corners=False)[0, 0, :size, :size] + zc
+    rows, cols = torch.nonzero(free & (outside > 0), as_tuple=True)
+    on_band = band[rows, cols]
+    uv = torch.empty(len(rows), 2)
+    head = torch.empty(len(rows), 3)
+    if bool(on_band.any()):          # the fitted face's own flow (cheek band, jaw line)
+        uv[on_band], head[on_band] = mesh_flow(rows[on_band], cols[on_band])
+    rest = ~on_band & hit[rows, cols]  # the rest of the mesh: the smoothed head surface, moved rigidly
+    pts = ray_points(camera, size, rows[rest], cols[rest], zs[rows[rest], cols[rest]])
+    uv[rest] = camera.project((pts @ rot.T + t)[None], size)[0]
+    head[rest] = (pts - tgt_pose[1]) @ tgt_pose[0]          # head coordinates: R^T (p - T)
+    # beyond the mesh (hair, the head's outline): a round head's outline stays where it is as it turns about
+    # its centre, so points there move with the centre only
+    off = ~on_band & ~hit[rows, cols]
+    pts = ray_points(camera, size, rows[off], cols[off], zs[rows[off], cols[off]])
+    uv[off] = camera.project((pts - tgt_pose[1] + src_pose[1])[None], size)[0]
+    head[off] = (pts - tgt_pose[1]) @ tgt_pose[0]
+    disp[:, rows, cols] = (uv - torch.stack([cols.float() + 0.5, rows.float() + 0.5], -1)).T
+    edge = torch.minimum(torch.minimum(rows, size - 1 - rows), torch.minimum(cols, size - 1 - cols)).float()
+    weight[rows, cols] = (HEAD_WEIGHT * ramp * outside[rows, cols] * jaw.neck_fade(head)
+                          * _smoothstep(edge / (BORDER_PX * scale)))
+    return HeadProxy(disp, weight)
