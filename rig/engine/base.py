@@ -106,6 +106,15 @@ class Engine:
         """The face's own params (1 row)."""
         return self.base
 
+    def warm_up(self) -> None:
+        """Load what the first frames would load, before them (flows.reenact runs it in a thread while the driver is
+        tracked): an engine over a PhotoRig (its `photo_rig`) renders it once with the jaw and a lid moved
+        (PhotoRig.warm_up: compiled loops, the mouth filler, the photo's own lids); other engines have nothing
+        to load that a render would not change (a generator's noise), so nothing."""
+        rig = getattr(self, "photo_rig", None)
+        if rig is not None:
+            rig.warm_up()
+
     def animate(self, targets: FaceParams, progress: bool = False) -> np.ndarray:
         """(T,H,W,3) uint8: the face at each row of `targets`."""
         raise RigError(f"the {self.kind} engine does not animate")

@@ -11,6 +11,7 @@ what its own command wrote before the flows were shared.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -66,9 +67,25 @@ def reenact(engine: Engine, clip: tuple[list[np.ndarray], float], blocks: Sequen
 
     blocks = check_blocks(list(blocks))
     frames, rate = clip
-    tracked = track_driver(engine.model, frames, rate, landmarks or engine.landmarks, progress=progress, name=name)
+    # what the first frames would load (the photo engine's mouth filler, its photo's lids) loads meanwhile
+    warm = threading.Thread(target=_quietly, args=(getattr(engine, "warm_up", None),), name="engine-warm-up",
+                            daemon=True)
+    warm.start()
+    try:
+        tracked = track_driver(engine.model, frames, rate, landmarks or engine.landmarks, progress=progress, name=name)
+    finally:
+        warm.join()
     p = engine.perform(tracked.params, blocks, relative=relative, clamp=clamp, progress=progress)
     return Reenacted(p.frames, p.targets, p.transferred, p.clamped, tracked, p.notes)
+
+
+def _quietly(job) -> None:
+    """Run `job` (if any), any error dropped (a warm-up's: the render that needs what it loads raises it again)."""
+    try:
+        if job is not None:
+            job()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def animate(engine: Engine, tracks, progress: bool = False) -> tuple[np.ndarray, FaceParams]:

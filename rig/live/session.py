@@ -85,15 +85,10 @@ class LiveSession:
         self._warm_up()
 
     def _warm_up(self) -> None:
-        """Render once with the mouth opened and an eye closing, so the first live frames do not pay for compiling
-        and loading (numba kernels, the mouth filler: ~1 s on first use; the photo's own lids and irises, which the
-        eye stage reads from MediaPipe when it first draws: ~0.8 s)."""
-        from morphable.arkit import expression_index
-
-        expr = self.rig.params.expression[0]
-        jaw, blink = (float(expr[expression_index(n)]) for n in ("jawOpen", "eyeBlinkLeft"))
-        self.rig.render(self.rig.target(expression={"jawOpen": min(1.0, jaw + 0.3),
-                                                    "eyeBlinkLeft": min(1.0, blink + 0.5)}))
+        """Render once with the mouth opened and an eye closing (PhotoRig.warm_up), so the first live frames do not pay
+        for compiling and loading (numba kernels, the mouth filler; the photo's own lids and irises, which the eye
+        stage reads from MediaPipe when it first draws: ~0.8 s)."""
+        self.rig.warm_up()
 
     @classmethod
     def from_photo(cls, photo: str | os.PathLike | np.ndarray, size: int = 256, fps: float = 25.0,

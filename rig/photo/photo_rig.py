@@ -260,6 +260,17 @@ class PhotoRig:
         state.seconds[step_of(stage)] = state.seconds.get(step_of(stage), 0.0) + time.perf_counter() - t0
         state.done += 1
 
+    def warm_up(self) -> None:
+        """Render once with the jaw opened and a lid closing, the image thrown away: what a first render loads
+        (compiled loops, the mouth filler ~2-5 s, the photo's own lids from MediaPipe ~0.8 s, the paste's seam) is then
+        loaded.
+        A live session does it when it opens; rig.engine.flows.reenact in a thread while the driver is tracked."""
+        from morphable.arkit import expression_index
+
+        expr = self.params.expression[0]
+        jaw, blink = (float(expr[expression_index(n)]) for n in ("jawOpen", "eyeBlinkLeft"))
+        self.render(self.target(expression={"jawOpen": min(1.0, jaw + 0.3), "eyeBlinkLeft": min(1.0, blink + 0.5)}))
+
     def opens_mouth(self, target: FaceParams) -> bool:
         """Whether `target` opens the jaw wider than the photo (then the mouth interior is painted;
         rig.photo.mouth.opens_mouth)."""
