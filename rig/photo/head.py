@@ -40,6 +40,8 @@ DEPTH_BLUR_PX = 4.0
 NECK_FADE_M = 0.03
 #: the weight fades to 0 over this many px (S = 128) toward the frame's edge, where the extension is held still
 BORDER_PX = 8.0
+#: the weight map is blurred by this sigma (px at S = 128)
+WEIGHT_BLUR_PX = 3.0
 #: a rigid motion moving the head less than this (px at S = 128) gets a proportionally smaller weight
 RAMP_PX = 1.0
 
@@ -150,7 +152,13 @@ def head_proxy(camera: Camera, size: int, hit: torch.Tensor, depth: torch.Tensor
     uv[off] = camera.project((pts - tgt_pose[1] + src_pose[1])[None], size)[0]
     head[off] = (pts - tgt_pose[1]) @ tgt_pose[0]
     disp[:, rows, cols] = (uv - torch.stack([cols.float() + 0.5, rows.float() + 0.5], -1)).T
-    edge = torch.minimum(torch.minimum(rows, size - 1 - rows), torch.minimum(cols, size - 1 - cols)).float()
-    weight[rows, cols] = (HEAD_WEIGHT * ramp * outside[rows, cols] * jaw.neck_fade(head)
-                          * _smoothstep(edge / (BORDER_PX * scale)))
+    weight[rows, cols] = outside[rows, cols] * jaw.neck_fade(head)
+    # blurred over the fixed face region too (1 there): where the jaw moves up or down over the neck, the
+    # weight falls over a few px below it, not at once (an abrupt fall folded the warp: a second jaw line)
+    weight = blur(torch.where(free, weight, torch.ones_like(weight))[None], WEIGHT_BLUR_PX * scale)[0]
+    idx = torch.arange(size)
+    edge = torch.minimum(torch.minimum(idx, size - 1 - idx)[:, None], torch.minimum(idx, size - 1 - idx)[None]).float()
+    region = torch.zeros(size, size)
+    region[rows, cols] = 1.0
+    weight = HEAD_WEIGHT * ramp * weight * region * _smoothstep(edge / (BORDER_PX * scale))
     return HeadProxy(disp, weight)

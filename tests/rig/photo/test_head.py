@@ -11,6 +11,7 @@ import torch
 from rig.photo.extend import extend
 from rig.photo.flow import FlowBuilder
 from rig.photo.photo_rig import PhotoRig
+from rig.photo.soft import box_max
 
 S = 128
 CLIP = Path(__file__).resolve().parents[4] / "shared" / "data" / "real-faces" / "sadtalker_WDA_KatieHill_000.mp4"
@@ -54,7 +55,14 @@ def test_the_background_far_from_the_head_stays_still(model):
     assert float(weight.max()) > 0.9
     edge = torch.cat([weight[0], weight[-1], weight[:, 0], weight[:, -1]])
     assert float(edge.max()) == 0.0                # held still at the frame's edge
-    assert float(weight[-8:].max()) < 0.05          # the neck below the jaw
+    r, tv = fl.target.raster, fl.target
+    rows, cols = torch.nonzero(r.hit, as_tuple=True)
+    pts = fb.surface_points(tv, r.face[rows, cols], r.bary[rows, cols])
+    neck = fb.jaw.neck_fade((pts - tv.translation) @ tv.rotation) == 0.0     # 3 cm and more below the jaw
+    # ... and over 9 px (3 sigma of the weight's blur) from the face region
+    near_face = box_max((r.hit & fb.skin_tri[r.face.clamp_min(0)]).float()[None], 19)[0] > 0
+    neck &= ~near_face[rows, cols]
+    assert int(neck.sum()) > 50 and float(weight[rows[neck], cols[neck]].max()) < 0.05
     out = extend(fl.disp, fl.known, guide_disp=fl.guide_disp, guide=fl.guide)
     plain = extend(fl.disp, fl.known, guide_disp=fl.guide_disp[:2], guide=fl.guide)
     for side in (slice(0, 2), slice(-2, None)):   # the frame's sides move no more than without the proxy
