@@ -118,11 +118,11 @@ def run_live(session: LiveSession, source, record: bool = False, side_by_side: b
 
     `encode` (timed as the stage 'encode') stands for what a viewer's path adds (the app: JPEG);
     `side_by_side` records the camera frame beside the answer (scaled to its height). `pipelined`
-    tracks frame k+1 in a second thread while frame k is rendered, and runs the stages of its render there
-    (LiveSession.advance: the flow, its extension, the warp, ...) until the render thread takes it and does
-    the rest, so the two threads share the work whichever is the slower (two cores: more frames a second,
-    the same pixels); the tracking thread takes the source's newest frame when the render thread has taken
-    the previous one (the frames that arrived meanwhile are dropped by the source)."""
+    tracks frame k+1 in a second thread while frame k is rendered, and prepares its render there
+    (LiveSession.prepare: the flow and its extension, which need only the target), so the two threads
+    share the work (two cores: more frames a second, the same pixels); the tracking thread takes the
+    source's newest frame when the render thread has taken the previous one (the frames that arrived
+    meanwhile are dropped by the source)."""
     run = LiveRun(float(source.fps))
     t_start = time.perf_counter()
     try:
@@ -145,7 +145,7 @@ def run_live(session: LiveSession, source, record: bool = False, side_by_side: b
 
 def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side, encode, on_frame, max_seconds) -> None:
     cond = threading.Condition()
-    state = {"slot": None, "busy": False, "done": False, "stop": False, "error": None}
+    state = {"slot": None, "done": False, "stop": False, "error": None}
 
     def tracking() -> None:
         frames = frames_of(source)
@@ -163,26 +163,11 @@ def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side,
                     return
                 reading, target, seconds = session.track(arrival.frame, arrival.time)
                 seconds["decode"] = source.decode_seconds[-1] if source.decode_seconds else 0.0
-                prepared = session.begin(target)
-                item = (arrival, reading, target, prepared, seconds)
+                prepared, took = session.prepare(target)   # the flow and its extension, here: two threads share the work
+                seconds.update(took)
                 with cond:
-                    state["slot"] = item
+                    state["slot"] = (arrival, reading, target, prepared, seconds)
                     cond.notify_all()
-                # while the render thread is still on the last frame, this frame's stages run here, one at a time (the
-                # render thread, taking the frame, waits for the stage under way and does the rest): the threads share
-                # the work whichever is the slower
-                more = prepared is not None
-                while more:
-                    with cond:
-                        if state["slot"] is not item or state["stop"]:
-                            break
-                        state["busy"] = True
-                    try:
-                        more = session.advance(prepared, seconds)
-                    finally:
-                        with cond:
-                            state["busy"] = False
-                            cond.notify_all()
         except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller's thread
             state["error"] = exc
         finally:
@@ -198,16 +183,14 @@ def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side,
                 cond.wait_for(lambda: state["slot"] is not None or state["done"])
                 item, state["slot"] = state["slot"], None
                 cond.notify_all()   # the tracking thread takes the next frame now
-                cond.wait_for(lambda: not state["busy"])   # once the stage it runs of this frame is done
             if item is None:
                 break
             arrival, reading, target, prepared, seconds = item
             image, took = session.render(target, prepared)
             if took is not None:   # the whole render: its part prepared in the tracking thread and the rest here
                 seconds["finish"], seconds["finish_cpu"] = took, session.render_cpu
-                seconds["render"] = took + seconds.get("prepare", 0.0) + seconds.get("ahead", 0.0)
-                seconds["render_cpu"] = (session.render_cpu + seconds.get("prepare_cpu", 0.0)
-                                         + seconds.get("ahead_cpu", 0.0))
+                seconds["render"] = took + seconds.get("prepare", 0.0)
+                seconds["render_cpu"] = session.render_cpu + seconds.get("prepare_cpu", 0.0)
             _answer(run, source, arrival, LiveFrame(image, target, reading, seconds), encode, record, side_by_side,
                     on_frame)
             if max_seconds is not None and source.now() >= max_seconds:

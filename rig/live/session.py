@@ -139,23 +139,9 @@ class LiveSession:
         state = self.rig.prepare(target)
         return state, {"prepare": time.perf_counter() - t0, "prepare_cpu": time.thread_time() - c0}
 
-    def begin(self, target: FaceParams | None) -> RenderState | None:
-        """A render of `target` with no stage run yet (PhotoRig.begin; None for None): advance() runs its stages one at
-        a time, render(target, state) the rest."""
-        return None if target is None else self.rig.begin(target)
-
-    def advance(self, prepared: RenderState, seconds: dict) -> bool:
-        """One more stage of a render begun (PhotoRig.advance; the pipelined runner's tracking thread, while the render
-        thread is still on the last frame), its seconds added to "ahead" / "ahead_cpu"; whether any is left."""
-        t0, c0 = time.perf_counter(), time.thread_time()
-        more = self.rig.advance(prepared)
-        seconds["ahead"] = seconds.get("ahead", 0.0) + time.perf_counter() - t0
-        seconds["ahead_cpu"] = seconds.get("ahead_cpu", 0.0) + time.thread_time() - c0
-        return more
-
     def render(self, target: FaceParams | None, prepared: RenderState | None = None) -> tuple[np.ndarray, float | None]:
         """The second half: the photo at `target` and the seconds it took (the photo as it is and None for None);
-        `prepared`: what prepare(target) or begin(target) made (only the rest of the render is then done here)."""
+        `prepared`: what prepare(target) made (only the rest of the render is then done here)."""
         if target is None:
             return self._still, None
         t0, c0 = time.perf_counter(), time.thread_time()

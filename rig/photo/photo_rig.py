@@ -210,26 +210,13 @@ class PhotoRig:
         """The first part of a render: the leading stages that read only the scene and the target (the flow and its
         extension; rig.photo.stages `early`). finish() runs the rest; a live session tracks the next frame and
         prepares it in one thread while this frame is finished in another (the same pixels as render())."""
-        state = self.begin(target)
+        state = RenderState(self.scene, target, mouth=self.mouth, shading=self.shading, head_guide=self.head_guide,
+                            drawn=drawn_by(self.stages), seconds=dict.fromkeys(("flow", "extend", "warp", "layers"), 0.0))
         for stage in self.stages:
             if not is_early(stage):
                 break
             self._run(stage, state)
         return state
-
-    def begin(self, target: FaceParams) -> RenderState:
-        """A render of `target` with no stage run yet: advance() runs them one at a time, finish() the rest."""
-        return RenderState(self.scene, target, mouth=self.mouth, shading=self.shading, head_guide=self.head_guide,
-                           drawn=drawn_by(self.stages), seconds=dict.fromkeys(("flow", "extend", "warp", "layers"), 0.0))
-
-    @torch.no_grad()
-    def advance(self, state: RenderState) -> bool:
-        """Run the next stage of a render begun (begin(), prepare()); whether stages are left after it. Any thread may
-        run it (one at a time per render: the same stages in the same order give the same pixels): the live runner's
-        tracking thread takes stages of the next frame while the render thread is still on the last one."""
-        if state.done < len(self.stages):
-            self._run(self.stages[state.done], state)
-        return state.done < len(self.stages)
 
     @torch.no_grad()
     def finish(self, state: RenderState, paste: bool = True) -> np.ndarray:
