@@ -24,7 +24,7 @@ from ..params import FaceParams
 from ..pose import euler_to_matrix, matrix_to_euler
 from .contour import contour_candidates
 from .geometry import inter_ocular, vertex_bases
-from .landmark_set import LandmarkSet, ibug68_set
+from .landmark_set import LandmarkSet, ibug68_set, with_inner_lips
 
 #: iBUG-68 jaw contour: these points slide along the silhouette as the head turns
 JAW_CONTOUR = tuple(range(17))
@@ -50,6 +50,12 @@ class LandmarkFitConfig:
     #: weight of the depth rows of dense (MediaPipe) targets relative to their x, y rows (docs/fitting.md)
     depth_weight: float = 3.0
     damping: float = 1e-3
+    #: dense sets: fit every point of MediaPipe's inner-lip ring (landmark_set.with_inner_lips; the 200-point
+    #: subset holds 3 of its 20), and weigh the ring's points by lip_weight: the fitted lips sit on the
+    #: photo's and part as far (tpsmm_driving's frame 0: model lips 0.057 -> 0.098 IOD apart at weight 4,
+    #: MediaPipe's 0.112, dlib's 0.092)
+    inner_lips: bool = False
+    lip_weight: float = 1.0
     fit_identity: bool = True
     fit_expression: bool = True
 
@@ -114,6 +120,8 @@ class LandmarkFitter:
         self.camera = camera or Camera()
         self.config = config or LandmarkFitConfig()
         self.set = landmark_set or ibug68_set(model)
+        if self.config.inner_lips:
+            self.set = with_inner_lips(self.set, model)
         self.n = len(self.set)
         dt = torch.float64
         mean, id_basis, ex_basis = vertex_bases(model, self.set.vertices)
@@ -170,7 +178,9 @@ class LandmarkFitter:
         """(B,N) landmark weights: iBUG-68 jaw contour lowered (its turned-away side further); dense: the set's."""
         cfg = self.config
         if self.set.dense:
-            return self.set.weights.to(torch.float64).expand(yaw.shape[0], -1).clone()
+            w = self.set.weights.to(torch.float64).expand(yaw.shape[0], -1).clone()
+            w[:, torch.as_tensor(self.set.inner_lips)] *= cfg.lip_weight
+            return w
         w = torch.ones(yaw.shape[0], 68, dtype=torch.float64)
         w[:, list(JAW_CONTOUR)] = cfg.jaw_weight
         if self.contour_rows:  # turned-away points are moved to the silhouette instead

@@ -25,6 +25,10 @@ MESH_EYE_CORNERS = (33, 263)
 #: MediaPipe's face-oval ring (the silhouette line of a frontal face)
 MESH_FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
                   377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+#: MediaPipe's inner-lip ring (corner, upper lip, corner, lower lip): the mouth's opening. The 200-point
+#: subset holds 3 of its 20 points, too few to tell an open mouth's lips apart; a fit that must place the
+#: lips (the photo fit, LandmarkFitConfig.inner_lips) adds them all (with_inner_lips)
+MESH_INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 #: weight of the face-oval points relative to the others (docs/fitting.md: 0.3 or 0 changed the
 #: pose error on renders by < 0.1 deg, so they count like the rest)
 MESH_OVAL_WEIGHT = 1.0
@@ -62,6 +66,13 @@ class LandmarkSet:
     def sigma_factor(self) -> float:
         """Factor on the landmark noise sigma: sqrt(N / EFFECTIVE_POINTS) for dense sets, else 1."""
         return float(np.sqrt(len(self) / EFFECTIVE_POINTS)) if self.dense else 1.0
+
+    @property
+    def inner_lips(self) -> np.ndarray:
+        """(N,) bool: the rows on MediaPipe's inner-lip ring (all False for iBUG-68)."""
+        if self.mesh_rows is None:
+            return np.zeros(len(self), dtype=bool)
+        return np.isin(self.mesh_rows, MESH_INNER_LIPS)
 
     def __len__(self) -> int:
         return int(self.vertices.shape[0])
@@ -129,6 +140,22 @@ def mesh_set_from_table(vertices: np.ndarray, depth_offsets: np.ndarray | None =
     iod = (int(np.flatnonzero(rows == MESH_EYE_CORNERS[0])[0]), int(np.flatnonzero(rows == MESH_EYE_CORNERS[1])[0]))
     off = None if depth_offsets is None else torch.as_tensor(np.asarray(depth_offsets, np.float64)[rows])
     return LandmarkSet("mediapipe", torch.as_tensor(vertices[rows]), torch.as_tensor(w), iod, rows, off)
+
+
+def with_inner_lips(lset: LandmarkSet, model: MorphableModel) -> LandmarkSet:
+    """A dense `lset` with every mapped point of MediaPipe's inner-lip ring added (weight 1); others as they are."""
+    if not lset.dense:
+        return lset
+    table, offsets = mesh_table(model)
+    add = np.array([r for r in MESH_INNER_LIPS if table[r] >= 0 and r not in set(lset.mesh_rows.tolist())], np.int64)
+    if not len(add):
+        return lset
+    off = lset.depth_offsets
+    if off is not None:
+        off = torch.cat([off, torch.as_tensor(np.asarray(offsets, np.float64)[add]).to(off.dtype)])
+    return LandmarkSet(lset.name + "+lips", torch.cat([lset.vertices, torch.as_tensor(table[add]).to(lset.vertices.dtype)]),
+                       torch.cat([lset.weights, torch.ones(len(add), dtype=lset.weights.dtype)]), lset.iod,
+                       np.concatenate([lset.mesh_rows, add]), off)
 
 
 _LOCK = threading.Lock()
