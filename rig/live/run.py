@@ -119,7 +119,7 @@ def run_live(session: LiveSession, source, record: bool = False, side_by_side: b
     `encode` (timed as the stage 'encode') stands for what a viewer's path adds (the app: JPEG);
     `side_by_side` records the camera frame beside the answer (scaled to its height). `pipelined`
     tracks frame k+1 in a second thread while frame k is rendered, and prepares its render there
-    (LiveSession.prepare: the flow and its extension, which need only the target), so the two threads
+    (LiveSession.prepare: the flow, its extension and the warp, which need only the target), so the two threads
     share the work (two cores: more frames a second, the same pixels); the tracking thread takes the
     source's newest frame when the render thread has taken the previous one (the frames that arrived
     meanwhile are dropped by the source)."""
@@ -163,7 +163,7 @@ def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side,
                     return
                 reading, target, seconds = session.track(arrival.frame, arrival.time)
                 seconds["decode"] = source.decode_seconds[-1] if source.decode_seconds else 0.0
-                prepared, took = session.prepare(target)   # the flow and its extension, here: two threads share the work
+                prepared, took = session.prepare(target)   # the flow, extension and warp here: two threads share the work
                 seconds.update(took)
                 with cond:
                     state["slot"] = (arrival, reading, target, prepared, seconds)

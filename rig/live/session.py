@@ -131,8 +131,9 @@ class LiveSession:
         return reading, target, seconds
 
     def prepare(self, target: FaceParams | None) -> tuple[RenderState | None, dict]:
-        """The render's first part, that reads only the target (PhotoRig.prepare: the flow and its extension), and its
-        seconds ("prepare", "prepare_cpu"); (None, {}) for None. The pipelined runner calls it in the tracking thread."""
+        """The render's first part, that reads only the target (PhotoRig.prepare: the flow, its extension and the warp),
+        and its seconds ("prepare", "prepare_cpu"); (None, {}) for None. The pipelined runner calls it in the tracking
+        thread."""
         if target is None:
             return None, {}
         t0, c0 = time.perf_counter(), time.thread_time()

@@ -207,8 +207,8 @@ class PhotoRig:
 
     @torch.no_grad()
     def prepare(self, target: FaceParams) -> RenderState:
-        """The first part of a render: the leading stages that read only the scene and the target (the flow and its
-        extension; rig.photo.stages `early`). finish() runs the rest; a live session tracks the next frame and
+        """The first part of a render: the leading stages that read only the scene and the target (the flow, its
+        extension and the warp; rig.photo.stages `early`). finish() runs the rest; a live session tracks the next frame and
         prepares it in one thread while this frame is finished in another (the same pixels as render())."""
         state = RenderState(self.scene, target, mouth=self.mouth, shading=self.shading, head_guide=self.head_guide,
                             drawn=drawn_by(self.stages), seconds=dict.fromkeys(("flow", "extend", "warp", "layers"), 0.0))

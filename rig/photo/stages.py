@@ -139,9 +139,11 @@ class ExtendStage:
 
 
 class WarpStage:
-    """The window's pixels warped along the extended flow at full resolution (rig.photo.warp)."""
+    """The window's pixels warped along the extended flow at full resolution (rig.photo.warp). Early: it reads the
+    scene and the extension and makes the image without reading one (a live session's tracking thread runs it)."""
 
     step = "warp"
+    early = True
 
     def __call__(self, state: RenderState) -> None:
         scene = state.scene

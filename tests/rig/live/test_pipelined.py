@@ -65,6 +65,7 @@ def test_prepare_then_finish_is_render_and_runs_only_the_early_stages():
     rig = PhotoRig.from_fit(image, params, [8.0, 8.0, 80.0], model)
     target = rig.target(yaw=8, expression={"jawOpen": 0.4})
     state = rig.prepare(target)
-    assert state.done == 2 and state.flow is not None and state.disp is not None and state.image is None
+    assert state.done == 3 and state.flow is not None and state.disp is not None    # flow, extend, warp
+    assert state.image is state.warped and state.warped is not None
     assert np.array_equal(rig.finish(state), rig.render(target))
     assert torch.equal(rig.prepare(target).disp, state.disp)
