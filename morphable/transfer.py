@@ -14,10 +14,17 @@ from .params import FaceParams
 
 #: the blocks a driver can hand to a source
 TRANSFERABLE = ("expression", "pose", "light")
-#: the blink weights, transferred as the share of the eye's opening kept (see transfer)
-BLINKS = ("eyeBlinkLeft", "eyeBlinkRight")
+#: each eye's lid weights (blink, squint, wide): together they set how open the eye is, transferred as the share
+#: of the opening kept (relative_lids)
+LIDS = tuple(tuple(f"eye{k}{e}" for k in ("Blink", "Squint", "Wide")) for e in ("Left", "Right"))
+#: the share of an eye's opening that eyeSquint 1 closes and eyeWide 1 opens (the default model's lid landmarks:
+#: eyeSquint raises the lower lid by 0.36 of the opening, eyeWide lifts the upper one by 0.40); eyeBlink 1 shuts it
+SQUINT_SHARE, WIDE_SHARE = 0.36, 0.40
 #: a driver's eye shut further than this at its frame 0 counts as this open (the opening it reopens by is capped)
 MIN_OPEN = 0.2
+#: changes of a driver's eye opening below this share of it are the tracker's noise (MediaPipe's lids on a calm eye
+#: move by 2-5% of the opening): the source's eye stays as it is; the change is drawn in full from twice this
+OPEN_NOISE = 0.05
 
 
 def check_blocks(blocks: list[str]) -> list[str]:
@@ -52,29 +59,40 @@ def transfer(source: FaceParams, driver: FaceParams, blocks: list[str], relative
         elif block == "expression":
             out.expression = ((out.expression + d - d[:1]) if relative else d.clone()).clamp(0.0, 1.0)
             if relative:
-                blinks = _blinks()
-                out.expression[:, blinks] = relative_blinks(source.expression[:1, blinks], d[:, blinks])
+                for lids in _lids():
+                    out.expression[:, lids[0]] = relative_lids(source.expression[:1, lids], d[:, lids],
+                                                               out.expression[:, lids])
         else:  # light
             out.light = (out.light + d - d[:1]) if relative else d.clone()
     return out
 
 
-def _blinks() -> list[int]:
+def _lids() -> list[list[int]]:
     from .arkit import expression_index
 
-    return [expression_index(n) for n in BLINKS]
+    return [[expression_index(n) for n in eye] for eye in LIDS]
 
 
-def relative_blinks(source: torch.Tensor, driver: torch.Tensor) -> torch.Tensor:
-    """(T,2) source blink weights whose eyes keep the share of their opening the driver's keep of its frame 0's.
+def opening(lids: torch.Tensor) -> torch.Tensor:
+    """(T,) an eye's opening, as a share of its neutral one, from its (T,3) blink, squint and wide weights."""
+    return (1.0 - lids[:, 0] - SQUINT_SHARE * lids[:, 1] + WIDE_SHARE * lids[:, 2]).clamp_min(0.0)
 
-    A blink weight is the share of the eye's opening the upper lid covers (morphable.fit.mesh_expression),
-    so an eye's motion is a ratio: a driver whose eyes are half shut at frame 0 (blink 0.5) and then open
-    (0) doubles its opening, and so does the source, whatever its own blink; an added difference left the
-    source's eye as it was (a source read open cannot go below 0). Below 0 is an eye opened wider than the
-    source's own (the photo engine's eye stage draws it; the GAN rig's trained range clamps it)."""
-    kept = (1.0 - driver) / (1.0 - driver[:1]).clamp_min(MIN_OPEN)
-    return (1.0 - (1.0 - source.to(driver.dtype)) * kept).clamp(max=1.0)
+
+def relative_lids(source: torch.Tensor, driver: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(T,) blink weights of one eye that open the source's eye by the driver's ratio to its frame 0's opening.
+
+    source (1,3) and driver (T,3): blink, squint, wide; target (T,3): the same after the additive transfer (its
+    squint and wide are kept: the photo engine's flow raises the cheek with the squint). The blink makes up the
+    rest, so a driver whose frame 0 squints (the lower lid up) and who then relaxes opens the source's eye, which
+    an added squint difference could not (a source read at squint 0 cannot go below 0). A blink below 0 is an eye
+    opened wider than the source's own (the photo engine's eye stage draws it; the GAN rig's trained range clamps it).
+    Changes within OPEN_NOISE of the driver's frame-0 opening are dropped (a calm eye stays the source's own)."""
+    src = source.to(driver.dtype)
+    kept = opening(driver) / opening(driver[:1]).clamp_min(MIN_OPEN)
+    change = kept - 1.0
+    kept = 1.0 + change * ((change.abs() - OPEN_NOISE) / OPEN_NOISE).clamp(0.0, 1.0)
+    t = target.to(driver.dtype)
+    return (1.0 - SQUINT_SHARE * t[:, 1] + WIDE_SHARE * t[:, 2] - opening(src) * kept).clamp(max=1.0)
 
 
 def moved_translation(source: torch.Tensor, driver: torch.Tensor, camera: Camera | None = None) -> torch.Tensor:

@@ -77,3 +77,23 @@ def test_blinks_transfer_the_share_of_the_opening_kept():
     assert out.expression[:, b].tolist() == pytest.approx([0.0, -1.0, 1.0])
     assert out.expression[:, j].tolist() == pytest.approx([0.0, 0.2, 0.0])
     assert transfer(src, drv, ["expression"], relative=False).expression[:, b].tolist() == pytest.approx([0.5, 0.0, 1.0])
+
+
+def test_a_relaxed_squint_opens_the_source_and_tracker_noise_moves_nothing():
+    """A driver squinting at frame 0 (eyeSquint 0.5) that relaxes (0) opens its eye by 1 / (1 - 0.36 * 0.5): so does
+    a source read at squint 0 (an added difference, clamped at 0, kept it as it was); a 3% flicker of the blink
+    leaves the source's eye exactly as it is; squint and wide still add for the flow (the cheek rises with them), the
+    blink making up the rest of a ratio."""
+    from morphable.arkit import expression_index
+    from morphable.transfer import SQUINT_SHARE, opening
+
+    src = _params([[0.0] * 6])
+    drv = _params([[0.0] * 6] * 4)
+    b, q = expression_index("eyeBlinkRight"), expression_index("eyeSquintRight")
+    drv.expression[:, q] = torch.tensor([0.5, 0.0, 0.5, 0.8], dtype=torch.float64)
+    drv.expression[:, b] = torch.tensor([0.0, 0.0, 0.03, 0.0], dtype=torch.float64)
+    out = transfer(src, drv, ["expression"])
+    assert out.expression[:, q].tolist() == pytest.approx([0.0, 0.0, 0.0, 0.3])
+    assert out.expression[:3, b].tolist() == pytest.approx([0.0, 1.0 - 1.0 / (1.0 - SQUINT_SHARE * 0.5), 0.0])
+    lids = out.expression[:, [b, q, expression_index("eyeWideRight")]]
+    assert opening(lids)[3] == pytest.approx((1 - SQUINT_SHARE * 0.8) / (1 - SQUINT_SHARE * 0.5))
