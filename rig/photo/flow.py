@@ -151,8 +151,8 @@ class FlowBuilder:
         chin_y = self.model.template[self.model.landmarks[8], 1]
         above_chin = (self.model.template[:, 1] > chin_y)[self.faces].all(1)
         self.guide_tri = above_chin & ~self.flow_tri
-        # the head's vertices away from the face (how far a rigid motion moves the head)
-        self.head_vertices = torch.nonzero((self.model.template[:, 1] > chin_y) & ~v_flow).flatten()
+        # some of the head's vertices away from the face (how far a rigid motion moves the head)
+        self.head_vertices = torch.nonzero((self.model.template[:, 1] > chin_y) & ~v_flow).flatten()[::16]
         lm = self.model.template[self.model.landmarks]
         self.jaw = JawPlane.of(lm[0], lm[16], lm[8])
         self.lid_tri = self._around_eyes(LID_RADIUS_M)

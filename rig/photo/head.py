@@ -42,6 +42,8 @@ NECK_FADE_M = 0.03
 BORDER_PX = 8.0
 #: the weight map is blurred by this sigma (px at S = 128)
 WEIGHT_BLUR_PX = 3.0
+#: the proxy's displacement is smoothed (weighted) by this sigma (px at S = 128)
+DISP_BLUR_PX = 1.5
 #: a rigid motion moving the head less than this (px at S = 128) gets a proportionally smaller weight
 RAMP_PX = 1.0
 
@@ -64,6 +66,14 @@ def rigid_map(src_rot: torch.Tensor, src_t: torch.Tensor, tgt_rot: torch.Tensor,
 def _smoothstep(x: torch.Tensor) -> torch.Tensor:
     x = x.clamp(0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
+
+
+def _blur_half(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(C,n,n) maps blurred by `sigma` (px) on a half-size grid: a quarter of the cost, for maps that vary over
+    many px."""
+    n = x.shape[-1]
+    small = blur(F.avg_pool2d(x[None], 2, ceil_mode=True)[0], sigma / 2.0)
+    return F.interpolate(small[None], scale_factor=2, mode="bilinear", align_corners=False)[0, :, :n, :n]
 
 
 def ray_points(camera: Camera, size: int, rows: torch.Tensor, cols: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -126,15 +136,14 @@ def head_proxy(camera: Camera, size: int, hit: torch.Tensor, depth: torch.Tensor
     weight = torch.zeros(size, size)
     if ramp <= 0.0:
         return HeadProxy(disp, weight)
-    # both smooth maps on a half-size grid (a quarter of the cost; they vary over many px)
+    # the distance and the depth on a half-size grid (a quarter of the cost; they vary over many px)
     zc = float(tgt_pose[1][2])      # model z of the head's centre
     rel = torch.where(hit, camera.distance - depth - zc, torch.zeros_like(depth))
     pooled = F.max_pool2d(hit.float()[None, None], 2, ceil_mode=True)[0, 0] > 0
     dist = 2.0 * torch.from_numpy(distance_transform_edt(~pooled.numpy())).float()    # px from the mesh
     dist = dist.repeat_interleave(2, 0).repeat_interleave(2, 1)[:size, :size]
     outside = _smoothstep(1.0 - dist / (HAIR_PX * scale))                   # 1 on the mesh
-    small = blur(F.avg_pool2d(rel[None, None], 2, ceil_mode=True)[0], DEPTH_BLUR_PX * scale / 2.0)
-    zs = F.interpolate(small[None], scale_factor=2, mode="bilinear", align_corners=False)[0, 0, :size, :size] + zc
+    zs = _blur_half(rel[None], DEPTH_BLUR_PX * scale)[0] + zc
     rows, cols = torch.nonzero(free & (outside > 0), as_tuple=True)
     on_band = band[rows, cols]
     uv = torch.empty(len(rows), 2)
@@ -155,10 +164,15 @@ def head_proxy(camera: Camera, size: int, hit: torch.Tensor, depth: torch.Tensor
     weight[rows, cols] = outside[rows, cols] * jaw.neck_fade(head)
     # blurred over the fixed face region too (1 there): where the jaw moves up or down over the neck, the
     # weight falls over a few px below it, not at once (an abrupt fall folded the warp: a second jaw line)
-    weight = blur(torch.where(free, weight, torch.ones_like(weight))[None], WEIGHT_BLUR_PX * scale)[0]
+    weight = _blur_half(torch.where(free, weight, torch.ones_like(weight))[None], WEIGHT_BLUR_PX * scale)[0]
     idx = torch.arange(size)
     edge = torch.minimum(torch.minimum(idx, size - 1 - idx)[:, None], torch.minimum(idx, size - 1 - idx)[None]).float()
     region = torch.zeros(size, size)
     region[rows, cols] = 1.0
     weight = HEAD_WEIGHT * ramp * weight * region * _smoothstep(edge / (BORDER_PX * scale))
+    # the displacement beyond the band smoothed too (weighted by the weight, the band included): the band's
+    # mesh flow and the smoothed depth's motion differ by a px or two, and their steps printed a
+    # stair-stepped, streaked cheek where a turn stretches it beside the ear (xportrait_source at yaw 20)
+    num = _blur_half(torch.cat([disp * weight[None], weight[None]]), DISP_BLUR_PX * scale)
+    disp = torch.where((weight > 0) & ~band, num[:2] / num[2:].clamp_min(1e-6), disp)   # the band's own flow kept
     return HeadProxy(disp, weight)
