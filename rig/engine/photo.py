@@ -32,20 +32,6 @@ ZOOM_BELOW = 0.75
 #: a small crop (a face far away in its photo) is enlarged to this side for the live view
 PREVIEW_MIN = 384
 PHOTO_ENGINE_NOTE = "the photo's own pixels, warped"
-#: the photo fit's landmark stage fits MediaPipe's whole inner-lip ring at this weight (morphable.fit
-#: LandmarkFitConfig.inner_lips, lip_weight): the fitted lips sit on the photo's and part as far, so a
-#: driver that closes its mouth closes the photo's (0: the trackers' point set and weights)
-PHOTO_LIP_WEIGHT = 4.0
-
-
-def photo_fit_config():
-    """The photo fit's landmark stage: the trackers' (LandmarkFitConfig()) with the inner lips fitted at
-    PHOTO_LIP_WEIGHT; the trackers' own when that is 0."""
-    from morphable.fit.landmark_fit import LandmarkFitConfig
-
-    if PHOTO_LIP_WEIGHT <= 0:
-        return LandmarkFitConfig()
-    return LandmarkFitConfig(inner_lips=True, lip_weight=PHOTO_LIP_WEIGHT)
 
 
 def fit_photo(photo: str | os.PathLike | np.ndarray, landmarks: str | None = None,
@@ -64,8 +50,7 @@ def fit_photo(photo: str | os.PathLike | np.ndarray, landmarks: str | None = Non
         from ..inputs import read_photo
 
         image = read_photo(photo)
-    fitter = Fitter(load_model("default"), landmark_config=photo_fit_config(),
-                    backend=finding_backend(landmarks or "auto"))
+    fitter = Fitter(load_model("default"), backend=finding_backend(landmarks or "auto"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the fit's own warnings come back as lines (rig.fit_warnings)
         rig = PhotoRig.from_photo(image, fitter=fitter, face=face)
