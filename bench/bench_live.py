@@ -1,7 +1,7 @@
 """Live speed and steadiness: a real clip paced at its own frame rate drives a real photo (`facerig live`'s path).
 
 Speed: for each output height (256, 512) and each runner (sequential; pipelined = tracking the next
-frame in a second thread and preparing its render there (flow + extension) while this one is finished;
+frame in a second thread and preparing its render there (flow + extension + warp) while this one is finished;
 pipelined with the model mouth filler), rig.live.run_live over PacedClip: decode (the clip's next frame),
 track (morphable.fit.online), render (PhotoRig.render; pipelined: "prepare" in the tracking thread +
 "finish" in the render thread, each with its thread's CPU ms), encode (JPEG q85, as the app answers). Reported: frames answered per second, dropped frames, latency from a frame's arrival
