@@ -140,6 +140,10 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
     cam = camera or Camera()
     be = backend or auto_backend()
     # 1. detect
+    # the light's crops: a photometric refit reads every frame's; the closed-form light only LIGHT_FRAMES key frames',
+    # which a list of frames has at hand once the clip's length is known (an iterator's are cropped as they pass)
+    listed = frames if isinstance(frames, (list, tuple)) else None
+    crop_all = photometric or listed is None
     found, frames_used, crops, multi = [], [], [], []
     for img in tqdm(frames, desc="landmarks", unit="frame", disable=not progress):
         img = as_rgb_uint8(img)
@@ -147,8 +151,8 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
         frames_used.append(choose_frame(img.shape, (0, 0, img.shape[1], img.shape[0]), "image"))
         found.append(faces[0] if faces else None)
         multi.append(len(faces) > 1)
-        if light or photometric:
-            crops.append((crop_frames([img], [frames_used[-1]], LIGHT_SIZE)[0] * 255).round().to(torch.uint8))
+        if (light or photometric) and crop_all:
+            crops.append(_light_crop(img, frames_used[-1]))
     if not found:
         raise MorphableError("no frames to track")
     good = [i for i, d in enumerate(found) if d is not None]
@@ -194,8 +198,8 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
     if light or photometric:
         refiner = PhotometricRefiner(model, cam, PhotometricConfig(sizes=(LIGHT_SIZE,), steps=(8,)),
                                      lset if lset.dense else None)
-        target = torch.stack(crops).float() / 255.0
         if photometric:
+            target = torch.stack(crops).float() / 255.0
             lights = []
             for s in range(0, t, 16):
                 chunk = params[s:s + 16]
@@ -207,7 +211,8 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
             params = params.replace(light=torch.cat(lights).to(dt))
         else:   # light changes slowly: solved on LIGHT_FRAMES frames spread over the clip, interpolated between
             keys = np.unique(np.linspace(0, t - 1, min(t, LIGHT_FRAMES)).round().astype(int))
-            lt, err = refiner.estimate_light(params[keys.tolist()], target[keys])
+            keyed = [crops[k] if crop_all else _light_crop(as_rgb_uint8(listed[k]), frames_used[k]) for k in keys]
+            lt, err = refiner.estimate_light(params[keys.tolist()], torch.stack(keyed).float() / 255.0)
             photo_err[keys] = err
             flat = lt.reshape(len(keys), -1).double().numpy()
             full = np.stack([np.interp(np.arange(t), keys, flat[:, j]) for j in range(flat.shape[1])], 1)
@@ -229,6 +234,11 @@ def track_frames(model: MorphableModel, frames: Iterable[np.ndarray], fps: float
             flags.append("multiple_faces")
         out.append(TrackedFrame(i, i / fps, params[i], ok, err, float(photo_err[i]), flags))
     return Track(model.name, float(fps), identity, out, method, "mesh" if use_mesh else "fit", calm)
+
+
+def _light_crop(img: np.ndarray, frame) -> torch.Tensor:
+    """(3,LIGHT_SIZE,LIGHT_SIZE) uint8 crop of one frame's fit frame, for the light."""
+    return (crop_frames([img], [frame], LIGHT_SIZE)[0] * 255).round().to(torch.uint8)
 
 
 def _hold_lost(read: FaceParams, good: list[int], t: int, before: FaceParams) -> FaceParams:

@@ -126,7 +126,10 @@ def load_filler(path: str = str(INPAINTER), fast: bool = True):
     g = torch.zeros(1, net.config.guide_channels, CROP, CROP)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the trace fixes the size check to CROP, the only size used here
-        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net, (x, m, g)).eval()))
+        # check_trace=False: the check only re-runs the net to compare (the graph is the same); it cost ~1.5-3 s
+        # CPU once per process (torch.testing's imports and a scan of every module's source file)
+        traced = torch.jit.trace(net, (x, m, g), check_trace=False)
+        return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
 
 
 def crop_box(inner: torch.Tensor, corners: torch.Tensor, scale: float = CROP_SCALE) -> tuple[int, int, int]:
