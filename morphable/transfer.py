@@ -62,6 +62,7 @@ def transfer(source: FaceParams, driver: FaceParams, blocks: list[str], relative
                 for lids in _lids():
                     out.expression[:, lids[0]] = relative_lids(source.expression[:1, lids], d[:, lids],
                                                                out.expression[:, lids])
+                out.expression = relative_gaze(source.expression[:1], d, out.expression)
         else:  # light
             out.light = (out.light + d - d[:1]) if relative else d.clone()
     return out
@@ -71,6 +72,19 @@ def _lids() -> list[list[int]]:
     from .arkit import expression_index
 
     return [[expression_index(n) for n in eye] for eye in LIDS]
+
+
+def relative_gaze(source: torch.Tensor, driver: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(T,52) `target` whose eyeLook* weights turn the source's eyes by the driver's eye rotation since its frame 0.
+
+    Gaze is an angle held as one-sided weights (eyeLookIn/Out, Up/Down: morphable.gaze): an added difference of
+    weights, clamped at 0, lost every turn back past the source's own (a driver looking left in frame 0 who then
+    looks ahead turned the source's eyes nowhere), so the angles are added instead."""
+    from .gaze import eye_angles, with_gaze
+
+    d = driver.to(target.dtype)
+    angles = eye_angles(source.to(target.dtype)) + eye_angles(d) - eye_angles(d[:1])
+    return with_gaze(target, angles)
 
 
 def opening(lids: torch.Tensor) -> torch.Tensor:

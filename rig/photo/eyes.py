@@ -11,7 +11,7 @@ photo's full resolution, per eye, in the eye's own axes (corner to corner, and u
   squeezed); an opening wider than the photo's spreads the eyeball's rows over it;
 - iris: the iris disc (MediaPipe's iris on the photo, else the darkest iris-sized disc) moves by
   r * (sin target angle - sin photo angle), r the radius the tracker reads gaze with
-  (morphable.fit.gaze_read), the pitch shared by both eyes, kept inside the opening; the sclera
+  (morphable.fit.gaze_read), the turn (both angles) shared by both eyes, kept inside the opening; the sclera
   behind it is stretched from the sclera beside it, the one in front compressed.
 The photo's lids are MediaPipe's lid contours (found once per photo: Scene.eyes), carried into the output by the
 eye landmarks' affine motion; the fitted mesh's lids where MediaPipe finds no face.
@@ -355,7 +355,9 @@ def eye_stage(scene: Scene, image: torch.Tensor, target: FaceParams, flow: Flow,
     p = target[0].to(dtype=torch.float32)
     want_xy = to_px(builder.camera.project(_landmark_vertices(model, p, lm, basis)[None], s)[0])
     d_ang = torch.deg2rad(eye_angles(target.expression[:1].float()) - photo_angles)[0]
-    d_ang[:, 1] = d_ang[:, 1].mean()                   # the eyes turn up and down together (no vertical vergence)
+    # the eyes turn together (no vergence): each eye's reading of one gaze is noisy (MediaPipe's irises on a driver
+    # read one eye turning in while the other turns out by 4-10 degrees on aniportrait), so both take their mean
+    d_ang[:] = d_ang.mean(0, keepdim=True)
     moves = False
     for name in EYES:
         idx = list(EYE_POINTS[name])

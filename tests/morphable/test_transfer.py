@@ -97,3 +97,17 @@ def test_a_relaxed_squint_opens_the_source_and_tracker_noise_moves_nothing():
     assert out.expression[:3, b].tolist() == pytest.approx([0.0, 1.0 - 1.0 / (1.0 - SQUINT_SHARE * 0.5), 0.0])
     lids = out.expression[:, [b, q, expression_index("eyeWideRight")]]
     assert opening(lids)[3] == pytest.approx((1 - SQUINT_SHARE * 0.8) / (1 - SQUINT_SHARE * 0.5))
+
+
+def test_gaze_transfers_as_the_driver_eyes_turn_since_frame_0():
+    """A driver looking 10 degrees out (eyeLookOutLeft 1/3) in frame 0 who then looks ahead and 10 degrees in turns the
+    source's eye by -10 and -20 degrees (added weights, clamped at 0, turned it nowhere and then 10 in)."""
+    from morphable.arkit import expression_index
+    from morphable.gaze import EYE_YAW_MAX, eye_angles
+
+    src = _params([[0.0] * 6])
+    drv = _params([[0.0] * 6] * 3)
+    drv.expression[0, expression_index("eyeLookOutLeft")] = 10.0 / EYE_YAW_MAX
+    drv.expression[2, expression_index("eyeLookInLeft")] = 10.0 / EYE_YAW_MAX
+    out = transfer(src, drv, ["expression"])
+    assert eye_angles(out.expression)[:, 0, 0].tolist() == pytest.approx([0.0, -10.0, -20.0])

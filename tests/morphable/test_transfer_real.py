@@ -1,6 +1,8 @@
 """Relative lid transfer on a real clip: sadtalker_WDA_AlexandriaOcasioCortez_000 squints a little in frame 0
 (dlib's lid gaps 0.095 / 0.098 IOD) and opens her eyes at frames 63-74 (0.113-0.125 IOD, 20-30% wider).
-The tracker reads that as her frame-0 squint relaxing; the source's eyes must open with it."""
+The tracker reads that as her frame-0 squint relaxing; the source's eyes must open with it. From frame 15 on she
+looks to the image's left of where she looked in frame 0 (dlib's dark-pixel iris 0.05 eye widths, the tracker's
+11-16 degrees): the source's eyes must turn with her."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,11 +23,12 @@ REAL = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real-f
 
 
 @pytest.mark.slow
-def test_a_real_drivers_relaxed_squint_opens_the_source_eyes():
+def test_a_real_drivers_relaxed_squint_opens_the_source_eyes_and_its_gaze_turns_them():
     if not REAL.exists():
         pytest.skip(f"real clip not found at {REAL} (../shared/data/real-faces)")
     from morphable.fit.track import track_frames
     from morphable.fit.video_io import open_frames
+    from morphable.gaze import eye_angles
     from morphable.transfer import LIDS, opening, transfer
 
     frames, fps = open_frames(REAL)
@@ -40,3 +43,6 @@ def test_a_real_drivers_relaxed_squint_opens_the_source_eyes():
         assert float(kept[63:75].mean()) > 1.04, (eye, kept[63:75])
     left = opening(out.expression[:, [expression_index(n) for n in LIDS[0]]].double())
     assert float(left[63:75].mean()) > 1.15, left[63:75]
+    # gaze: weights added and clamped at 0 kept the source's eyes straight (0.0 to -1.5 degrees)
+    yaw = eye_angles(out.expression)[15:75, :, 0].mean(0)
+    assert float(yaw.max()) < -8.0, yaw

@@ -79,6 +79,13 @@ def test_a_sideways_gaze_moves_both_irises_toward_image_right(rig, mesh):
         assert abs(after[name][0] - before[name][0]) < 0.25 * before[name][0]   # the lids stay
 
 
+def test_the_eyes_turn_together_so_a_tracker_s_vergence_noise_draws_nothing(rig):
+    """A driver's two irises read as turning apart (aniportrait: one eye 4 degrees out, the other 7 in) is noise: the
+    eyes take their mean turn, here none, so the photo's eyes stay exactly as they are."""
+    target = rig.target(expression={"eyeLookOutLeft": 0.2, "eyeLookOutRight": 0.2})
+    assert torch.equal(torch.as_tensor(rig.render(target)), torch.as_tensor(rig.render(rig.target())))
+
+
 def test_the_lid_slides_down_over_the_eye_keeping_its_lashes():
     # a drawn eye: skin, a dark lash band above the upper lid's margin (v = 6..10, a tenth of the eye's width
     # as on photos), white sclera below it down to v = -4
