@@ -240,7 +240,7 @@ def astronaut(repeats: int, picture_path: Path | None) -> dict:
 
     def prepared(target):
         fl = rig.builder.flow(rig._source, target)
-        disp = extend(fl.disp, fl.known, guide_disp=fl.guide_disp, guide=fl.guide)
+        disp = extend(fl.disp, fl.known, guide_disp=fl.guide_disp, guide=fl.guide, proxy=fl.head)
         return fl, warp(rig._photo, disp, frame, rig._grid)
 
     def stage(filler, fl, out):

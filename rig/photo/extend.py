@@ -14,12 +14,17 @@ and the fill falls to the still border beyond it.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numba
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from .head import HeadProxy
 
 #: side of the coarse grid the sparse system is solved on
 COARSE = 32
@@ -153,14 +158,14 @@ def _coarse_target(target: torch.Tensor, weight: torch.Tensor, size: int) -> tup
 
 
 def extend(disp: torch.Tensor, known: torch.Tensor, coarse: int = COARSE, sweeps: int = SWEEPS,
-           guide_disp: torch.Tensor | None = None, guide: torch.Tensor | None = None) -> torch.Tensor:
+           guide_disp: torch.Tensor | None = None, guide: torch.Tensor | None = None,
+           proxy: "HeadProxy | None" = None) -> torch.Tensor:
     """Dense (2,S,S) flow: `disp` where `known`, a smooth fill falling to 0 at the border elsewhere.
 
     `guide_disp` on `guide` (the rest of the head) is a hint imposed on the coarse grid only, where
     `known` is not: hair and the head's outline then follow the head's motion instead of lagging
-    behind it, without the cut-out edges that fixing them at full resolution printed. A (3,S,S)
-    `guide_disp` also carries the head proxy (rig.photo.head): channels 0-1 its displacement, channel 2
-    its weight, followed softly at every level.
+    behind it, without the cut-out edges that fixing them at full resolution printed. `proxy` (the head
+    proxy, rig.photo.head: a displacement and its weight) is followed softly at every level.
     """
     s = disp.shape[-1]
     if not bool(known.any()):
@@ -169,18 +174,16 @@ def extend(disp: torch.Tensor, known: torch.Tensor, coarse: int = COARSE, sweeps
     while sizes[-1] // 2 >= coarse:
         sizes.append(sizes[-1] // 2)
     sizes = sizes[::-1]
-    proxy = None
-    if guide_disp is not None and guide_disp.shape[0] == 3:
-        proxy, guide_disp = (guide_disp[:2], guide_disp[2]), guide_disp[:2]
+    pull = None if proxy is None else (proxy.disp, proxy.weight)
     vals, kn = _coarse_values(disp, known, sizes[0])
     if guide is not None and bool(guide.any()):
         gv, gk = _coarse_values(guide_disp, guide, sizes[0])
         vals = torch.where(kn[None], vals, gv)
         kn = kn | gk
-    if proxy is None:
+    if pull is None:
         field = torch.from_numpy(solve_laplace(vals.double().numpy(), kn.numpy())).float()
     else:
-        tv, tw = _coarse_target(*proxy, sizes[0])
+        tv, tw = _coarse_target(*pull, sizes[0])
         field = torch.from_numpy(solve_laplace(vals.double().numpy(), kn.numpy(), tv.double().numpy(),
                                                tw.double().numpy())).float()
     for n in sizes[1:]:
@@ -189,9 +192,9 @@ def extend(disp: torch.Tensor, known: torch.Tensor, coarse: int = COARSE, sweeps
             v, k = disp, known
         else:
             v, k = _coarse_values(disp, known, n)
-        if proxy is None:
+        if pull is None:
             field = _jacobi(field, v, k, sweeps)
         else:
-            tv, tw = proxy if n == s else _coarse_target(*proxy, n)
+            tv, tw = pull if n == s else _coarse_target(*pull, n)
             field = _jacobi_screened(field, v, k, tv, tw, sweeps)
     return field

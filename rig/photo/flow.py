@@ -100,14 +100,16 @@ class Flow:
     holes: torch.Tensor       # (S,S) bool: disoccluded pixels left to the smooth extension
     skin: torch.Tensor        # (S,S) bool: target face-skin pixels (for relighting)
     #: (2,S,S) the same displacement on the rest of the head above the chin (where `guide`); when the pose
-    #: moves, (3,S,S): the head proxy's displacement over the whole frame and its weight as a third channel
-    #: (rig.photo.head; rig.photo.extend follows it softly at every level)
+    #: moves, the head proxy's displacement (`head.disp`)
     guide_disp: torch.Tensor
     guide: torch.Tensor       # (S,S) bool: the rest of the head above the chin (a coarse-level hint)
     lids: torch.Tensor        # (S,S) bool: target pixels on the skin around the eyes (eyelids)
     target: MeshView
     #: makes src_normals when first asked (only a relight with pose reads them)
     normals_of: Callable[[], torch.Tensor] = field(repr=False, default=None)
+    #: the head proxy (rig.photo.head; rig.photo.extend follows it softly at every level); None when the
+    #: pose does not move
+    head: HeadProxy | None = None
 
     @cached_property
     def src_normals(self) -> torch.Tensor:
@@ -264,9 +266,9 @@ class FlowBuilder:
             guide_disp[:, gr, gc] = (guv - torch.stack([gc.float() + 0.5, gr.float() + 0.5], -1)).T
         proxy = self.head(source, tv, head_free)
         if proxy is not None:
-            guide_disp = torch.cat([proxy.disp, proxy.weight[None]])
+            guide_disp = proxy.disp
         return Flow(disp, known, mouth_fill, mirror_disp, mirrored, holes, skin, guide_disp, guide,
-                    hit & self.lid_tri[face], tv, src_normals)
+                    hit & self.lid_tri[face], tv, src_normals, proxy)
 
     def head(self, source: MeshView, target: MeshView, free: torch.Tensor) -> HeadProxy | None:
         """The head proxy (rig.photo.head) from `target` to `source` on the `free` pixels; None where the pose

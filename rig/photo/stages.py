@@ -135,7 +135,7 @@ class ExtendStage:
         fl = state.flow
         guided = state.head_guide if self.head_guide is None else self.head_guide
         state.disp = extend(fl.disp, fl.known, guide_disp=fl.guide_disp if guided else None,
-                            guide=fl.guide if guided else None)
+                            guide=fl.guide if guided else None, proxy=fl.head if guided else None)
 
 
 class WarpStage:
