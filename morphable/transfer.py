@@ -20,8 +20,10 @@ LIDS = tuple(tuple(f"eye{k}{e}" for k in ("Blink", "Squint", "Wide")) for e in (
 #: the share of an eye's opening that eyeSquint 1 closes and eyeWide 1 opens (the default model's lid landmarks:
 #: eyeSquint raises the lower lid by 0.36 of the opening, eyeWide lifts the upper one by 0.40); eyeBlink 1 shuts it
 SQUINT_SHARE, WIDE_SHARE = 0.36, 0.40
-#: a driver's eye shut further than this at its frame 0 counts as this open (the opening it reopens by is capped)
+#: a source's eye opens to at most 1 / MIN_OPEN times its own (a driver nearly shut in frame 0 that opens)
 MIN_OPEN = 0.2
+#: an eye open less than this share of its neutral opening is shut
+SHUT = 1e-3
 #: changes of a driver's eye opening below this share of it are the tracker's noise (MediaPipe's lids on a calm eye
 #: move by 2-5% of the opening): the source's eye stays as it is; the change is drawn in full from twice this
 OPEN_NOISE = 0.05
@@ -102,7 +104,11 @@ def relative_lids(source: torch.Tensor, driver: torch.Tensor, target: torch.Tens
     opened wider than the source's own (the photo engine's eye stage draws it; the GAN rig's trained range clamps it).
     Changes within OPEN_NOISE of the driver's frame-0 opening are dropped (a calm eye stays the source's own)."""
     src = source.to(driver.dtype)
-    kept = opening(driver) / opening(driver[:1]).clamp_min(MIN_OPEN)
+    now, first = opening(driver), opening(driver[:1])
+    # frame 0 keeps exactly the source's eye, however shut the driver's is there (dividing by a floored frame-0
+    # opening, as before, shut the source of a driver squeezed nearly shut in frame 0)
+    kept = torch.where(first > SHUT, now / first.clamp_min(SHUT), torch.where(now > SHUT, 1.0 / MIN_OPEN, 1.0))
+    kept = kept.clamp(max=1.0 / MIN_OPEN)
     change = kept - 1.0
     kept = 1.0 + change * ((change.abs() - OPEN_NOISE) / OPEN_NOISE).clamp(0.0, 1.0)
     t = target.to(driver.dtype)

@@ -99,6 +99,24 @@ def test_a_relaxed_squint_opens_the_source_and_tracker_noise_moves_nothing():
     assert opening(lids)[3] == pytest.approx((1 - SQUINT_SHARE * 0.8) / (1 - SQUINT_SHARE * 0.5))
 
 
+def test_frame_0_keeps_the_source_eye_however_shut_the_driver_s_is():
+    """xportrait_driving's frame 0: blink 0.76 and squint 0.49 on the subject's left eye (6% of its opening left):
+    frame 0 is the source's own eye (dividing by a floored opening shut a source blink of 0.15 to 0.74), and opening
+    fully is capped at 1 / MIN_OPEN times the source's opening."""
+    from morphable.arkit import expression_index
+    from morphable.transfer import MIN_OPEN, opening
+
+    src = _params([[0.0] * 6])
+    b, q = expression_index("eyeBlinkLeft"), expression_index("eyeSquintLeft")
+    src.expression[0, b] = 0.146
+    drv = _params([[0.0] * 6] * 2)
+    drv.expression[0, b], drv.expression[0, q] = 0.76, 0.49
+    out = transfer(src, drv, ["expression"])
+    assert float(out.expression[0, b]) == pytest.approx(0.146)
+    lids = out.expression[:, [b, q, expression_index("eyeWideLeft")]]
+    assert float(opening(lids)[1]) == pytest.approx((1 - 0.146) / MIN_OPEN)
+
+
 def test_gaze_transfers_as_the_driver_eyes_turn_since_frame_0():
     """A driver looking 10 degrees out (eyeLookOutLeft 1/3) in frame 0 who then looks ahead and 10 degrees in turns the
     source's eye by -10 and -20 degrees (added weights, clamped at 0, turned it nowhere and then 10 in)."""
