@@ -59,8 +59,9 @@ LOWER_RIM = 0.08
 EYEBALL_RADIUS = EYE_RADIUS
 #: the iris radius in eye widths (about 5.9 mm on a 30 mm wide eye), where MediaPipe gives none
 IRIS_RADIUS = 0.19
-#: an eye is opened to at most this multiple of the photo's opening (a photo's half-shut eye the driver opens)
-MAX_OPENING = 2.5
+#: an eye is opened to at most this multiple of the photo's opening (a photo's half-shut eye the driver opens): past
+#: 1.5 a half-shut eye with no eyeball to show opened as a dark smeared band above the lashes (xportrait, looked at)
+MAX_OPENING = 1.5
 #: gaze changes below this many px are not drawn
 MIN_SHIFT_PX = 0.3
 
