@@ -2,25 +2,17 @@
 in the targets' order, mouth and lids included."""
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from morphable.params import FaceParams
 from rig.photo.photo_rig import PhotoRig
 
-PHOTO = Path(__file__).resolve().parents[4] / "shared" / "data" / "real-faces" / "xportrait_source.png"
-
 
 @pytest.fixture(scope="module")
-def rig() -> PhotoRig:
-    if not PHOTO.exists():
-        pytest.skip(f"shared data absent: {PHOTO}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return PhotoRig.from_photo(PHOTO)
+def rig(xportrait_rig) -> PhotoRig:
+    """The shared xportrait_source rig (tests/rig/photo/conftest.py)."""
+    return xportrait_rig
 
 
 def test_frames_in_threads_are_the_renders_one_at_a_time_in_order(rig):

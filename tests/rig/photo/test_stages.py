@@ -2,9 +2,6 @@
 without editing PhotoRig, and every default stage does something."""
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -16,16 +13,11 @@ from rig.photo.stages import (EyeStage, ExtendStage, FlowStage, MirrorStage, Mou
                               WarpStage, default_stages)
 from rig.photo.warp import to_photo
 
-PHOTO = Path(__file__).resolve().parents[4] / "shared" / "data" / "real-faces" / "xportrait_source.png"
-
 
 @pytest.fixture(scope="module")
-def rig() -> PhotoRig:
-    if not PHOTO.exists():
-        pytest.skip(f"shared data absent: {PHOTO}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return PhotoRig.from_photo(PHOTO)
+def rig(xportrait_rig) -> PhotoRig:
+    """The shared xportrait_source rig (tests/rig/photo/conftest.py)."""
+    return xportrait_rig
 
 
 def _with(rig: PhotoRig, stages) -> PhotoRig:
