@@ -108,12 +108,7 @@ class Engine:
 
     def warm_up(self) -> None:
         """Load what the first frames would load, before them (flows.reenact runs it in a thread while the driver is
-        tracked): an engine over a PhotoRig (its `photo_rig`) renders it once with the jaw and a lid moved
-        (PhotoRig.warm_up: compiled loops, the mouth filler, the photo's own lids); other engines have nothing
-        to load that a render would not change (a generator's noise), so nothing."""
-        rig = getattr(self, "photo_rig", None)
-        if rig is not None:
-            rig.warm_up()
+        tracked). Nothing here: a generator's render would change with it (its noise); the photo engine overrides."""
 
     def animate(self, targets: FaceParams, progress: bool = False) -> np.ndarray:
         """(T,H,W,3) uint8: the face at each row of `targets`."""

@@ -68,7 +68,7 @@ def reenact(engine: Engine, clip: tuple[list[np.ndarray], float], blocks: Sequen
     blocks = check_blocks(list(blocks))
     frames, rate = clip
     # what the first frames would load (the photo engine's mouth filler, its photo's lids) loads meanwhile
-    warm = threading.Thread(target=_quietly, args=(getattr(engine, "warm_up", None),), name="engine-warm-up",
+    warm = threading.Thread(target=_quietly, args=(engine.warm_up,), name="engine-warm-up",
                             daemon=True)
     warm.start()
     try:
@@ -80,10 +80,9 @@ def reenact(engine: Engine, clip: tuple[list[np.ndarray], float], blocks: Sequen
 
 
 def _quietly(job) -> None:
-    """Run `job` (if any), any error dropped (a warm-up's: the render that needs what it loads raises it again)."""
+    """Run `job`, any error dropped (a warm-up's: the render that needs what it loads raises it again)."""
     try:
-        if job is not None:
-            job()
+        job()
     except Exception:  # noqa: BLE001
         pass
 

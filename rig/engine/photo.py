@@ -179,6 +179,11 @@ class PhotoEngine(Engine):
                          "the farthest shown)")
         return Performance(self.animate(targets, progress=progress, desc="warping"), targets, targets, 0.0, notes)
 
+    def warm_up(self) -> None:
+        """The rig rendered once with the jaw and a lid moved (PhotoRig.warm_up: compiled loops, the mouth filler, the
+        photo's own lids)."""
+        self.photo_rig.warm_up()
+
     def animate(self, targets: FaceParams, progress: bool = False, desc: str = "frames") -> np.ndarray:
         """The photo at each row of `targets` (PhotoRig.frames)."""
         return self.photo_rig.frames(targets, progress=progress, desc=desc)
