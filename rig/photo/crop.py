@@ -86,15 +86,7 @@ class Window:
     def seam(self, photo: np.ndarray, width: float | None = None) -> "Seam":
         """What paste() reads of this window and `photo` alone (a full-resolution window), taken once for a caller
         that pastes many frames into one photo (PhotoRig)."""
-        weight = self.feather(photo.shape, self.seam_width() if width is None else width)
-        full = weight >= 1.0
-        rows, cols = np.nonzero(full.any(1))[0], np.nonzero(full.any(0))[0]
-        inner: tuple[slice, slice] | np.ndarray = full
-        if len(rows) and full[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].all() and full.sum() == len(rows) * len(cols):
-            inner = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))   # a box (always, for feather's)
-        ys, xs = np.nonzero(~full)
-        view = photo[self.y0:self.y1, self.x0:self.x1]
-        return Seam(weight, inner, (ys, xs), weight[ys, xs, None], view[ys, xs].astype(np.float32))
+        return Seam.of(self.feather(photo.shape, self.seam_width() if width is None else width), photo, self)
 
     def paste(self, photo: np.ndarray, warped: np.ndarray, width: float | None = None,
               weight: np.ndarray | None = None, cut: np.ndarray | None = None, seam: "Seam | None" = None) -> np.ndarray:
@@ -139,11 +131,15 @@ class Seam:
 
     @staticmethod
     def of(weight: np.ndarray, photo: np.ndarray, window: Window) -> "Seam":
-        """The seam of given feather weights (Window.paste's `weight`)."""
+        """The seam of given feather weights (Window.feather's, or Window.paste's `weight`)."""
         full = weight >= 1.0
+        rows, cols = np.nonzero(full.any(1))[0], np.nonzero(full.any(0))[0]
+        inner: tuple[slice, slice] | np.ndarray = full
+        if len(rows) and full[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].all() and full.sum() == len(rows) * len(cols):
+            inner = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))   # a box (always, for feather's)
         ys, xs = np.nonzero(~full)
         view = photo[window.y0:window.y1, window.x0:window.x1]
-        return Seam(weight, full, (ys, xs), weight[ys, xs, None], view[ys, xs].astype(np.float32))
+        return Seam(weight, inner, (ys, xs), weight[ys, xs, None], view[ys, xs].astype(np.float32))
 
 
 def window_for(shape: Sequence[int], frame: Sequence[float], margin: float = MARGIN,
