@@ -5,6 +5,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
 from rig.photo.photo_rig import PhotoRig
 
@@ -19,3 +20,14 @@ def xportrait_rig() -> PhotoRig:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return PhotoRig.from_photo(XPORTRAIT)
+
+
+@pytest.fixture
+def square_flow() -> tuple[torch.Tensor, torch.Tensor]:
+    """A 64 px flow fixed to (3, -2) on a 16 px square in the middle, unknown elsewhere: (disp (2,64,64), known)."""
+    s = 64
+    disp = torch.zeros(2, s, s)
+    known = torch.zeros(s, s, dtype=torch.bool)
+    known[24:40, 24:40] = True
+    disp[0][known], disp[1][known] = 3.0, -2.0
+    return disp, known

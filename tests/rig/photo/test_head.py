@@ -77,12 +77,9 @@ def test_no_proxy_without_a_pose_change(model):
     assert fl.head is None      # the coarse head hint only, as before the proxy
 
 
-def test_a_zero_weight_proxy_is_the_plain_extension():
-    s = 64
-    disp = torch.zeros(2, s, s)
-    known = torch.zeros(s, s, dtype=torch.bool)
-    known[24:40, 24:40] = True
-    disp[0][known], disp[1][known] = 3.0, -2.0
+def test_a_zero_weight_proxy_is_the_plain_extension(square_flow):
+    disp, known = square_flow
+    s = disp.shape[-1]
     guide = torch.zeros(s, s, dtype=torch.bool)
     guide[16:24, 20:44] = True
     gd = torch.zeros(2, s, s)

@@ -94,12 +94,8 @@ def test_mouth_fill_paints_a_dark_opening(model, renderer):
     assert out[core].mean() < ref[core].mean()         # and the filler darkens the cavity
 
 
-def test_extension_holds_fixed_values_and_stops_at_the_border():
-    s = 64
-    disp = torch.zeros(2, s, s)
-    known = torch.zeros(s, s, dtype=torch.bool)
-    known[24:40, 24:40] = True
-    disp[0][known], disp[1][known] = 3.0, -2.0
+def test_extension_holds_fixed_values_and_stops_at_the_border(square_flow):
+    disp, known = square_flow
     out = extend(disp, known, coarse=16)
     assert torch.equal(out[:, known], disp[:, known])
     assert float(out[:, 0].abs().max()) < 0.3 and float(out[:, :, -1].abs().max()) < 0.3
