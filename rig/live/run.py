@@ -17,6 +17,7 @@ from morphable.params import FaceParams
 
 from .session import LiveFrame, LiveSession
 from .sources import frames_of
+from .split import StageSplit
 
 
 def even_frames(frames: np.ndarray) -> np.ndarray:
@@ -38,6 +39,7 @@ class LiveRun:
     dropped: int = 0
     wall: float = 0.0
     interrupted: bool = False                    # stopped by Ctrl-C (what was answered is kept)
+    split: list[int] = field(default_factory=list)  # pipelined: early stages the tracking thread ran, per answer
     images: list[np.ndarray] = field(default_factory=list)     # kept when recording
     camera: list[np.ndarray] = field(default_factory=list)     # the driver frames, when recording them too
     targets: list[FaceParams] = field(default_factory=list)    # of the tracked frames (recording)
@@ -64,7 +66,9 @@ class LiveRun:
                 "fps": round(self.processed / self.wall, 2) if self.wall > 0 else None,
                 "latency_ms": {"p50": pct(50), "p90": pct(90), "p99": pct(99)},
                 "stage_ms_median": {k: round(1000.0 * float(np.median(self.stage(k))), 2) for k in names},
-                "states": {s: self.states.count(s) for s in sorted(set(self.states))}}
+                "states": {s: self.states.count(s) for s in sorted(set(self.states))},
+                **({"split": {"last": self.split[-1], "counts": {k: self.split.count(k) for k in sorted(set(self.split))}}}
+                   if self.split else {})}
 
     def video(self) -> np.ndarray:
         """(T,H,W,3): each answered image held until the next answer, one frame per source frame (real time)."""
@@ -119,10 +123,10 @@ def run_live(session: LiveSession, source, record: bool = False, side_by_side: b
     `encode` (timed as the stage 'encode') stands for what a viewer's path adds (the app: JPEG);
     `side_by_side` records the camera frame beside the answer (scaled to its height). `pipelined`
     tracks frame k+1 in a second thread while frame k is rendered, and prepares its render there
-    (LiveSession.prepare: the flow, its extension and the warp, which need only the target), so the two threads
-    share the work (two cores: more frames a second, the same pixels); the tracking thread takes the
-    source's newest frame when the render thread has taken the previous one (the frames that arrived
-    meanwhile are dropped by the source)."""
+    (LiveSession.prepare: up to the flow, its extension and the warp, which need only the target; how many of
+    them moves with the two threads' times, rig.live.split), so the two threads share the work (two cores: more
+    frames a second, the same pixels); the tracking thread takes the source's newest frame when the render
+    thread has taken the previous one (the frames that arrived meanwhile are dropped by the source)."""
     run = LiveRun(float(source.fps))
     t_start = time.perf_counter()
     try:
@@ -144,8 +148,12 @@ def run_live(session: LiveSession, source, record: bool = False, side_by_side: b
 
 
 def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side, encode, on_frame, max_seconds) -> None:
+    from ..photo.stages import step_of
+
     cond = threading.Condition()
     state = {"slot": None, "done": False, "stop": False, "error": None}
+    split = StageSplit(session.rig.early_stages)
+    steps = [step_of(stage) for stage in session.rig.stages[:split.most]]
 
     def tracking() -> None:
         frames = frames_of(source)
@@ -163,8 +171,11 @@ def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side,
                     return
                 reading, target, seconds = session.track(arrival.frame, arrival.time)
                 seconds["decode"] = source.decode_seconds[-1] if source.decode_seconds else 0.0
-                prepared, took = session.prepare(target)   # the flow, extension and warp here: two threads share the work
+                upto = split.upto
+                prepared, took = session.prepare(target, upto)   # the flow, extension, warp here: two threads share the work
                 seconds.update(took)
+                if prepared is not None:
+                    seconds["split"] = upto
                 with cond:
                     state["slot"] = (arrival, reading, target, prepared, seconds)
                     cond.notify_all()
@@ -191,8 +202,14 @@ def _pipelined(run: LiveRun, session: LiveSession, source, record, side_by_side,
                 seconds["finish"], seconds["finish_cpu"] = took, session.render_cpu
                 seconds["render"] = took + seconds.get("prepare", 0.0)
                 seconds["render_cpu"] = session.render_cpu + seconds.get("prepare_cpu", 0.0)
+            upto = seconds.pop("split", None)
             _answer(run, source, arrival, LiveFrame(image, target, reading, seconds), encode, record, side_by_side,
                     on_frame)
+            if upto is not None:
+                run.split.append(upto)
+                split.record(seconds["track"] + seconds.get("transfer", 0.0) + seconds.get("prepare", 0.0),
+                             seconds["finish"] + seconds.get("encode", 0.0),
+                             [prepared.seconds.get(step, 0.0) for step in steps])
             if max_seconds is not None and source.now() >= max_seconds:
                 break
     finally:

@@ -130,14 +130,14 @@ class LiveSession:
         seconds["track_cpu"] = time.thread_time() - c0
         return reading, target, seconds
 
-    def prepare(self, target: FaceParams | None) -> tuple[RenderState | None, dict]:
-        """The render's first part, that reads only the target (PhotoRig.prepare: the flow, its extension and the warp),
-        and its seconds ("prepare", "prepare_cpu"); (None, {}) for None. The pipelined runner calls it in the tracking
-        thread."""
+    def prepare(self, target: FaceParams | None, upto: int | None = None) -> tuple[RenderState | None, dict]:
+        """The render's first part, that reads only the target (PhotoRig.prepare: the flow, its extension and the warp;
+        at most `upto` of those stages), and its seconds ("prepare", "prepare_cpu"); (None, {}) for None. The
+        pipelined runner calls it in the tracking thread."""
         if target is None:
             return None, {}
         t0, c0 = time.perf_counter(), time.thread_time()
-        state = self.rig.prepare(target)
+        state = self.rig.prepare(target, upto)
         return state, {"prepare": time.perf_counter() - t0, "prepare_cpu": time.thread_time() - c0}
 
     def render(self, target: FaceParams | None, prepared: RenderState | None = None) -> tuple[np.ndarray, float | None]:

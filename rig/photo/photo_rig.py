@@ -206,17 +206,24 @@ class PhotoRig:
         return self.finish(self.prepare(target), paste)
 
     @torch.no_grad()
-    def prepare(self, target: FaceParams) -> RenderState:
+    def prepare(self, target: FaceParams, upto: int | None = None) -> RenderState:
         """The first part of a render: the leading stages that read only the scene and the target (the flow, its
-        extension and the warp; rig.photo.stages `early`). finish() runs the rest; a live session tracks the next frame and
-        prepares it in one thread while this frame is finished in another (the same pixels as render())."""
+        extension and the warp; rig.photo.stages `early`), at most `upto` of them. finish() runs the rest; a live
+        session tracks the next frame and prepares it in one thread while this frame is finished in another (the
+        same pixels as render())."""
         state = RenderState(self.scene, target, mouth=self.mouth, shading=self.shading, head_guide=self.head_guide,
                             drawn=drawn_by(self.stages), seconds=dict.fromkeys(("flow", "extend", "warp", "layers"), 0.0))
-        for stage in self.stages:
-            if not is_early(stage):
-                break
+        for stage in self.stages[:self.early_stages if upto is None else min(upto, self.early_stages)]:
             self._run(stage, state)
         return state
+
+    @property
+    def early_stages(self) -> int:
+        """How many of the stages prepare() may run: the leading early ones (rig.photo.stages.is_early)."""
+        n = 0
+        while n < len(self.stages) and is_early(self.stages[n]):
+            n += 1
+        return n
 
     @torch.no_grad()
     def finish(self, state: RenderState, paste: bool = True) -> np.ndarray:

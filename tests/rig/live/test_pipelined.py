@@ -69,3 +69,9 @@ def test_prepare_then_finish_is_render_and_runs_only_the_early_stages():
     assert state.image is state.warped and state.warped is not None
     assert np.array_equal(rig.finish(state), rig.render(target))
     assert torch.equal(rig.prepare(target).disp, state.disp)
+    # the pipelined runner may prepare fewer of them (rig.live.split): the same pixels
+    assert rig.early_stages == 3
+    for upto in (0, 1, 2):
+        part = rig.prepare(target, upto)
+        assert part.done == upto
+        assert np.array_equal(rig.finish(part), rig.render(target))
