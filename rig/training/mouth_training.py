@@ -53,6 +53,10 @@ class MouthTrainConfig:
     #: share of holes cut to a horizontal band of the opening (30-70% of its height)
     partial_share: float = 0.0
     checkpoint_minutes: float = 4.0
+    #: distillation: a trained inpainter file whose output the network also learns (hole-weighted L1, this weight);
+    #: "" trains from the photos alone. A narrower student of the committed generator costs less a frame
+    teacher: str = ""
+    teach_weight: float = 0.0
     log_every: int = 50
     seed: int = 1
     threads: int = 1
@@ -137,6 +141,7 @@ class MouthTrainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), cfg.lr, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.D.parameters(), cfg.lr, betas=(0.5, 0.999))
         self.rng = torch.Generator().manual_seed(cfg.seed)
+        self.teacher = _teacher(cfg.teacher) if cfg.teacher else None
         self.step_no = 0
         self.log: list[dict] = []
 
@@ -157,6 +162,10 @@ class MouthTrainer:
         x, hole, guide = data.batch(*self.draw(len(data)))
         out = self.G(x, hole, guide)
         terms = losses_g(x, hole, out, cfg)
+        if self.teacher is not None:
+            with torch.no_grad():
+                taught = self.teacher(x, hole, guide)
+            terms["teach"] = cfg.teach_weight * ((1.0 + (cfg.hole_weight - 1.0) * hole) * (out - taught).abs()).mean()
         adv = self.step_no >= cfg.adv_start
         if adv:
             fake = torch.cat([composite(x, hole, out), hole, guide], 1)
@@ -232,6 +241,14 @@ class MouthTrainer:
         self.log = list(json_field(meta, "log", path, what))
 
 
+def _teacher(path: str | Path) -> Inpainter:
+    """The trained inpainter a student learns from (fp32, eval, frozen)."""
+    from gan.inpainter import load_inpainter
+
+    net, _ = load_inpainter(path)
+    return net.requires_grad_(False)
+
+
 def pack_config(path: str | Path) -> dict:
     """The training config stored in a resume pack."""
     from basics.tagged_safetensors import json_field, read_tagged_metadata
@@ -252,7 +269,9 @@ def train_mouth(cfg: MouthTrainConfig, steps: int | None = None, init_from: str 
     pack = None if ckpt.exists() or init_from is None else Path(init_from)
     if ckpt.exists():
         stored = torch.load(ckpt, map_location="cpu", weights_only=True)["config"]
-        cfg = MouthTrainConfig(**{**stored, "data": cfg.data, "run_dir": cfg.run_dir})   # paths are this checkout's
+        # paths are this checkout's (the teacher's too, when this call names one)
+        cfg = MouthTrainConfig(**{**stored, "data": cfg.data, "run_dir": cfg.run_dir,
+                                  **({"teacher": cfg.teacher} if cfg.teacher else {})})
     elif pack is not None:
         cfg = MouthTrainConfig(**{**pack_config(pack), "data": cfg.data, "run_dir": cfg.run_dir})
     torch.set_num_threads(cfg.threads)
@@ -299,6 +318,7 @@ def export_inpainter(run_dir: str | Path, path: str | Path, which: str = "G_ema"
     held = [r for r in log if "held_psnr" in r]
     meta = {"trained_on": "UTKFace open mouths (non-commercial research only)", "steps": st["step"],
             "batch": cfg["batch"], "crop": 64, "weights": which, "guide": "inner-lip polygon",
+            **({"distilled_from": Path(cfg["teacher"]).name} if cfg.get("teacher") else {}),
             "held_psnr_last": held[-1]["held_psnr"] if held else None}
     save_inpainter(path, net, meta)
     return meta

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from rig.training.mouth_data import CROP, INNER_LIP, build_mouth_set, held_out
+from rig.training.mouth_data import CROP, INNER_LIP, MouthSet, build_mouth_set, held_out
 from rig.training.mouth_training import MouthData, MouthTrainConfig, train_mouth
 
 
@@ -114,3 +114,19 @@ def test_resume_pack_continues_a_run_on_a_new_machine(mouths, tmp_path):
     continued = train_mouth(other, init_from=pack)
     assert continued.step_no == 4 and continued.cfg.width == 8
     assert any(not torch.equal(loaded.G.state_dict()[k], v) for k, v in continued.G.state_dict().items())
+
+
+def test_a_narrower_student_learns_the_committed_inpainter(mouths, tmp_path):
+    """Distillation (scripts/distill_mouth.py): the student's distance to the teacher's output falls as it trains."""
+    from rig.photo.mouth import INPAINTER
+    from rig.training.mouth_training import MouthTrainer
+
+    if not INPAINTER.exists():
+        pytest.skip(f"the committed inpainter {INPAINTER} is missing")
+    _, path = mouths
+    cfg = MouthTrainConfig(data=str(path), run_dir=str(tmp_path / "s"), steps=60, batch=4, width=8, lr=1e-3,
+                           adv_start=10_000, min_opening=0.08, teacher=str(INPAINTER), teach_weight=1.0)
+    trainer = MouthTrainer(cfg)
+    data = MouthData(MouthSet.load(path), held=False, min_opening=0.08)
+    teach = [trainer.step(data)["teach"] for _ in range(cfg.steps)]
+    assert np.mean(teach[-10:]) < 0.6 * np.mean(teach[:10])
