@@ -11,7 +11,8 @@ neutral face and the smoothing; a camera has no future. Here:
    previous frame and runs its detector again by itself when the face is lost), pose by Gauss-Newton
    warm-started from the previous frame, expressions read from the mesh against the neutral and
    gaze from the irises (the same functions as the batch tracker), then the One-Euro filter online (the pose
-   as rotation and face-centre position, as the batch tracker smooths it: morphable.fit.smoothing).
+   as rotation and face-centre position, as the batch tracker smooths it: morphable.fit.smoothing; the pose's
+   settings are the live tracker's own, `live_filter`).
 3. No face, or landmarks the fit cannot explain: the last good values are held and the frame is flagged.
 """
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .landmark_fit import LandmarkFitter
 from .landmark_set import set_for
 from .mesh_expression import (CLOSED_PERCENTILE, EYE_CORNERS, basis_for, eye_weights, has_basis, lip_gaps, mesh3d,
                               open_mouth, read_against_calm, similarity_align, solve_weights)
-from .smoothing import POSE_DEAD, POSE_GROUPS, _alpha, cutoff, face_centred, origin_placed
+from .smoothing import POSE_GROUPS, _alpha, cutoff, face_centred, origin_placed
 from .track import EXPRESSION_SCALE, POSE_SCALE
 
 #: the live reading's closed-mouth reference: the CLOSED_PERCENTILE of the lips' gaps seen since the neutral
@@ -53,8 +54,18 @@ WARM_ITERATIONS = 2
 COLD_ITERATIONS = 8
 #: frames without a face after which the next fit starts from scratch instead of the last pose
 COLD_AFTER = 5
-#: One-Euro settings and units (the batch tracker's: morphable.fit.smoothing, morphable.fit.track)
+#: One-Euro settings and units (the batch tracker's: morphable.fit.smoothing, morphable.fit.track); the expressions
+#: keep them
 MIN_CUTOFF, BETA, D_CUTOFF = 1.0, 0.3, 1.0
+#: the live pose's One-Euro, per block (rotation in degrees, the face centre's position in 5 mm; speeds a second):
+#: min cut-off (Hz), beta, dead zone. Tuned the standard way on real clips graded by dlib (docs/live.md, "Steadiness,
+#: 2026-12-08 night session"): a low min cut-off (0.3 Hz) steadies a held head, and a beta that opens it from the
+#: first degrees a second on follows a turn with less lag than the batch settings (1 Hz, 0.3, dead zone 4: 0.4 frame
+#: of yaw lag against 0.15). The position has a dead zone (30 mm/s): its speed is mostly the depth's noise (~2.5 mm a
+#: frame on a held head), which held its cut-off open at ~3 Hz
+POSE_MIN_CUTOFF = (0.3, 0.3)
+POSE_BETA = (1.0, 3.0)
+POSE_DEAD_ZONE = (0.0, 6.0)
 #: share of the settle frames taken as calm (the batch tracker's CALM_SHARE is for whole clips)
 CALM_SHARE = 0.5
 #: projected-gradient steps of the per-frame weight solve (mesh_expression.solve_weights), warm-started from
@@ -66,11 +77,11 @@ class OneEuro:
     """The One-Euro filter (Casiez et al. 2012) one sample at a time; the same filter as smoothing.one_euro.
 
     `scale` (D,) puts columns in comparable units for the speed term, `groups` and `dead` as in
-    smoothing.one_euro; `dt` per sample may vary (a camera's frames do not arrive evenly, and dropped
+    smoothing.one_euro, `min_cutoff` and `beta` scalars or per column (D,); `dt` per sample may vary (a camera's frames do not arrive evenly, and dropped
     frames lengthen the step)."""
 
-    def __init__(self, fps: float, scale: np.ndarray | None = None, min_cutoff: float = MIN_CUTOFF,
-                 beta: float = BETA, d_cutoff: float = D_CUTOFF, groups: tuple[tuple[int, ...], ...] = (),
+    def __init__(self, fps: float, scale: np.ndarray | None = None, min_cutoff: np.ndarray | float = MIN_CUTOFF,
+                 beta: np.ndarray | float = BETA, d_cutoff: float = D_CUTOFF, groups: tuple[tuple[int, ...], ...] = (),
                  dead: np.ndarray | float = 0.0):
         if not fps > 0:
             raise MorphableError(f"fps must be positive, got {fps}")
@@ -98,6 +109,15 @@ class OneEuro:
             a = _alpha(cutoff(self._dx, self.min_cutoff, self.beta, self.groups, self.dead), step)
             self._out = a * v + (1.0 - a) * self._out
         return self._out * self.scale if self.scale is not None else self._out.copy()
+
+
+def live_filter(fps: float) -> OneEuro:
+    """The live tracker's filter of (6 + 52,) face-centred pose and expression: the pose by block with POSE_MIN_CUTOFF,
+    POSE_BETA and POSE_DEAD_ZONE, the expressions with the batch tracker's settings."""
+    per_block = lambda v, rest: np.concatenate([np.full(3, v[0]), np.full(3, v[1]), np.full(52, rest)])  # noqa: E731
+    return OneEuro(fps, np.concatenate([POSE_SCALE, np.full(52, EXPRESSION_SCALE)]),
+                   min_cutoff=per_block(POSE_MIN_CUTOFF, MIN_CUTOFF), beta=per_block(POSE_BETA, BETA),
+                   groups=POSE_GROUPS, dead=per_block(POSE_DEAD_ZONE, 0.0))
 
 
 def video_mesh_backend(min_confidence: float = 0.5) -> LandmarkBackend:
@@ -156,8 +176,7 @@ class OnlineTracker:
         self._lost = 0
         self._gaze = np.zeros((2, 2))
         # the pose as rotation and face-centre position, its speeds read as in the batch tracker (smoothing.smooth_pose)
-        self._filter = OneEuro(self.fps, np.concatenate([POSE_SCALE, np.full(52, EXPRESSION_SCALE)]),
-                               groups=POSE_GROUPS, dead=np.concatenate([np.full(6, POSE_DEAD), np.zeros(52)]))
+        self._filter = live_filter(self.fps)
         self._centre = face_centre(self.model).numpy()
 
     @property
