@@ -37,6 +37,10 @@ FLOW_REGIONS = ("face", "eyes", "mouth")
 #: fixed values stop this many px (at S = 128, scaled with S) inside the face region's outline:
 #: the fitted outline rarely sits exactly on the photo's, and a fixed band there printed a seam
 OUTLINE_MARGIN_PX = 2.0
+#: ... and this many when the pose moves: the head proxy (rig.photo.head) carries the wider band, its fall to the
+#: head centre's motion at the silhouette spread over it (at 2 px the cheek's squeeze against the far side's
+#: outline followed the fixed region's steps at S: a jagged jaw and temple at yaw -23, KatieHill)
+HEAD_MARGIN_PX = 4.0
 #: skin within this distance of an eyeball's centre counts as eyelid (the stretch fill's area)
 LID_RADIUS_M = 0.022
 #: a projected source point counts as visible when it is at most this far (metres) behind the
@@ -115,6 +119,11 @@ class Flow:
     def src_normals(self) -> torch.Tensor:
         """(S,S,3) source normal at each known pixel's surface point (0 elsewhere)."""
         return self.normals_of()
+
+
+def pose_moves(source: MeshView, target: MeshView) -> bool:
+    """Whether the head's pose differs between the views (both posed): the head proxy's case."""
+    return source.pose is not None and target.pose is not None and not torch.equal(source.pose, target.pose)
 
 
 def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
@@ -219,7 +228,7 @@ class FlowBuilder:
         hit = r.hit
         face = r.face.clamp_min(0)
         fixed = hit & self.flow_tri[face]
-        margin = int(round(OUTLINE_MARGIN_PX * s / 128))
+        margin = int(round((HEAD_MARGIN_PX if pose_moves(source, tv) else OUTLINE_MARGIN_PX) * s / 128))
         if margin > 0:   # erode the fixed region (its outline only; holes inside stay)
             fixed = fixed & erode(fixed, 2 * margin + 1)
         head_free = ~fixed
@@ -273,7 +282,7 @@ class FlowBuilder:
     def head(self, source: MeshView, target: MeshView, free: torch.Tensor) -> HeadProxy | None:
         """The head proxy (rig.photo.head) from `target` to `source` on the `free` pixels; None where the pose
         does not move (or a view has no pose)."""
-        if source.pose is None or target.pose is None or torch.equal(source.pose, target.pose):
+        if not pose_moves(source, target):
             return None
         r = target.raster
         face = r.face.clamp_min(0)

