@@ -6,7 +6,8 @@ Held-out photos (rig.training.mouth_data.held_out: a hash of the name, never tra
 open mouth (lip gap >= 8% of the mouth width, MediaPipe): the inner-lip polygon grown by 2 px
 is the hole of the 64 px mouth crop. Each filler fills it and the crop is compared with the
 truth: PSNR/SSIM over the whole mouth box and PSNR over the hole alone.
-- "gan": the committed inpainter (assets/mouth), the MediaPipe inner lip as its guide;
+- "gan": the committed inpainter (assets/mouth), the MediaPipe inner lip as its guide; "gan-small": its
+  distilled student (live's filler), the same way;
 - "model": the photo engine's 3DMM painter (rig.photo.mouth.model_colour): the default 3DMM
   fitted to the photo (landmarks + photometric, batched), its mouth rendered at the fitted
   pose, expression and light with the engine's cavity gain and softening, cut with the same
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -144,11 +146,18 @@ def heldout(n: int, fits: int) -> tuple[dict, dict]:
     crops = held.crops[:n]
     lips = torch.from_numpy(lip_planes(held.lips[:n], crops.shape[1]))[:, None]
     holes = grow(lips, 2)
-    net = load_filler(*([__import__("os").environ["MOUTH_WEIGHTS"]] if "MOUTH_WEIGHTS" in __import__("os").environ else []))
+    from rig.photo.mouth import INPAINTERS
+
+    # each trained filler ("gan", its distilled "gan-small"); MOUTH_WEIGHTS replaces "gan"'s weights
+    paths = {**{k: str(v) for k, v in INPAINTERS.items()},
+             **({"gan": os.environ["MOUTH_WEIGHTS"]} if "MOUTH_WEIGHTS" in os.environ else {})}
     x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1
-    with torch.no_grad():
-        y = composite(x, holes, net(x, holes, lips))
-    gan = ((y + 1) * 127.5 + 0.5).clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    trained = {}
+    for name, path in paths.items():
+        with torch.no_grad():
+            y = composite(x, holes, load_filler(path)(x, holes, lips))
+        trained[name] = ((y + 1) * 127.5 + 0.5).clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    gan = trained["gan"]
     holes_np = holes[:, 0].numpy().astype(bool)
     smooth = np.stack([smooth_fill(c, h) for c, h in zip(crops, holes_np)])
     # the 3DMM painter needs each full photo fitted: the boxes come from a fresh MediaPipe pass
@@ -186,8 +195,9 @@ def heldout(n: int, fits: int) -> tuple[dict, dict]:
     everyone = np.arange(n)
     fitted = np.flatnonzero(has_model)
     res = {"n": int(n), "n_fitted": int(len(fitted)),
-           "all": {"gan": measure(gan, everyone), "smooth": measure(smooth, everyone)},
-           "fitted": {"gan": measure(gan, fitted), "model": measure(model, fitted), "smooth": measure(smooth, fitted)}}
+           "all": {**{k: measure(v, everyone) for k, v in trained.items()}, "smooth": measure(smooth, everyone)},
+           "fitted": {**{k: measure(v, fitted) for k, v in trained.items()}, "model": measure(model, fitted),
+                      "smooth": measure(smooth, fitted)}}
     # realism: Frechet distance of PCA(16 px crops) to the truth's, on the fitted subset
     # unpaired: fills on one half of the photos against the truth of the other half (a filler
     # cannot score by copying its own photo's context); truth vs truth is the floor
@@ -200,18 +210,18 @@ def heldout(n: int, fits: int) -> tuple[dict, dict]:
         return (f - mean) @ basis.T
 
     res["frechet_pca16"] = {k: frechet(project(ref), project(features(v[a_idx], holes_np[a_idx])))
-                            for k, v in (("truth", crops), ("gan", gan), ("model", model), ("smooth", smooth))}
+                            for k, v in (("truth", crops), *trained.items(), ("model", model), ("smooth", smooth))}
     pics = {"truth": crops, "masked": np.where(holes_np[..., None], 0, crops).astype(np.uint8),
-            "model": model, "gan": gan, "fitted": fitted}
+            "model": model, "gan": gan, "gan-small": trained.get("gan-small", gan), "fitted": fitted}
     return res, pics
 
 
 def picture(pics: dict, path: Path, count: int = 16) -> None:
-    """Rows of (truth | masked | 3DMM | inpainter) for the first `count` fitted cases (not for the repo)."""
+    """Rows of (truth | masked | 3DMM | inpainter | distilled) for the first `count` fitted cases (not for the repo)."""
     from PIL import Image
 
     idx = pics["fitted"][:count]
-    rows = [np.concatenate([pics[k][i] for k in ("truth", "masked", "model", "gan")], 1) for i in idx]
+    rows = [np.concatenate([pics[k][i] for k in ("truth", "masked", "model", "gan", "gan-small")], 1) for i in idx]
     half = (len(rows) + 1) // 2
     left, right = np.concatenate(rows[:half], 0), np.concatenate(rows[half:], 0)
     if right.shape != left.shape:

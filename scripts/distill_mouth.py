@@ -6,7 +6,8 @@ The student (base width 16 instead of 24: ~0.45x the multiply-adds, ~3x faster a
 core) learns the committed generator's output (hole-weighted L1) beside the usual photo terms
 (L1, edges, PatchGAN) on the same UTKFace open-mouth crops (out/mouth/mouths.npz, built by
 scripts/train_mouth.py's first step when missing); it trains in out/mouth/student and writes its
-EMA generator to assets/mouth/inpainter_live.safetensors when the steps are done.
+raw generator to assets/mouth/inpainter_live.safetensors when the steps are done (the EMA, at decay
+0.999, still carries a twentieth of the random start after 3000 steps: 1.0 dB lower hole PSNR there).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def main() -> None:
         build_mouth_set(UTKFACE, min_opening=0.06, progress=True).save(CONFIG.data)
     trainer = train_mouth(CONFIG)
     if trainer.step_no >= trainer.cfg.steps:
-        print(export_inpainter(CONFIG.run_dir, WEIGHTS))
+        print(export_inpainter(CONFIG.run_dir, WEIGHTS, which="G"))
 
 
 if __name__ == "__main__":

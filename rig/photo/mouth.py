@@ -10,6 +10,9 @@ real open mouths (rig.training.mouth_training): a 64 px crop around the target's
 its corner-to-corner width), the hole and the target 3DMM's inner-lip polygon go in; teeth,
 tongue and shadow in the photo's colours come out and are pasted back under the same alpha.
 The network is deterministic, so a steady target gives a steady mouth.
+
+"gan-small": the same stage with a narrower inpainter distilled from "gan" (scripts/distill_mouth.py;
+~3x faster a frame on one core); a live session's default, where a frame's time is the budget.
 """
 from __future__ import annotations
 
@@ -91,6 +94,8 @@ def polygon_mask(points: np.ndarray, size: int) -> np.ndarray:
 
 #: the inpainter's weights (UTKFace-trained: non-commercial research only, see assets/mouth/README.md)
 INPAINTER = Path(__file__).resolve().parents[2] / "assets" / "mouth" / "inpainter.safetensors"
+#: the narrower inpainter distilled from it (the same licence)
+INPAINTER_SMALL = INPAINTER.with_name("inpainter_live.safetensors")
 #: crop side over the mouth's corner-to-corner width, and crop size (as in training: rig.training.mouth_data)
 CROP_SCALE, CROP = 1.6, 64
 #: MediaPipe face-mesh indices of the inner lip (loop) and the outer mouth corners: the same
@@ -101,7 +106,9 @@ MESH_CORNERS = (61, 291)
 #: hole grown by this many crop px (training grew the lip polygon by 1-3)
 HOLE_GROW = 1
 #: the fillers PhotoRig.mouth selects, and the one used when it is None
-FILLERS = ("gan", "model")
+FILLERS = ("gan", "gan-small", "model")
+#: the inpainter file of each trained filler
+INPAINTERS = {"gan": INPAINTER, "gan-small": INPAINTER_SMALL}
 DEFAULT_FILLER = "gan"
 
 
@@ -234,12 +241,14 @@ def _mouth_rows(model) -> tuple[torch.Tensor, torch.Tensor]:
 
 def mouth_stage(filler: str | None, image: torch.Tensor, builder: FlowBuilder, flow: Flow, source: FaceParams,
                 frame: Sequence[float], grid: torch.Tensor | None = None, boxed: bool = False) -> tuple | None:
-    """The mouth layer of the chosen filler: "gan" (the trained inpainter) or "model" (the 3DMM's render);
+    """The mouth layer of the chosen filler: "gan" (the trained inpainter), "gan-small" (its distilled student) or
+    "model" (the 3DMM's render);
     None is DEFAULT_FILLER. `boxed`: the inpainter's layer over its box only (rig.photo.stages.Layer)."""
     _, h, w = image.shape
     filler = DEFAULT_FILLER if filler is None else filler
     if filler == "model":
         return mouth_layer(builder, flow, source, h, w, frame, grid)
-    if filler != "gan":
+    if filler not in INPAINTERS:
         raise RigError(f"unknown mouth filler {filler!r}; choose one of {', '.join(FILLERS)}")
-    return gan_layer(load_filler(), image, flow, *mouth_points(flow, builder.model, frame), frame, grid, boxed)
+    return gan_layer(load_filler(str(INPAINTERS[filler])), image, flow, *mouth_points(flow, builder.model, frame), frame,
+                     grid, boxed)

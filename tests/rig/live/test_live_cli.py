@@ -60,3 +60,14 @@ def test_a_photo_without_a_face_is_one_line(run_cli, real_faces, tmp_path):
     blank = tmp_path / "wall.png"
     Image.fromarray(np.full((200, 200, 3), 200, np.uint8)).save(blank)
     assert _one_line_error(*run_cli("live", "--photo", blank, "--driver", real_faces / "tpsmm_driving.mp4"))
+
+
+def test_the_mouth_choices_are_the_engines_fillers_live_default_first():
+    """`facerig live --mouth` lists rig.photo.mouth.FILLERS (typed in the CLI so its start-up needs no torch),
+    the live session's default first."""
+    from rig.cli.live import MOUTH_FILLERS
+    from rig.live.session import LIVE_FILLER
+    from rig.photo.mouth import FILLERS, INPAINTERS
+
+    assert set(MOUTH_FILLERS) == set(FILLERS) and MOUTH_FILLERS[0] == LIVE_FILLER
+    assert INPAINTERS[LIVE_FILLER].exists()
