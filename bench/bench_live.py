@@ -1,8 +1,9 @@
 """Live speed and steadiness: a real clip paced at its own frame rate drives a real photo (`facerig live`'s path).
 
 Speed: for each output height (256, 512) and each runner (sequential; pipelined = tracking the next
-frame in a second thread and preparing its render there (flow + extension + warp) while this one is finished;
-pipelined with the model mouth filler), rig.live.run_live over PacedClip: decode (the clip's next frame),
+frame in a second thread and preparing its render there (up to flow + extension + warp, the split moved to even
+the threads: rig.live.split) while this one is finished; pipelined with the model mouth filler ("model") or with
+the batch commands' inpainter instead of live's distilled one ("gan")), rig.live.run_live over PacedClip: decode (the clip's next frame),
 track (morphable.fit.online), render (PhotoRig.render; pipelined: "prepare" in the tracking thread +
 "finish" in the render thread, each with its thread's CPU ms), encode (JPEG q85, as the app answers). Reported: frames answered per second, dropped frames, latency from a frame's arrival
 to its encoded answer (p50/p90/p99), stage medians, and the machine's load average before/after.
@@ -44,7 +45,7 @@ from bench.common import machine_info, stats, write_result  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "real-faces"
 STILL_SHARE = 0.25
 #: the speed runs: name -> (pipelined, mouth filler)
-RUNNERS = {"sequential": (False, None), "pipelined": (True, None), "model": (True, "model")}
+RUNNERS = {"sequential": (False, None), "pipelined": (True, None), "model": (True, "model"), "gan": (True, "gan")}
 
 
 def jpeg(image: np.ndarray) -> bytes:
