@@ -68,6 +68,15 @@ def rigid_map(src_rot: torch.Tensor, src_t: torch.Tensor, tgt_rot: torch.Tensor,
     return rot, src_t - rot @ tgt_t
 
 
+def roll_part(rot: torch.Tensor) -> torch.Tensor:
+    """(3,3) the turn of `rot` about the camera's axis (z) alone (its twist): a head's outline turns with a roll, but
+    stays where it is as the head turns sideways or nods."""
+    a = torch.atan2(rot[1, 0] - rot[0, 1], rot[0, 0] + rot[1, 1])
+    c, s = torch.cos(a), torch.sin(a)
+    z, o = torch.zeros_like(a), torch.ones_like(a)
+    return torch.stack([torch.stack([c, -s, z]), torch.stack([s, c, z]), torch.stack([z, z, o])])
+
+
 def _smoothstep(x: torch.Tensor) -> torch.Tensor:
     x = x.clamp(0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
@@ -172,19 +181,24 @@ def head_proxy(camera: Camera, size: int, hit: torch.Tensor, depth: torch.Tensor
     # the grader read as a shift more than a turn (xportrait_driving at yaw -15: the jaw line's sides moved 10-17 px
     # with a nose moving 50). The side turning toward the camera keeps the mesh's motion: holding its outline
     # stretched the few source px at the edge into streaks (looked at, xportrait at yaw +-15). Which side: where the
-    # mesh's motion relative to the centre's points inward (the source point lies inside the outline). The fall is
+    # turn's motion relative to the centre's points inward (the source point lies inside the outline). The fall is
     # over a blurred coverage, so the outline's steps at S do not print.
     cover = _blur_half(hit.float()[None], SILHOUETTE_PX * scale / 2.0)[0]
     near = on & (cover[rows, cols] < 1.0)
     if bool(near.any()):
         r_n, c_n = rows[near], cols[near]
         keep = _smoothstep(2.0 * cover[r_n, c_n] - 1.0)       # 0 at the silhouette (half covered), 1 well inside
-        rel = uv[near] - still[near]
+        # the turn's part only: the surface point moved rigidly, against the centre's motion with the head's roll
+        # (a tilt turns the outline with it; held, tpsmm_driving's 13 degree tilt lost 0.5 dB of face PSNR); an
+        # expression's motion at the outline (the jaw's) is kept
+        centred = pts[near] - tgt_pose[1]
+        rolled = camera.project((centred @ roll_part(rot).T + src_pose[1])[None], size)[0]
+        turn = camera.project((head[near] @ src_pose[0].T + src_pose[1])[None], size)[0] - rolled
         gy, gx = torch.gradient(cover)
         inward = torch.stack([gx[r_n, c_n], gy[r_n, c_n]], -1)
         inward = inward / inward.norm(dim=1, keepdim=True).clamp_min(1e-6)
-        away = _smoothstep(0.5 + (rel * inward).sum(1) / (2.0 * scale))   # 1 where the source point lies inward
-        uv[near] = still[near] + (1.0 - away * (1.0 - keep))[:, None] * rel
+        away = _smoothstep(0.5 + (turn * inward).sum(1) / (2.0 * scale))   # 1 where the source point lies inward
+        uv[near] = uv[near] - (away * (1.0 - keep))[:, None] * turn
     disp[:, rows, cols] = (uv - torch.stack([cols.float() + 0.5, rows.float() + 0.5], -1)).T
     weight[rows, cols] = outside[rows, cols] * jaw.neck_fade(head)
     # blurred over the fixed face region too (1 there): where the jaw moves up or down over the neck, the
