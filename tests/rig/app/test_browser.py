@@ -89,7 +89,10 @@ def test_page_opens_on_the_portrait_and_its_yaw_slider_turns_it_and_png_download
                            arg=yaw0, timeout=TIMEOUT)
     settle(page)  # the last of the drag's updates (always_last) has landed
     after = shown_image(page)
-    assert np.abs(after.astype(int) - before.astype(int)).mean() > 2.0  # the face turned
+    # the face turned: the mean change over the whole preview (the slider's wiring; the turn's size is tested in
+    # tests/rig/photo). Since the head proxy holds the outline on the side turning away (issue 21, 726c202) the
+    # hair and background move less: +15 deg reads 1.77 grey levels where it read 2.11; an unturned image reads 0
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 1.0
     assert live_requests(page) >= 1 and face_src(page).startswith("blob:")  # drawn by the live route
     page.click("text=parameters (JSON)")  # the accordion with the edit's parameters
     page.wait_for_function("() => { const e = document.querySelector('#params');"
