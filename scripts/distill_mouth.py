@@ -2,7 +2,7 @@
 
     nice -n 19 .venv/bin/python scripts/distill_mouth.py
 
-The student (base width 16 instead of 24: ~0.45x the multiply-adds, ~3x faster a frame on one
+The student (base width 16 instead of 24: ~0.45x the multiply-adds; the network ~3x and the mouth stage ~2x faster a frame on one
 core) learns the committed generator's output (hole-weighted L1) beside the usual photo terms
 (L1, edges, PatchGAN) on the same UTKFace open-mouth crops (out/mouth/mouths.npz, built by
 scripts/train_mouth.py's first step when missing); it trains in out/mouth/student and writes its

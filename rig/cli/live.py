@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "CPU cores; more frames a second, the same latency per frame)")
     r.add_argument("--mouth", choices=MOUTH_FILLERS, default=None,
                    help="what fills an opened mouth: gan-small (the default here: the trained inpainter distilled, "
-                        "~3x faster), gan (the batch commands' inpainter) or model (the 3DMM's teeth and cavity, plainer)")
+                        "the mouth stage in about half the time), gan (the batch commands' inpainter) or model (the 3DMM's teeth and cavity, plainer)")
     r.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     add_face_arg(r)
     add_label_args(r)

@@ -30,8 +30,8 @@ from ..photo.stages import RenderState
 BLOCKS = ("expression", "pose")
 #: output heights the session accepts
 SIZE_RANGE = (64, 1024)
-#: the mouth filler a session uses unless told: the distilled inpainter (rig.photo.mouth "gan-small"), ~3x faster
-#: a frame than the batch engine's, where a frame's time is the budget
+#: the mouth filler a session uses unless told: the distilled inpainter (rig.photo.mouth "gan-small"): the mouth
+#: stage in about half the batch engine's time, where a frame's time is the budget
 LIVE_FILLER = "gan-small"
 
 

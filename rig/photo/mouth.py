@@ -12,7 +12,7 @@ tongue and shadow in the photo's colours come out and are pasted back under the 
 The network is deterministic, so a steady target gives a steady mouth.
 
 "gan-small": the same stage with a narrower inpainter distilled from "gan" (scripts/distill_mouth.py;
-~3x faster a frame on one core); a live session's default, where a frame's time is the budget.
+its network ~3x faster, the stage about half the time); a live session's default, where a frame's time is the budget.
 """
 from __future__ import annotations
 
