@@ -267,15 +267,16 @@ class FlowBuilder:
             holes[rows[rest], cols[rest]] = True
         skin = hit & self.skin_tri[face]
         guide = hit & self.guide_tri[face]
-        guide_disp = torch.zeros(2, s, s)
-        gr, gc = torch.nonzero(guide, as_tuple=True)
-        if len(gr):
-            pts = self.surface_points(source, face[gr, gc], r.bary[gr, gc])
-            guv = self.camera.project(pts[None], s)[0]
-            guide_disp[:, gr, gc] = (guv - torch.stack([gc.float() + 0.5, gr.float() + 0.5], -1)).T
         proxy = self.head(source, tv, head_free)
-        if proxy is not None:
+        if proxy is not None:   # the proxy's displacement is the hint (the mesh's own flow there is not needed)
             guide_disp = proxy.disp
+        else:
+            guide_disp = torch.zeros(2, s, s)
+            gr, gc = torch.nonzero(guide, as_tuple=True)
+            if len(gr):
+                pts = self.surface_points(source, face[gr, gc], r.bary[gr, gc])
+                guv = self.camera.project(pts[None], s)[0]
+                guide_disp[:, gr, gc] = (guv - torch.stack([gc.float() + 0.5, gr.float() + 0.5], -1)).T
         return Flow(disp, known, mouth_fill, mirror_disp, mirrored, holes, skin, guide_disp, guide,
                     hit & self.lid_tri[face], tv, src_normals, proxy)
 
