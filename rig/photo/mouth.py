@@ -105,10 +105,10 @@ MESH_INNER_LIP = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 31
 MESH_CORNERS = (61, 291)
 #: hole grown by this many crop px (training grew the lip polygon by 1-3)
 HOLE_GROW = 1
-#: the fillers PhotoRig.mouth selects, and the one used when it is None
-FILLERS = ("gan", "gan-small", "model")
 #: the inpainter file of each trained filler
 INPAINTERS = {"gan": INPAINTER, "gan-small": INPAINTER_SMALL}
+#: the fillers PhotoRig.mouth selects (the trained ones and the 3DMM's), and the one used when it is None
+FILLERS = (*INPAINTERS, "model")
 DEFAULT_FILLER = "gan"
 
 
